@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) onprem.microk8s contributors
+#
+# Private to this collection: the one runner for the microk8s and snap command lines.
+# Modules never build command strings; they hand argv lists to Microk8sRunner.run().
+from __future__ import annotations
+
+from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
+
+#: The environment every command runs with: snap and microk8s localise their output otherwise.
+C_LOCALE = {"LANGUAGE": "C", "LC_ALL": "C", "LANG": "C"}
+
+#: Extra seconds the runner waits beyond a command's own timeout before it kills it.
+KILL_GRACE = 10
+
+#: `timeout` exits with this when the command ran out of time.
+TIMEOUT_RC = 124
+
+#: Close stdin, so that any prompt (`read -p`, Y/N questions) fails at once instead of waiting for an answer,
+#: then bound the run with coreutils `timeout`. The command itself is passed as separate argv items ("$@").
+_CLOSE_STDIN = 'exec "$@" </dev/null'
+
+
+class Microk8sError(Exception):
+    """A failure the module should report: a message plus cmd/rc/stdout/stderr context."""
+
+    def __init__(self, msg, **context):
+        super().__init__(msg)
+        self.msg = msg
+        self.context = context
+
+
+class Microk8sRunner:
+    """Runs microk8s and snap commands on the node: argv lists only, C locale, stdin closed, bounded time."""
+
+    def __init__(self, module, timeout=300):
+        self.module = module
+        self.timeout = timeout
+        self._binaries = {}
+        self._version = None
+
+    def binary(self, name):
+        """Find a binary once (microk8s lives in /snap/bin, which is not always on PATH)."""
+        if name not in self._binaries:
+            path = self.module.get_bin_path(name, opt_dirs=["/snap/bin", "/usr/bin", "/usr/local/bin"])
+            if not path:
+                raise Microk8sError(
+                    "%s was not found on this node: install MicroK8s first (snap install microk8s --classic "
+                    "--channel=1.xx/stable, or the offline .snap/.assert files)" % name
+                )
+            self._binaries[name] = path
+        return self._binaries[name]
+
+    def argv(self, program, args, timeout=None):
+        """The full argv for a command: stdin closed, timeout applied, program resolved."""
+        seconds = int(timeout or self.timeout)
+        return [
+            "/bin/sh",
+            "-c",
+            _CLOSE_STDIN,
+            "microk8s-runner",
+            "timeout",
+            "-k",
+            str(KILL_GRACE),
+            str(seconds),
+            self.binary(program),
+            *args,
+        ]
+
+    def run(self, args, program="microk8s", timeout=None, check=True, data=None):
+        """Run `program args...`; return (rc, stdout, stderr). With check, a non-zero rc raises Microk8sError."""
+        seconds = int(timeout or self.timeout)
+        argv = self.argv(program, args, seconds)
+        if data is not None:
+            argv = argv[4:]  # stdin carries data: no closing wrapper, timeout still applies
+        rc, out, err = self.module.run_command(argv, environ_update=C_LOCALE, data=data, check_rc=False)
+        if rc == TIMEOUT_RC:
+            raise Microk8sError(
+                "%s %s did not finish within %s seconds" % (program, args[0] if args else "", seconds),
+                cmd=self.display(program, args),
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        if check and rc != 0:
+            raise Microk8sError(
+                "%s failed with exit code %s: %s" % (self.display(program, args), rc, (err or out).strip()),
+                cmd=self.display(program, args),
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        return rc, out, err
+
+    @staticmethod
+    def display(program, args):
+        """The command as a user would type it (for messages; secrets are masked by no_log_values)."""
+        return " ".join([program, *args])
+
+    def fail(self, msg, **context):
+        """Fail the module with one shape: msg plus cmd/rc/stdout/stderr when known."""
+        self.module.fail_json(msg=msg, **{k: v for k, v in context.items() if v is not None})
+
+    def hide(self, *secrets):
+        """Never let these values reach any output, log or error message."""
+        for secret in secrets:
+            if secret:
+                self.module.no_log_values.add(secret)
+
+    # -- facts every module needs -----------------------------------------------------------------------------
+
+    def version(self):
+        """The installed MicroK8s version as (major, minor), read once from `snap list microk8s`."""
+        if self._version is None:
+            rc, out, err = self.run(["list", "microk8s"], program="snap", timeout=60, check=False)
+            snap = parsers.parse_snap_list(out).get("microk8s") if rc == 0 else None
+            if not snap:
+                raise Microk8sError(
+                    "MicroK8s is not installed on this node (snap list microk8s found nothing)",
+                    cmd="snap list microk8s",
+                    rc=rc,
+                    stdout=out,
+                    stderr=err,
+                )
+            self._version = parsers.parse_version(snap["version"], tracking=snap["tracking"])
+        return self._version
+
+    def status(self, wait_ready=True, timeout=60):
+        """Read `microk8s status --format yaml` and return the normalised status dict (see parsers.parse_status)."""
+        args = ["status", "--format", "yaml"]
+        if wait_ready:
+            args += ["--wait-ready", "--timeout", str(int(timeout))]
+        rc, out, err = self.run(args, timeout=int(timeout) + 60, check=False)
+        status = parsers.parse_status(out, err, rc)
+        if status["state"] == "error":
+            raise Microk8sError(
+                "microk8s status failed: %s" % (err or out).strip(),
+                cmd=self.display("microk8s", args),
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        return status
+
+
+def supports(version, minimum):
+    """True when version (major, minor) is at least minimum (major, minor)."""
+    return tuple(version[:2]) >= tuple(minimum)
+
+
+def run_module(module, work):
+    """Run work(runner) and exit with its result; turn Microk8sError into one fail_json with cmd/rc/stdout/stderr."""
+    runner = Microk8sRunner(module, timeout=module.params.get("timeout") or 300)
+    try:
+        result = work(runner)
+    except Microk8sError as exc:
+        runner.fail(exc.msg, **exc.context)
+    module.exit_json(**result)
