@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Build the microk8s test double as a local classic snap plus the base snap it names, offline.
+
+    python3 tests/lab/double/build.py --profile 1.28 --out DIR
+
+writes DIR/microk8s_<version>_amd64.snap and DIR/<base>_1_amd64.snap (stdlib + mksquashfs only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from microk8s_double import profiles  # noqa: E402
+
+DAEMONS = {
+    "daemon-cluster-agent": "bin/daemon agent",
+    "daemon-k8s-dqlite": "bin/daemon datastore",
+    "daemon-kubelite": "bin/daemon kubelite",
+    "daemon-containerd": "bin/containerd",
+}
+BASE_DIRS = [
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "home",
+    "lib",
+    "lib64",
+    "media",
+    "mnt",
+    "opt",
+    "proc",
+    "root",
+    "run",
+    "sbin",
+    "snap",
+    "srv",
+    "sys",
+    "tmp",
+    "usr",
+    "var",
+    "writable",
+]
+BASE_REVISION = "1"
+
+
+def snap_yaml(profile: profiles.Profile) -> str:
+    lines = [
+        "name: microk8s",
+        f"version: {profile.version}",
+        "summary: Kubernetes for workstations and appliances (lab test double)",
+        "description: A test double of MicroK8s that imitates its CLI and clustering; not Kubernetes.",
+        "architectures: [amd64]",
+        "grade: stable",
+        "confinement: classic",
+        f"base: {profile.base}",
+        "apps:",
+        "  microk8s:",
+        "    command: bin/microk8s",
+    ]
+    for name, command in DAEMONS.items():
+        lines += [f"  {name}:", f"    command: {command}", "    daemon: simple"]
+    return "\n".join(lines) + "\n"
+
+
+def base_yaml(name: str) -> str:
+    # snapd knows the old `core` snap as the OS snap; the later bases are plain base snaps.
+    kind = "os" if name == "core" else "base"
+    return f"name: {name}\nversion: '{BASE_REVISION}'\nsummary: Minimal {name} for the lab\ntype: {kind}\n"
+
+
+def squash(tree: Path, target: Path) -> None:
+    subprocess.run(
+        ["mksquashfs", str(tree), str(target), "-noappend", "-comp", "xz", "-no-xattrs", "-all-root", "-quiet"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def stage_microk8s(profile: profiles.Profile, tree: Path) -> None:
+    shutil.copytree(HERE / "snap", tree, dirs_exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(HERE / "microk8s_double", tree / "lib" / "microk8s_double", ignore=ignore)
+    (tree / "meta" / "snap.yaml").write_text(snap_yaml(profile))
+    (tree / profiles.PROFILE_FILE).write_text(json.dumps({"version": profile.version}) + "\n")
+
+
+def stage_base(name: str, tree: Path) -> None:
+    for directory in BASE_DIRS:
+        (tree / directory).mkdir(parents=True)
+    (tree / "meta").mkdir()
+    (tree / "meta" / "snap.yaml").write_text(base_yaml(name))
+
+
+def build(profile: profiles.Profile, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    snap_file = out / f"microk8s_{profile.version}_amd64.snap"
+    base_file = out / f"{profile.base}_{BASE_REVISION}_amd64.snap"
+    with tempfile.TemporaryDirectory() as work:
+        stage_microk8s(profile, Path(work) / "microk8s")
+        stage_base(profile.base, Path(work) / "base")
+        squash(Path(work) / "microk8s", snap_file)
+        squash(Path(work) / "base", base_file)
+    return [base_file, snap_file]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", required=True, help="MicroK8s version, e.g. 1.28 or v1.28.15")
+    parser.add_argument("--out", required=True, type=Path, help="directory for the .snap files")
+    args = parser.parse_args()
+    try:
+        profile = profiles.for_track(args.profile)
+    except ValueError as error:
+        parser.error(str(error))
+    for path in build(profile, args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

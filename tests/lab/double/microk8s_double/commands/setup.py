@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The snap's install hook: lay out $SNAP_DATA/$SNAP_COMMON as a fresh MicroK8s install has them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from microk8s_double import addons, certs
+from microk8s_double.commands.common import Context, current
+
+LOW_MEMORY_KB = 512 * 1024
+
+
+def low_memory(meminfo: Path = Path("/proc/meminfo")) -> bool:
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) < LOW_MEMORY_KB
+    return False
+
+
+def install(ctx: Context) -> None:
+    """Certificates and credentials (certs.ensure), args, the token file, default addons, the low-memory guard."""
+    for directory in ("var/lock", "args", "var/kubernetes/backend"):
+        (ctx.paths.snap_data / directory).mkdir(parents=True, exist_ok=True)
+    certs.ensure(ctx)
+    ctx.paths.credentials("cluster-tokens.txt").touch()
+    ctx.paths.args("cluster-agent").write_text(f"--bind 0.0.0.0:{ctx.port('cluster_agent')}\n")
+    ctx.paths.args("kubectl").touch()
+    addons.install_defaults(ctx.paths, ctx.profile)
+    if ctx.profile.since(24) and low_memory():
+        ctx.paths.lock("low-memory-guard.lock").touch()
+
+
+if __name__ == "__main__":
+    install(current())
