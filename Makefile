@@ -1,0 +1,109 @@
+# One entry point for building, linting and testing onprem.microk8s. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+export PATH := $(BIN):$(PATH)
+
+# ansible-test only works from a path ending in ansible_collections/<namespace>/<name>, inside a git repository.
+COPY := $(CURDIR)/build/ansible_collections/onprem/microk8s
+# The controller Python; sanity's compile and import tests also run on every other target Python found here.
+CONTROLLER_PYTHON := 3.11
+TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
+LOG := build/test.log
+
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog sanity units pytest double-test test lab-up lab-down clean distclean collection-copy get-pip
+
+help:
+	@echo "make test          venv + lint + sanity + units + double-test, with a closing summary"
+	@echo "make venv          create .venv from requirements.txt (again only when it changes)"
+	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint"
+	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
+	@echo "make units         ansible-test units (tests/unit) on the same copy"
+	@echo "make pytest        plain pytest on tests/unit and the lab double's tests (fast)"
+	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
+	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
+	@echo "make clean         remove build output; make distclean also removes .venv"
+
+venv: $(VENV)/.requirements.stamp
+
+$(VENV)/.requirements.stamp: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+lint: lint-python lint-yaml lint-ansible lint-changelog
+
+lint-python: venv
+	ruff check .
+	ruff format --check .
+
+lint-yaml: venv
+	yamllint --strict .
+
+lint-ansible: venv
+	ansible-lint
+
+lint-changelog: venv
+	antsibull-changelog lint
+
+# A fresh copy of the tracked and untracked-but-not-ignored files (without the in-clone `collections/` symlink,
+# which would loop), made a git repository because ansible-test lists files with git.
+collection-copy:
+	rm -rf $(COPY)
+	mkdir -p $(COPY)
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^collections/' \
+		| rsync -a --from0 --files-from=- --ignore-missing-args ./ $(COPY)/
+	git -C $(COPY) init --quiet
+
+# ansible-test bootstraps pip in its venvs with a downloaded get-pip script; place the offline stand-in instead.
+get-pip: venv
+	version=$$(sed -n "s/^ *pip='\([0-9.]*\)',$$/\1/p" \
+		"$$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py"); \
+	test -n "$$version" || { echo "cannot find the pip version ansible-test wants" >&2; exit 1; }; \
+	install -D -m 0644 tests/ci/get_pip.py "$$HOME/.ansible/test/cache/get_pip_$${version//./_}.py"
+
+sanity: venv get-pip collection-copy
+	cd $(COPY) && ansible-test sanity --venv --python $(CONTROLLER_PYTHON) --color no
+	failed=0; for version in $(TARGET_PYTHONS); do \
+		if python$$version -c '' 2>/dev/null; then \
+			(cd $(COPY) && ansible-test sanity --venv --python $$version --test compile --test import --color no) \
+				|| failed=1; \
+		else echo "sanity: no working python$$version here, skipping its compile and import tests"; fi; \
+	done; exit $$failed
+
+units: venv get-pip collection-copy
+	if [ -d tests/unit ]; then \
+		cd $(COPY) && ansible-test units --venv --python $(CONTROLLER_PYTHON) --color no; \
+	else echo "units: tests/unit does not exist yet"; fi
+
+pytest: venv
+	python -m pytest
+
+double-test: venv
+	if [ -d tests/lab/double/tests ]; then \
+		python -m pytest tests/lab/double/tests; \
+	else echo "double-test: tests/lab/double/tests does not exist yet"; fi
+
+# Every step runs (-k) even when an earlier one fails; the summary names the failed steps and adds up pytest's counts.
+test: venv
+	mkdir -p build
+	status=0; $(MAKE) --no-print-directory -k lint sanity units double-test 2>&1 | tee $(LOG) || status=$$?; \
+	python tests/ci/summary.py $(LOG) $$status; exit $$status
+
+LAB_ARGS := $(if $(NODES),--nodes $(NODES)) $(if $(PROFILE),--profile $(PROFILE))
+
+lab-up: venv
+	python tests/lab/lab.py up $(LAB_ARGS)
+
+lab-down: venv
+	python tests/lab/lab.py down
+
+clean:
+	rm -rf build tests/output .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)

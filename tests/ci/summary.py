@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Close a `make test` log with one pytest-style line: the pytest counts of all steps added up, and the failed steps.
+
+Usage: summary.py <log file> <exit status of make>
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>.*\d+ \w+.*) in (?P<seconds>[\d.]+)s\b.* =+$")
+PYTEST_COUNT = re.compile(r"(\d+) (\w+)")
+FAILED_TARGET = re.compile(r"\*\*\* \[[^\]]*: (?P<target>[\w.-]+)\] Error")
+
+
+def summarize(log: str, status: int) -> str:
+    counts: Counter[str] = Counter()
+    seconds = 0.0
+    failed_targets = []
+    for line in ANSI_ESCAPE.sub("", log).splitlines():
+        summary = PYTEST_SUMMARY.match(line)
+        if summary:
+            counts.update({word: int(number) for number, word in PYTEST_COUNT.findall(summary["counts"])})
+            seconds += float(summary["seconds"])
+        failed = FAILED_TARGET.search(line)
+        if failed and failed["target"] not in failed_targets:
+            failed_targets.append(failed["target"])
+    parts = [f"{number} {word}" for word, number in counts.items()] or ["no tests ran"]
+    if status:
+        parts.append(f"make test FAILED (exit {status}; failed steps: {', '.join(failed_targets) or 'see above'})")
+    return f"===== {', '.join(parts)} in {seconds:.2f}s ====="
+
+
+def main() -> int:
+    log_path, status = sys.argv[1], int(sys.argv[2])
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        print(summarize(log.read(), status))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
