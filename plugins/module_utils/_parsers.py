@@ -425,13 +425,15 @@ _REF_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.na
 
 def parse_oci_index(index_json):
     """`index.json` of an OCI layout archive: [{ref, digest}] for each manifest that names an image. A bare
-    `org.opencontainers.image.ref.name` tag (`local`) has no repository, so it cannot name an image by itself."""
+    `org.opencontainers.image.ref.name` tag (`local`) has no repository, so it cannot name an image by itself.
+    containerd records OCI names verbatim (`images/archive` AddRefPrefix keeps any name holding `/`, `:` or `@`,
+    only docker-archive RepoTags are normalised), so `hello:local` here stays `hello:local`."""
     images = []
     for manifest in json.loads(index_json).get("manifests") or []:
         annotations = manifest.get("annotations") or {}
         name = annotations.get(_REF_ANNOTATIONS[0]) or annotations.get(_REF_ANNOTATIONS[1])
         if name and ("/" in name or ":" in name):
-            images.append({"ref": normalise_image_ref(name), "digest": manifest.get("digest"), "config": None})
+            images.append({"ref": name, "digest": manifest.get("digest"), "config": None})
     return images
 
 
