@@ -38,6 +38,8 @@ class Microk8sRunner:
         self.timeout = timeout
         self._binaries = {}
         self._version = None
+        #: The `snap list` row of microk8s (version as printed, revision, tracking...), set by version().
+        self.snap = None
 
     def binary(self, name):
         """Find a binary once (microk8s lives in /snap/bin, which is not always on PATH)."""
@@ -122,6 +124,7 @@ class Microk8sRunner:
                     stdout=out,
                     stderr=err,
                 )
+            self.snap = snap
             self._version = parsers.parse_version(snap["version"], tracking=snap["tracking"])
         return self._version
 

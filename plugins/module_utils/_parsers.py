@@ -114,8 +114,6 @@ def parse_status_yaml(text):
             continue
         if section == "microk8s" and key == "running":
             status["running"] = value is True
-        elif section == "high-availability" and key == "enabled":
-            status["high_availability"] = value is True
         elif section in ("high-availability", "addons") and (is_item or item is not None) and key != "nodes":
             if is_item:
                 item = {}
@@ -129,6 +127,8 @@ def parse_status_yaml(text):
         group = ROLES.get(str(node.get("role")))
         if group and node.get("address"):
             status["datastore"][group].append(node["address"])
+    # yaml `enabled` only says the ha-cluster addon is on; HA itself means more than two voters, as in pretty.
+    status["high_availability"] = ha_formed(status)
     status["addons"] = [_normalise_addon(addon) for addon in status["addons"]]
     if not status["running"]:
         status["state"] = "not_running"
@@ -229,6 +229,11 @@ def parse_status(stdout, stderr="", rc=0):
 def ha_formed(status):
     """High availability in MicroK8s' own sense: more than two datastore voters."""
     return len(status["datastore"]["voters"]) > 2
+
+
+def qualified_name(addon):
+    """`core/dns` for a parsed addon with a repository (1.24+), `dns` without one (1.20-1.23)."""
+    return "%s/%s" % (addon["repository"], addon["name"]) if addon["repository"] else addon["name"]
 
 
 def addon_state(status, name):
