@@ -15,16 +15,17 @@ CONTROLLER_PYTHON := 3.11
 TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog sanity units pytest double-test test lab-up lab-down clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest double-test ci-test test lab-up lab-down clean distclean collection-copy get-pip
 
 help:
-	@echo "make test          venv + lint + sanity + units + double-test, with a closing summary"
+	@echo "make test          venv + lint + sanity + units + double-test + ci-test, with a closing summary"
 	@echo "make venv          create .venv from requirements.txt (again only when it changes)"
-	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint"
+	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint, shellcheck"
 	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
 	@echo "make units         ansible-test units (tests/unit) on the same copy"
-	@echo "make pytest        plain pytest on tests/unit and the lab double's tests (fast)"
+	@echo "make pytest        plain pytest: tests/unit, the lab double tests, tests/ci (fast)"
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
+	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
 
@@ -35,7 +36,7 @@ $(VENV)/.requirements.stamp: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-lint: lint-python lint-yaml lint-ansible lint-changelog
+lint: lint-python lint-yaml lint-ansible lint-changelog lint-shell
 
 lint-python: venv
 	ruff check .
@@ -49,6 +50,10 @@ lint-ansible: venv
 
 lint-changelog: venv
 	antsibull-changelog lint
+
+# Shell scripts without a .sh suffix, which ansible-test's shellcheck test does not pick up.
+lint-shell:
+	if command -v shellcheck >/dev/null; then shellcheck .ci/run; else echo "lint-shell: shellcheck is not installed, skipping"; fi
 
 # A fresh copy of the tracked and untracked-but-not-ignored files (without the in-clone `collections/` symlink,
 # which would loop), made a git repository because ansible-test lists files with git.
@@ -88,10 +93,13 @@ double-test: venv
 		python -m pytest tests/lab/double/tests; \
 	else echo "double-test: tests/lab/double/tests does not exist yet"; fi
 
+ci-test: venv
+	python -m pytest tests/ci
+
 # Every step runs (-k) even when an earlier one fails; the summary names the failed steps and adds up pytest's counts.
 test: venv
 	mkdir -p build
-	status=0; $(MAKE) --no-print-directory -k lint sanity units double-test 2>&1 | tee $(LOG) || status=$$?; \
+	status=0; $(MAKE) --no-print-directory -k lint sanity units double-test ci-test 2>&1 | tee $(LOG) || status=$$?; \
 	python tests/ci/summary.py $(LOG) $$status; exit $$status
 
 LAB_ARGS := $(if $(NODES),--nodes $(NODES)) $(if $(PROFILE),--profile $(PROFILE))
