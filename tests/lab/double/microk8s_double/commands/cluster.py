@@ -11,13 +11,13 @@ import time
 from microk8s_double import datastore, kubelite
 from microk8s_double.commands.common import Context
 
-UNREACHABLE = (OSError, ValueError)
+UNREACHABLE = (OSError, ValueError, datastore.DatastoreError)
 
 
 def nodes(ctx: Context) -> list[dict]:
     """`kubectl get nodes`; empty when the API server does not answer."""
     try:
-        return kubelite.list_nodes(ctx.paths)
+        return kubelite.list_nodes(ctx)
     except UNREACHABLE:
         return []
 
@@ -38,10 +38,7 @@ def wait_ready(ctx: Context, timeout: int) -> bool:
 
 def datastore_nodes(ctx: Context) -> list[dict]:
     """dqlite's members with their roles; empty when dqlite cannot be queried (status then prints `none`)."""
-    try:
-        return datastore.local_view(ctx.paths)["nodes"]
-    except UNREACHABLE:
-        return []
+    return datastore.local_view(ctx)["nodes"]
 
 
 def ha_formed(members: list[dict]) -> bool:

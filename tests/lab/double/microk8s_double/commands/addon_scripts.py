@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the addons' enable/disable scripts check, ask and print (contract section 4, addon arguments)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from microk8s_double import addons
+from microk8s_double.commands.common import Context
+
+METALLB_PROMPT = "Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,192.168.0.105/32'): "
+IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
+
+
+class ScriptFailed(Exception):
+    """The addon script exited non-zero (`set -e` or an explicit exit)."""
+
+    def __init__(self, code: int = 1) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def ask(prompt: str) -> str:
+    """bash `read -p`: the prompt only on a terminal; end of input fails the script under `set -e`."""
+    if not sys.stdin.isatty():
+        raise ScriptFailed(1)
+    return input(prompt)
+
+
+def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
+    """Run the addon's script; returns its exit code."""
+    script = SCRIPTS.get((action, addon.name), generic if action == "enable" else generic_disable)
+    try:
+        script(ctx, addon, args)
+    except ScriptFailed as failure:
+        return failure.code
+    return 0
+
+
+def settle(ctx: Context) -> None:
+    time.sleep(float(ctx.settings.get("addon_delay", 2)))
+
+
+def generic(ctx: Context, addon: addons.Addon, args: list[str], action: str = "") -> None:
+    enabling = action != "disable"
+    print(f"{'Enabling' if enabling else 'Disabling'} {addon.name}")
+    settle(ctx)
+    addons.set_enabled(ctx.paths, addon.full_name, enabling)
+    print(f"{addon.name} is {'enabled' if enabling else 'disabled'}")
+
+
+def generic_disable(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    generic(ctx, addon, args, "disable")
+
+
+def reachable(address: str) -> bool:
+    return subprocess.run(["ip", "route", "get", address], capture_output=True, check=False).returncode == 0
+
+
+def enable_dns(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    print("Enabling DNS")
+    if ctx.profile.since(26):
+        upstream = args[0] if args else "/etc/resolv.conf"
+        if upstream == "/etc/resolv.conf" and ctx.profile.minor != 26:
+            print(f"Using host configuration from {upstream}")
+        else:
+            for server in re.split(r"[,\s]+", upstream):
+                if not (IPV4.match(server) or ":" in server) or not reachable(server):
+                    print(f"Your input value ({server}) is not a valid and reachable IP address")
+                    raise ScriptFailed(1)
+    else:
+        for server in re.split(r"[,\s]+", args[0] if args else "8.8.8.8,8.8.4.4"):
+            if server != "/etc/resolv.conf" and not IPV4.match(server):
+                print(f"Your input value ({server}) is not a valid IP address")
+                raise ScriptFailed(1)
+    print("Applying manifest")
+    settle(ctx)
+    addons.set_enabled(ctx.paths, addon.full_name, True)
+    print("DNS is enabled")
+
+
+def valid_range(text: str) -> bool:
+    try:
+        if "-" in text:
+            first, last = (ipaddress.ip_address(part) for part in text.split("-", 1))
+            return first.version == last.version and first <= last
+        return "/" in text and bool(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        return False
+
+
+def enable_metallb(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    print("Enabling MetalLB")
+    ranges = ",".join(args) if args else ask(METALLB_PROMPT)
+    for item in ranges.split(","):
+        if not valid_range(item):
+            print(f"Your input value ({item}) is not a valid IP Range")
+            raise ScriptFailed(1)
+    print("Applying Metallb manifest")
+    settle(ctx)
+    addons.set_enabled(ctx.paths, addon.full_name, True)
+    print("MetalLB is enabled")
+
+
+def enable_ingress(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    if ctx.profile.since(35):
+        options = {"--default-ssl-certificate", "-r", "-V", "-g"}
+        keys = args[0::2]
+        bad = [key for key in keys if key not in options]
+    else:
+        bad = [arg.split("=", 1)[0] for arg in args if arg.split("=", 1)[0] != "default-ssl-certificate"]
+    if bad:
+        print(f"Unknown argument '{bad[0]}'.")
+        raise ScriptFailed(1)
+    print("Enabling Ingress")
+    settle(ctx)
+    addons.set_enabled(ctx.paths, addon.full_name, True)
+    print("Ingress is enabled")
+
+
+def storage_alias(ctx: Context, addon: addons.Addon) -> addons.Addon:
+    if addon.name != "storage" or not ctx.profile.since(24):
+        return addon
+    print(
+        "DEPRECATION WARNING: 'storage' is deprecated and will soon be removed. Please use 'hostpath-storage' instead."
+    )
+    return addons.Addon("hostpath-storage", addon.repository, "")
+
+
+def enable_storage(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    generic(ctx, storage_alias(ctx, addon), args)
+
+
+def disable_storage(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    addon = storage_alias(ctx, addon)
+    storage = ctx.paths.snap_common / "default-storage"
+    if "destroy-storage" in args or ask(f"Remove PVC storage at {storage} ? (Y/N): ").strip().lower() == "y":
+        shutil.rmtree(storage, ignore_errors=True)
+        print("Storage removed")
+    generic_disable(ctx, addon, args)
+
+
+def enable_openebs(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    enabled = subprocess.run(["systemctl", "is-enabled", "iscsid"], capture_output=True, check=False).returncode
+    if enabled != 0:
+        print("iscsid is not available or enabled. Make sure iscsi is installed on all nodes.")
+        print("To enable iscsid:")
+        print("     sudo systemctl enable iscsid")
+        print("Please refer to the OpenEBS prerequisites (https://openebs.io/docs/user-guides/prerequisites)")
+        return
+    generic(ctx, addon, args)
+
+
+def disable_ha_cluster(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    if "--force" not in args:
+        print(
+            "Reverting to a non-HA setup will reset the node and remove all workloads, please use the '--force' flag."
+        )
+        raise ScriptFailed(2)
+    print("Reverting to a non-HA setup")
+    settle(ctx)
+    ctx.paths.lock("ha-cluster").unlink(missing_ok=True)
+    print("Requested reverting to non-HA setup")
+
+
+def enable_ha_cluster(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    print("Enabling HA")
+    settle(ctx)
+    ctx.paths.lock("ha-cluster").touch()
+    print("HA is enabled")
+
+
+def enable_community(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    target = ctx.paths.snap_common / "addons" / "community"
+    print(f"Cloning into '{target}'...")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "addons.yaml").write_text("microk8s-addons:\n  description: Community MicroK8s addons\n")
+    print("Community repository is now enabled")
+
+
+def disable_community(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    shutil.rmtree(ctx.paths.snap_common / "addons" / "community")
+    print("Community repository is now disabled")
+
+
+SCRIPTS = {
+    ("enable", "dns"): enable_dns,
+    ("enable", "metallb"): enable_metallb,
+    ("enable", "ingress"): enable_ingress,
+    ("enable", "storage"): enable_storage,
+    ("enable", "hostpath-storage"): enable_storage,
+    ("disable", "storage"): disable_storage,
+    ("disable", "hostpath-storage"): disable_storage,
+    ("enable", "openebs"): enable_openebs,
+    ("enable", "ha-cluster"): enable_ha_cluster,
+    ("disable", "ha-cluster"): disable_ha_cluster,
+    ("enable", "community"): enable_community,
+    ("disable", "community"): disable_community,
+}

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`microk8s enable|disable ADDON...` (contract section 4: `enable.py`/`disable.py` and `xable()`)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+
+from microk8s_double import addons
+from microk8s_double.commands import addon_scripts
+from microk8s_double.commands.common import NOT_RUNNING, Context, exit_if_no_permissions, exit_if_worker, fail
+
+COMMUNITY_HINT = (
+    "\nTo use the community maintained flavor enable the respective repository:\n\n    microk8s enable community\n"
+)
+MULTIPLE_WARNING = "WARNING: Do not enable or disable multiple addons in one command."
+
+
+def run(ctx: Context, action: str, args: list[str]) -> int:
+    if not args:
+        fail(
+            f"Usage: microk8s {action} [OPTIONS] ADDONS...\nTry 'microk8s {action} -h' for help.\n\n"
+            "Error: Missing argument 'ADDONS...'.",
+            2,
+        )
+    if "-h" in args or "--help" in args:
+        print(f"Addon {args[0]} does not yet have a help message.")
+        print("For more information about it, visit https://microk8s.io/docs/addons")
+        return 0
+    exit_if_worker(ctx, "\nPlease use the master node.")
+    exit_if_no_permissions(ctx)
+    if ctx.stopped:
+        fail(NOT_RUNNING)
+    if not ctx.profile.since(27) or os.environ.get("MICROK8S_ADDONS_SKIP_LOCK") == "1":
+        return xable(ctx, action, args)
+    ctx.paths.lock(".microk8s-addon-lock").parent.mkdir(parents=True, exist_ok=True)
+    with ctx.paths.lock(".microk8s-addon-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return xable(ctx, action, args)
+
+
+def split(ctx: Context, args: list[str], known: set[str]) -> list[tuple[str, list[str]]]:
+    """Several known addons (`a b:x`), or one addon with colon arguments or with flag arguments, never both."""
+    if len(args) > 1 and all(arg.split(":")[0] in known for arg in args):
+        return [(arg.split(":")[0], arg.split(":")[1:]) for arg in args]
+    name, *colon_args = args[0].split(":")
+    if colon_args and len(args) > 1:
+        fail(
+            f"Can't pass string arguments and flag arguments simultaneously!\n{args[0]} {' '.join(args[1:])}", err=False
+        )
+    return [(name, colon_args + args[1:])]
+
+
+def xable(ctx: Context, action: str, args: list[str]) -> int:
+    catalog = addons.catalog(ctx.paths, ctx.profile)
+    known = {addon.name for addon in catalog} | {addon.full_name for addon in catalog}
+    requests = split(ctx, args, known)
+    if len(requests) > 1 and ctx.profile.since(27):
+        print(MULTIPLE_WARNING)
+    for name, addon_args in requests:
+        addon = resolve(ctx, action, name, catalog) if ctx.profile.since(24) else resolve_builtin(name, catalog)
+        if addon is None:
+            continue
+        code = xable_one(ctx, action, addon, addon_args)
+        if code:
+            return code
+    return 0
+
+
+def resolve(ctx: Context, action: str, name: str, catalog: list[addons.Addon]) -> addons.Addon | None:
+    """1.24+: `repo/name`, or a bare name inferred from the one repository that has it."""
+    if "/" in name:
+        match = [addon for addon in catalog if addon.full_name == name]
+        if not match:
+            print(f"Addon {name} not found")
+        return match[0] if match else None
+    match = [addon for addon in catalog if addon.name == name]
+    if not match:
+        hint = "" if "community" in addons.repositories(ctx.paths, ctx.profile) else COMMUNITY_HINT
+        fail(f"Addon {name} was not found in any repository{hint}")
+    if len(match) > 1:
+        choices = "\n".join(f"    microk8s {action} {addon.full_name}" for addon in match)
+        fail(
+            f"Addon {name} exists in more than repository. Please explicitly specify the repository using any of:\n\n"
+            f"{choices}\n"
+        )
+    print(f"Infer repository {match[0].repository} for addon {name}", file=sys.stderr)
+    return match[0]
+
+
+def resolve_builtin(name: str, catalog: list[addons.Addon]) -> addons.Addon:
+    """1.20-1.23: one built-in set of actions scripts."""
+    match = [addon for addon in catalog if addon.name == name]
+    if not match:
+        fail(f"Nothing to do for `{name}`.")
+    return match[0]
+
+
+def xable_one(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
+    wanted = action == "enable"
+    if addons.is_enabled(ctx.paths, addon) == wanted:
+        if ctx.profile.since(24):
+            print(f"Addon {addon.full_name} is already {action}d")
+        else:
+            print(f"Addon {addon.name} is already {action}d.")
+        return 0
+    code = addon_scripts.run(ctx, action, addon, args)
+    return code if ctx.profile.since(21) else 0
