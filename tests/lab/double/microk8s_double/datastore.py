@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The datastore as the rest of the node sees it: the daemon's entry point and the calls the CLI makes.
+
+`main()` runs `daemon-k8s-dqlite` (see dqlite_server.py). The other functions talk to this node's daemon, which
+forwards to the leader, as MicroK8s' own tools query dqlite.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import certs, replica, wire
+from . import node as node_module
+from .node import Node
+
+NODE_PREFIX = "/registry/minions/"
+
+
+class DatastoreError(Exception):
+    pass
+
+
+def execute(node: Node, ops: list[dict], timeout: float | None = None) -> list:
+    """Run operations on the leader through this node's daemon; DatastoreError when the datastore cannot answer."""
+    wait = timeout or node.setting("request_timeout", 10)
+    try:
+        return wire.call(node.ip, node.port("dqlite"), "POST", "/execute", {"ops": ops}, timeout=wait + 5)
+    except wire.RemoteError as error:
+        raise DatastoreError(error.message) from error
+    except OSError as error:
+        raise DatastoreError(f"failed to create dqlite connection: {error}") from error
+
+
+def local_view(node: Node) -> dict:
+    """Members and roles as `dqlite .cluster` reports them (liveness is not checked); empty with `error` when the
+    datastore cannot be queried, which status prints as `none`."""
+    try:
+        members = execute(node, [{"op": "members"}])[0]
+    except DatastoreError as error:
+        return {"nodes": [], "error": str(error)}
+    nodes = [{"address": m["Address"], "role": replica.ROLE_NAMES[m["Role"]]} for m in members]
+    return {"nodes": nodes, "error": None}
+
+
+def ha_formed(view: dict) -> bool:
+    return sum(1 for n in view["nodes"] if n["role"] == "voter") > 2
+
+
+def is_worker(node: Node) -> bool:
+    return node.paths.lock("clustered.lock").exists()
+
+
+def leave(node: Node) -> tuple[int, str]:
+    """Take this node out of the cluster's datastore, then reset it to a fresh single node with new certificates."""
+    if not is_worker(node):
+        members = execute(node, [{"op": "members"}])[0]
+        me = replica.load(node.paths.backend)[0]
+        successors = [m for m in members if m["ID"] != me and m["Role"] in (replica.VOTER, replica.STANDBY)]
+        if not successors:
+            return 3, (
+                "This node currently holds the only copy of the Kubernetes database so it cannot leave the cluster."
+            )
+        address = next(m["Address"] for m in members if m["ID"] == me)
+        execute(node, [{"op": "remove", "address": address}])
+    with replica.locked(node.paths.backend):
+        replica.save(node.paths.backend, replica.fresh_state(node.port("dqlite")), replica.BOOTSTRAP_ID)
+    certs.reset(node)
+    return 0, ""
+
+
+def remove_node(node: Node, name_or_ip: str, force: bool) -> tuple[int, str]:
+    """`microk8s remove-node`: the Kubernetes node (by name, 1.28+ also by InternalIP) and its dqlite entry."""
+    objects = execute(node, [{"op": "list", "prefix": NODE_PREFIX}])[0]
+    match = next(
+        (
+            o
+            for o in objects.values()
+            if name_or_ip in (o["metadata"]["name"], internal_ip(o))
+            and (name_or_ip == o["metadata"]["name"] or node.profile.since(28))
+        ),
+        None,
+    )
+    ip = internal_ip(match) if match else name_or_ip
+    address = f"{ip}:{node.port('dqlite')}"
+    registered = any(m["Address"] == address for m in execute(node, [{"op": "members"}])[0])
+    if match is None:
+        lines = [f"Node {name_or_ip} does not exist in Kubernetes."]
+        if force and node.profile.since(21):
+            lines.append(f"Attempting to remove {name_or_ip} from dqlite.")
+            if registered:
+                execute(node, [{"op": "remove", "address": address}])
+                lines.append("Removing node entry found in dqlite.")
+        return 1, "\n".join(lines)
+    if registered and not force:
+        return 1, (
+            f"Removal failed. Node {name_or_ip} is registered with dqlite. "
+            "Please, run first 'microk8s leave' on the departing node. "
+        )
+    ops = [{"op": "delete", "key": NODE_PREFIX + match["metadata"]["name"]}]
+    execute(node, ops + ([{"op": "remove", "address": address}] if registered else []))
+    return 0, ""
+
+
+def internal_ip(node_object: dict) -> str:
+    addresses = node_object["status"]["addresses"]
+    return next((a["address"] for a in addresses if a["type"] == "InternalIP"), "")
+
+
+def main() -> int:
+    """`daemon-k8s-dqlite`: idle on worker nodes (they never join dqlite), else serve the datastore."""
+    from . import dqlite_server
+
+    node = node_module.current()
+    while is_worker(node):
+        time.sleep(2)
+    dqlite_server.serve(node)
+    return 0

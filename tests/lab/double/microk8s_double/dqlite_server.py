@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The datastore daemon (`daemon-k8s-dqlite`, :19001): a small replicated store with dqlite's role model.
+
+Every tick each member probes the others. The leader is the lowest-ID live voter among those holding the newest
+log index, provided this member reaches a majority of the voters. Reads and writes go to the leader; a write is
+replicated to every live member and acknowledged once a majority of the voters holds it. The leader pushes its
+state to live members that are behind (a restarted node catches up) and re-balances roles every
+`rebalance_interval` seconds. Without a majority nothing is served: requests fail after `request_timeout`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import replica, roles, wire
+from .node import Node
+
+NO_LEADER = "failed to create dqlite connection: no available dqlite leader server found"
+
+
+class NotLeader(Exception):
+    pass
+
+
+class Daemon:
+    def __init__(self, node: Node):
+        self.node = node
+        self.port = node.port("dqlite")
+        self.backend = node.paths.backend
+        self.lock = threading.RLock()
+        self.pool = ThreadPoolExecutor(max_workers=16)
+        self.rebalance_interval = node.setting("rebalance_interval", 30)
+        self.tick = max(0.1, min(1.0, self.rebalance_interval / 5))
+        self.request_timeout = node.setting("request_timeout", 10)
+        self.leader_id: int | None = None
+        self.peer_index: dict[int, int] = {}
+        self.last_rebalance = time.monotonic()
+        self.reload()
+
+    # -- identity and membership ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """(Re)start from the backend on disk, as after a restart of the service."""
+        with self.lock:
+            self.self_id, self.state = replica.ensure(self.backend, self.port)
+            self.leader_id, self.peer_index = None, {}
+        if self.me() and self.me()["Role"] != replica.VOTER:
+            self.pool.submit(self.ask_promotion)
+
+    def me(self) -> dict | None:
+        return next((m for m in self.state["members"] if m["ID"] == self.self_id), None)
+
+    def voters(self) -> list[int]:
+        return [m["ID"] for m in self.state["members"] if m["Role"] == replica.VOTER]
+
+    def ask_promotion(self) -> None:
+        """go-dqlite's maybePromoteOurselves: a non-voter asks the leader to adjust roles when it starts."""
+        with contextlib.suppress(wire.RemoteError):
+            self.execute([{"op": "adjust"}])
+
+    # -- probing and leadership ---------------------------------------------------------------------------------
+    def probe(self) -> dict[int, int]:
+        """ID -> log index of every other member that answers with its expected identity."""
+        peers = [m for m in self.state["members"] if m["ID"] != self.self_id]
+        answers = self.pool.map(self.ping, peers)
+        return {m["ID"]: index for m, index in zip(peers, answers) if index is not None}
+
+    def ping(self, peer: dict) -> int | None:
+        host, port = peer["Address"].rsplit(":", 1)
+        try:
+            answer = wire.call(host, int(port), "GET", "/ping", timeout=min(1.0, 2 * self.tick))
+        except (OSError, wire.RemoteError, ValueError):
+            return None
+        if answer.get("id") != peer["ID"] or answer.get("cluster") != self.state["cluster"]:
+            return None
+        return answer["index"]
+
+    def elect(self, alive: dict[int, int]) -> int | None:
+        voters = self.voters()
+        indexes = {**alive, self.self_id: self.state["index"]}
+        live_voters = [i for i in voters if i in indexes]
+        if len(live_voters) * 2 <= len(voters):
+            return None
+        newest = max(indexes[i] for i in live_voters)
+        return min(i for i in live_voters if indexes[i] == newest)
+
+    def step(self) -> None:
+        if replica.identity(self.backend) != (self.self_id, self.state["cluster"]):
+            self.reload()
+        alive = self.probe()
+        with self.lock:
+            self.peer_index = alive
+            self.leader_id = self.elect(alive)
+        if self.leader_id != self.self_id:
+            return
+        behind = [m for m in self.state["members"] if alive.get(m["ID"], self.state["index"]) < self.state["index"]]
+        self.replicate(self.state, behind)
+        if time.monotonic() - self.last_rebalance >= self.rebalance_interval:
+            self.last_rebalance = time.monotonic()
+            self.run_leader([{"op": "adjust"}])
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.step()
+            except Exception as error:  # keep serving, as the real daemon does, and say why in the journal
+                print(f"datastore tick failed: {error!r}", file=sys.stderr, flush=True)
+            time.sleep(self.tick)
+
+    # -- the leader's work --------------------------------------------------------------------------------------
+    def replicate(self, state: dict, members: list[dict]) -> set[int]:
+        """Send the state to the members; the IDs that stored it."""
+
+        def push(peer: dict) -> int | None:
+            host, port = peer["Address"].rsplit(":", 1)
+            body = {"to": peer["ID"], "state": state}
+            try:
+                wire.call(host, int(port), "POST", "/replicate", body, timeout=self.request_timeout / 2)
+                return peer["ID"]
+            except (OSError, wire.RemoteError):
+                return None
+
+        return {i for i in self.pool.map(push, [m for m in members if m["ID"] != self.self_id]) if i is not None}
+
+    def run_leader(self, ops: list[dict]) -> list:
+        with self.lock:
+            if self.leader_id != self.self_id:
+                raise NotLeader()
+            if any(op["op"] == "adjust" for op in ops):
+                self.peer_index = self.probe()
+            state = copy.deepcopy(self.state)
+            results = [self.apply(state, op) for op in ops]
+            if state == self.state:
+                return results
+            state["index"] += 1
+            live = [m for m in self.state["members"] if m["ID"] in self.peer_index]
+            acked = self.replicate(state, live) | {self.self_id}
+            if len([i for i in self.voters() if i in acked]) * 2 <= len(self.voters()):
+                raise NotLeader()
+            self.state = state
+            replica.save_if_current(self.backend, state, self.self_id)
+            return results
+
+    def apply(self, state: dict, op: dict):
+        data, members = state["data"], state["members"]
+        kind = op["op"]
+        if kind == "get":
+            return data.get(op["key"])
+        if kind == "list":
+            return {k: v for k, v in data.items() if k.startswith(op["prefix"])}
+        if kind == "put":
+            data[op["key"]] = op["value"]
+        elif kind == "delete":
+            return data.pop(op["key"], None) is not None
+        elif kind == "members":
+            return members
+        elif kind == "adjust":
+            online = set(self.peer_index) | {self.self_id}
+            state["members"] = roles.adjust(members, online)
+        elif kind == "join":
+            return self.add_member(state, op["address"])
+        elif kind == "remove":
+            state["members"] = [m for m in members if m["Address"] != op["address"]]
+            return len(state["members"]) < len(members)
+        return None
+
+    def add_member(self, state: dict, address: str) -> dict:
+        """A new spare with a fresh ID; the first join rebinds the lone bootstrap node to the host's address."""
+        for entry in state["members"]:
+            if entry["ID"] == self.self_id and entry["Address"].startswith("127.0.0.1:"):
+                entry["Address"] = f"{self.node.ip}:{self.port}"
+        ident = replica.new_id()
+        state["members"] = [m for m in state["members"] if m["Address"] != address]
+        state["members"].append(replica.member(ident, address, replica.SPARE))
+        return {"id": ident, "state": state}
+
+    # -- serving ------------------------------------------------------------------------------------------------
+    def execute(self, ops: list[dict]) -> list:
+        """Run on the leader, wherever it is; waits for one up to `request_timeout`."""
+        deadline = time.monotonic() + self.request_timeout
+        while time.monotonic() < deadline:
+            leader = next((m for m in self.state["members"] if m["ID"] == self.leader_id), None)
+            try:
+                if leader and leader["ID"] == self.self_id:
+                    return self.run_leader(ops)
+                if leader:
+                    host, port = leader["Address"].rsplit(":", 1)
+                    return wire.call(host, int(port), "POST", "/leader", {"ops": ops}, timeout=self.request_timeout)
+            except (NotLeader, OSError, wire.RemoteError):
+                pass
+            time.sleep(self.tick)
+        raise wire.RemoteError(503, NO_LEADER)
+
+    def on_ping(self, request: wire.Request):
+        return 200, {"id": self.self_id, "cluster": self.state["cluster"], "index": self.state["index"]}
+
+    def on_replicate(self, request: wire.Request):
+        body = request.json()
+        state = body["state"]
+        with self.lock:
+            if body["to"] != self.self_id or state["cluster"] != self.state["cluster"]:
+                return 409, {"error": "not this node"}
+            if state["index"] > self.state["index"]:
+                self.state = state
+                replica.save_if_current(self.backend, state, self.self_id)
+        return 200, {"index": self.state["index"]}
+
+    def on_leader(self, request: wire.Request):
+        try:
+            return 200, self.run_leader(request.json()["ops"])
+        except NotLeader:
+            return 503, {"error": NO_LEADER}
+
+    def on_execute(self, request: wire.Request):
+        try:
+            return 200, self.execute(request.json()["ops"])
+        except wire.RemoteError as error:
+            return error.status, {"error": error.message}
+
+    def routes(self, method: str, path: str):
+        return {
+            ("GET", "/ping"): self.on_ping,
+            ("POST", "/replicate"): self.on_replicate,
+            ("POST", "/leader"): self.on_leader,
+            ("POST", "/execute"): self.on_execute,
+        }.get((method, path))
+
+
+def serve(node: Node) -> None:
+    daemon = Daemon(node)
+    wire.serve((node.ip, daemon.port), daemon.routes)
+    daemon.run()

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""JSON over HTTP(S) between the daemons: a small client and a threaded server with one handler per route."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+# A route answers (status, body): dict bodies are sent as JSON, bytes verbatim.
+Route = Callable[["Request"], tuple[int, object]]
+
+
+class RemoteError(Exception):
+    """A peer answered with an error status; `status` and the peer's `message`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Request:
+    def __init__(self, handler: BaseHTTPRequestHandler, body: bytes):
+        self.handler = handler
+        self.body = body
+        self.path, _, self.query = handler.path.partition("?")
+        self.client_ip = handler.client_address[0]
+        self.local_ip = handler.connection.getsockname()[0]
+
+    @property
+    def headers(self):
+        return self.handler.headers
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+def serve(
+    address: tuple[str, int],
+    routes: Callable[[str, str], Route | None],
+    tls: Callable[[], ssl.SSLContext] | None = None,
+) -> ThreadingHTTPServer:
+    """Serve in a daemon thread; `routes(method, path)` picks the handler; `tls()` gives the current context."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # the daemons log their own events
+            pass
+
+        def _dispatch(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = Request(self, self.rfile.read(length) if length else b"")
+            route = routes(method, request.path)
+            status, body = route(request) if route else (404, {"error": "404 page not found"})
+            self.reply(status, body)
+
+        def reply(self, status: int, body: object, content_type: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._dispatch("GET")
+
+        def do_POST(self):
+            self._dispatch("POST")
+
+        def do_PUT(self):
+            self._dispatch("PUT")
+
+        def do_DELETE(self):
+            self._dispatch("DELETE")
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def get_request(self):
+            sock, peer = super().get_request()
+            wrapped = tls().wrap_socket(sock, server_side=True, do_handshake_on_connect=False) if tls else sock
+            return wrapped, peer
+
+    server = Server(address, Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def call(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    body: object = None,
+    timeout: float = 5.0,
+    context: ssl.SSLContext | None = None,
+    source_ip: str | None = None,
+    headers: dict | None = None,
+) -> object:
+    """One request; returns the decoded JSON body (or bytes); raises RemoteError on status >= 300, OSError on I/O."""
+    source = (source_ip, 0) if source_ip else None
+    if context:
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context, source_address=source)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout, source_address=source)
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    try:
+        connection.request(method, path, body=data, headers=headers or {})
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+    decoded = json.loads(payload) if response.getheader("Content-Type", "").startswith("application/json") else payload
+    if response.status >= 300:
+        message = decoded.get("error") or decoded.get("message", "") if isinstance(decoded, dict) else str(decoded)
+        raise RemoteError(response.status, message)
+    return decoded

@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Several double nodes on loopback addresses (127.77.<minor>.<n>), each with its own snap_root, its daemons run
+as subprocesses under a small supervisor that restarts them when they exit, as systemd does for snap daemons."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from microk8s_double import agent_client, certs, datastore, paths, profiles
+from microk8s_double.node import Node
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DAEMONS = ("datastore", "agent", "kubelite")
+FAST = {
+    "rebalance_interval": 1,
+    "heartbeat_interval": 0.3,
+    "node_grace_period": 2,
+    "join_wait": 0,
+    "request_timeout": 2,
+}
+
+
+def wait_for(check, timeout: float = 15, what: str = "condition"):
+    """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except Exception as error:
+            result, last = None, error
+        else:
+            last = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
+        time.sleep(0.1)
+
+
+class Supervised:
+    """One daemon, restarted when it exits (Restart=on-failure) until stopped."""
+
+    def __init__(self, module: str, env: dict, log: Path):
+        self.module, self.env, self.log = module, env, log
+        self.process: subprocess.Popen | None = None
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        code = f"import sys, microk8s_double.{self.module} as m; sys.exit(m.main())"
+        while not self.stopped:
+            with open(self.log, "ab") as log:
+                self.process = subprocess.Popen([sys.executable, "-c", code], env=self.env, stdout=log, stderr=log)
+            self.process.wait()
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        self.stopped = True
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+        self.thread.join(timeout=5)
+
+
+class LoopbackNode:
+    def __init__(self, cluster: Cluster, number: int):
+        self.cluster = cluster
+        self.ip = f"127.77.{cluster.profile.minor}.{number}"
+        self.hostname = f"node-{number}"
+        self.root = cluster.base / self.hostname
+        self.settings = dict(
+            FAST,
+            **cluster.overrides,
+            node_ip=self.ip,
+            hostname=self.hostname,
+            bind_address=self.ip,
+            snap_root=str(self.root),
+            hosts_file=str(cluster.hosts_file),
+        )
+        self.conf = self.root / "double.conf"
+        self.daemons: list[Supervised] = []
+        self.paths = paths.resolve(self.settings)
+        self.paths.snap.mkdir(parents=True)
+        (self.paths.snap / profiles.PROFILE_FILE).write_text(json.dumps({"version": cluster.profile.version}))
+        self.conf.write_text(json.dumps(self.settings))
+        self.paths.lock("ha-cluster").parent.mkdir(parents=True)
+        self.paths.lock("ha-cluster").touch()
+        with open(cluster.hosts_file, "a") as hosts:
+            hosts.write(f"{self.ip} {self.hostname}\n")
+
+    @property
+    def node(self) -> Node:
+        return Node(
+            settings=self.settings, paths=self.paths, profile=self.cluster.profile, ip=self.ip, hostname=self.hostname
+        )
+
+    def start(self) -> LoopbackNode:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SNAP")}
+        env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
+        self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
+        wait_for(lambda: datastore.local_view(self.node)["nodes"], what=f"{self.hostname}'s datastore")
+        wait_for(lambda: self.paths.cert("server.crt").exists(), what=f"{self.hostname}'s certificates")
+        return self
+
+    def kill(self) -> None:
+        """A power cut: every daemon dies at once."""
+        for daemon in self.daemons:
+            daemon.kill()
+
+    def add_token(self, token: str, ttl: float | None = None) -> None:
+        """What `microk8s add-node --token T [--token-ttl S]` stores."""
+        line = token if ttl is None else f"{token}|{int(time.time() + ttl)}"
+        with open(self.paths.credentials("cluster-tokens.txt"), "a") as tokens:
+            tokens.write(line + "\n")
+
+    def fingerprint(self) -> str:
+        return certs.fingerprint(self.paths.cert("server.crt").read_text())[:12]
+
+    def join(
+        self,
+        master: LoopbackNode,
+        token: str,
+        worker: bool = False,
+        fingerprint: str | None = None,
+        skip_verify: bool = False,
+        port: int = 25000,
+    ) -> agent_client.JoinOutcome:
+        return agent_client.join(
+            self.node, master.ip, port, token, fingerprint or master.fingerprint(), worker, skip_verify
+        )
+
+    def roles(self) -> dict[str, str]:
+        """address -> role as this node's status would show them."""
+        return {n["address"]: n["role"] for n in datastore.local_view(self.node)["nodes"]}
+
+    def logs(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.root.glob("*.log")))
+
+
+class Cluster:
+    def __init__(self, base: Path, profile: profiles.Profile, **overrides):
+        self.base, self.profile, self.overrides = base, profile, overrides
+        self.hosts_file = base / "hosts"
+        self.hosts_file.write_text("127.0.0.1 localhost\n")
+        self.nodes: list[LoopbackNode] = []
+        self.tokens = 0
+
+    def new_node(self) -> LoopbackNode:
+        node = LoopbackNode(self, len(self.nodes) + 1)
+        self.nodes.append(node)
+        return node.start()
+
+    def token(self) -> str:
+        self.tokens += 1
+        return f"{self.tokens:032x}"
+
+    def grow(self, count: int, worker: bool = False) -> list[LoopbackNode]:
+        """Start `count` more nodes and join each to the first one with a fresh single-use token."""
+        first = self.nodes[0] if self.nodes else self.new_node()
+        added = []
+        while len(added) < count:
+            node = self.new_node()
+            token = self.token()
+            first.add_token(token)
+            outcome = node.join(first, token, worker=worker)
+            assert outcome.ok, outcome
+            added.append(node)
+        return added
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
