@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Runs the double's CLI with the cluster code replaced by a scenario (JSON file named by FAKE_CLUSTER).
+
+The CLI suite checks texts and exit codes, not networking: kubelite.list_nodes, datastore.local_view/leave/
+remove_node and agent_client.join answer from the scenario. Keys: `nodes` (absent = API server down),
+`members`, `join` ({http_status, message, error_kind}), `leave` and `remove_node` ([rc, text]).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from microk8s_double import agent_client, cli, datastore, kubelite
+
+
+def main() -> int:
+    with open(os.environ["FAKE_CLUSTER"]) as handle:
+        scenario = json.load(handle)
+
+    def list_nodes(node):
+        if "nodes" not in scenario:
+            raise datastore.DatastoreError("failed to create dqlite connection: connection refused")
+        return scenario["nodes"]
+
+    def record(name, result):
+        def call(*args):
+            with open(os.environ["FAKE_CLUSTER"] + ".calls", "a") as log:
+                log.write(json.dumps([name, [a for a in args[1:] if isinstance(a, (str, int, bool, type(None)))]]))
+                log.write("\n")
+            return result
+
+        return call
+
+    kubelite.list_nodes = list_nodes
+    datastore.local_view = lambda node: {"nodes": scenario.get("members", []), "error": None}
+    join = scenario.get("join", {"http_status": 200, "message": "", "error_kind": None})
+    agent_client.join = record("join", agent_client.JoinOutcome(**join))
+    datastore.leave = record("leave", tuple(scenario.get("leave", [0, ""])))
+    datastore.remove_node = record("remove_node", tuple(scenario.get("remove_node", [0, ""])))
+    return cli.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
