@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`microk8s enable|disable` and `addons repo` against the contract (section 4)."""
+
+from __future__ import annotations
+
+
+def enabled(node, name: str) -> bool:
+    return node.run("status", "-a", name).out == "enabled\n"
+
+
+def test_enable_then_already_enabled(node):
+    result = node.run("enable", "rbac")
+    assert result.rc == 0
+    assert enabled(node, "rbac")
+    again = node.run("enable", "rbac")
+    expected = "Addon core/rbac is already enabled\n" if node.minor >= 24 else "Addon rbac is already enabled.\n"
+    assert (again.rc, again.out) == (0, expected)
+    assert ("Infer repository core for addon rbac" in again.err) == (node.minor >= 24)
+    assert node.run("disable", "rbac").rc == 0
+    assert not enabled(node, "rbac")
+
+
+def test_unknown_addon_by_version(node):
+    result = node.run("enable", "foo")
+    assert result.rc == 1
+    if node.minor >= 24:
+        assert result.err.startswith("Addon foo was not found in any repository")
+        qualified = node.run("enable", "core/foo")
+        assert (qualified.rc, qualified.out) == (0, "Addon core/foo not found\n")
+    else:
+        assert result.err == "Nothing to do for `foo`.\n"
+
+
+def test_mixing_colon_and_flag_arguments_fails(node):
+    result = node.run("enable", "dns:1.1.1.1", "--foo")
+    assert result.rc == 1
+    assert result.out.startswith("Can't pass string arguments and flag arguments simultaneously!")
+
+
+def test_help_flag_enables_nothing(node):
+    result = node.run("enable", "metallb", "--help")
+    assert (result.rc, result.out.splitlines()[0]) == (0, "Addon metallb does not yet have a help message.")
+    assert not enabled(node, "metallb")
+
+
+def test_metallb_prompt_fails_without_a_terminal(node):
+    result = node.run("enable", "metallb")
+    assert result.rc == (0 if node.minor == 20 else 1)
+    assert not enabled(node, "metallb")
+
+
+def test_metallb_range_validation(node):
+    bad = node.run("enable", "metallb:10.64.140.43-nonsense")
+    assert "Your input value (10.64.140.43-nonsense) is not a valid IP Range" in bad.out
+    assert bad.rc == (0 if node.minor == 20 else 1)
+    good = node.run("enable", "metallb:10.64.140.43-10.64.140.49,10.77.1.0/28")
+    assert (good.rc, good.out.splitlines()[-1]) == (0, "MetalLB is enabled")
+    assert enabled(node, "metallb")
+
+
+def test_several_addons_in_one_call(node):
+    result = node.run("enable", "rbac", "registry")
+    assert result.rc == 0
+    assert enabled(node, "rbac") and enabled(node, "registry")
+    assert ("WARNING: Do not enable or disable multiple addons in one command." in result.out) == (node.minor >= 27)
+
+
+def test_stopped_node_refuses(node):
+    node.lock("stopped.lock").touch()
+    result = node.run("enable", "rbac")
+    assert (result.rc, result.err) == (1, "microk8s is not running, try microk8s start\n")
+
+
+def test_worker_node_refuses(node):
+    node.lock("clustered.lock").touch()
+    result = node.run("enable", "rbac")
+    assert (result.rc, result.out.splitlines()[-1]) == (1, "Please use the master node.")
+
+
+def test_hostpath_storage_disable_prompts(node):
+    name = "hostpath-storage" if node.minor >= 24 else "storage"
+    assert node.run("enable", name).rc == 0
+    prompted = node.run("disable", name)
+    assert prompted.rc == (0 if node.minor == 20 else 1)
+    assert enabled(node, name)
+    forced = node.run("disable", f"{name}:destroy-storage")
+    assert forced.rc == 0
+    assert not enabled(node, name)
+
+
+def test_storage_alias_is_deprecated_from_1_24(node):
+    result = node.run("enable", "storage")
+    assert result.rc == 0
+    assert ("DEPRECATION WARNING: 'storage' is deprecated" in result.out) == (node.minor >= 24)
+
+
+def test_dns_argument_check(node):
+    if node.minor >= 27:
+        assert node.run("disable", "dns").rc == 0
+    result = node.run("enable", "dns:not-an-ip")
+    assert "Your input value (not-an-ip) is not a valid" in result.out
+    assert result.rc == (0 if node.minor == 20 else 1)
+    assert node.run("enable", "dns:127.0.0.1").rc == 0
+    assert enabled(node, "dns")
+
+
+def test_ingress_unknown_argument(node):
+    result = node.run("enable", "ingress:foo=bar")
+    assert "Unknown argument 'foo'." in result.out
+    assert node.run("enable", "ingress:default-ssl-certificate=default/tls").rc == 0
+
+
+def test_ha_cluster_disable_needs_force(node):
+    result = node.run("disable", "ha-cluster")
+    assert "please use the '--force' flag." in result.out
+    assert result.rc == (0 if node.minor == 20 else 2)
+    assert enabled(node, "ha-cluster")
+    assert node.run("disable", "ha-cluster", "--force").rc == 0
+    assert not enabled(node, "ha-cluster")
+
+
+def test_openebs_without_iscsid_exits_0_without_enabling(make_node):
+    for version, name in (("1.21", "openebs"), ("1.28", "community/openebs")):
+        node = make_node(version)
+        if "/" in name:
+            assert node.run("enable", "community").out.splitlines()[-1] == "Community repository is now enabled"
+        result = node.run("enable", name)
+        assert (result.rc, result.out.splitlines()[0]) == (
+            0,
+            "iscsid is not available or enabled. Make sure iscsi is installed on all nodes.",
+        )
+        assert not enabled(node, name)
+        assert node.run("enable", name, ISCSID_RC="0").rc == 0
+        assert enabled(node, name)
+
+
+def test_addon_repositories(make_node):
+    node = make_node("1.28")
+    listing = node.run("addons", "repo", "list").out.splitlines()
+    assert listing[0].split() == ["REPO", "ADDONS", "SOURCE"]
+    assert [row.split()[0] for row in listing[1:]] == ["core"]
+    assert node.run("enable", "community").rc == 0
+    again = node.run("addons", "repo", "add", "community", "/nonexistent")
+    assert (again.rc, again.out) == (1, "Error: repository 'community' already exists!\n")
+    assert node.run("addons", "repo", "remove", "community").rc == 0
+    assert "community" not in node.run("addons", "repo", "list").out.split()
+
+
+def test_addons_subcommand_is_missing_before_1_24(make_node):
+    result = make_node("1.20").run("addons", "repo", "list")
+    assert (result.rc, result.out.splitlines()[0]) == (1, "'addons' is not a valid MicroK8s subcommand.")
