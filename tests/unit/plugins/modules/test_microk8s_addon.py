@@ -27,7 +27,7 @@ def status(addons, rc=0, running=True):
     if running:
         lines.append("addons:")
         for name, state in addons.items():
-            repository, _, bare = name.rpartition("/")
+            repository, bare = name.rpartition("/")[::2]
             lines.append("  - name: %s" % bare)
             lines += ["    repository: %s" % repository] if repository else []
             lines += ["    description: the %s addon" % bare, "    version: 1.0.0", "    status: %s" % state]
