@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -79,7 +80,7 @@ notes:
 seealso:
   - module: onprem.microk8s.microk8s_token
 author:
-  - onprem.microk8s contributors
+  - onprem.microk8s contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

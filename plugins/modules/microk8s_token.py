@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,7 +12,7 @@ description:
   - Registers a cluster join token with C(microk8s add-node) on a control-plane node and returns the join URL
     (C(IP:PORT/TOKEN/FINGERPRINT)) that M(onprem.microk8s.microk8s_join) takes on the joining node.
   - The token is a secret. The module never logs it, and failures mask it, but the purpose of the module is to
-    hand it to the joiner, so C(join_url) and C(token) carry it. Run the task with C(no_log: true) so that
+    hand it to the joiner, so RV(join_url) and RV(token) carry it. Set C(no_log=true) on the task so that
     Ansible does not print the result.
 options:
   token:
@@ -60,7 +61,7 @@ notes:
 seealso:
   - module: onprem.microk8s.microk8s_join
 author:
-  - onprem.microk8s contributors
+  - onprem.microk8s contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -298,16 +298,16 @@ def test_leave_failures(leave, words):
 
 def every_path():
     """(module args, version, calls) of every path above whose input carries the token."""
-    for version, args, calls, _ in JOINS.values():
+    for version, args, calls, _role in JOINS.values():
         yield args, version, calls
     for version, args, call in ALREADY.values():
         yield args, version, [call]
-    for version, args, call, _ in REFUSED.values():
+    for version, args, call, _words in REFUSED.values():
         yield args, version, [call]
-    for version, args, _ in INVALID.values():
+    for version, args, _words in INVALID.values():
         if TOKEN in str(args):
             yield args, version, []
-    for version, rc, fixture, stream, _ in FAILURES.values():
+    for version, rc, fixture, stream, _kind in FAILURES.values():
         yield (
             {"url": URL},
             version,
