@@ -190,7 +190,9 @@ def bare(name):
     return name.rsplit("/", 1)[-1]
 
 
-def validate(requests, version):
+def validate(requests, version, timeout):
+    if timeout < 1:
+        raise Microk8sError("timeout must be at least 1 second (microk8s reads 0 as wait forever)")
     seen = set()
     for request in requests:
         name, args = request["name"], request["args"]
@@ -243,7 +245,10 @@ def _state(status, name):
 
 def unknown(name, status):
     names = ", ".join(sorted(parsers.qualified_name(a) for a in status["addons"]))
-    return Microk8sError("unknown addon %s; this node has: %s" % (name, names))
+    hint = ""
+    if parsers.addon_state(status, "core/community") == "disabled":
+        hint = " (the community repository is off: name its addons community/<name> and it is enabled first)"
+    return Microk8sError("unknown addon %s; this node has: %s%s" % (name, names, hint))
 
 
 def ready_status(runner, timeout, after=""):
@@ -295,7 +300,7 @@ def manage(module):
     def work(runner):
         params = module.params
         requests = params["addons"] or [{"name": params["name"], "state": params["state"], "args": params["args"]}]
-        validate(requests, runner.version())
+        validate(requests, runner.version(), params["timeout"])
         status = ready_status(runner, params["timeout"])
         entries = plan(requests, status)
         done = []

@@ -252,6 +252,16 @@ def test_unknown_addon_names_the_available_ones(version, addons, name):
     assert ("dns" if version == "1.20" else "core/dns") in out.result["msg"]
 
 
+def test_bare_community_addon_name_gets_a_hint():
+    out = run(microk8s_addon.main, {"name": "openebs"}, [status(COMMUNITY_OFF)], version="1.28")
+    assert out.failed and "name its addons community/<name>" in out.result["msg"]
+
+
+def test_zero_timeout_is_refused():
+    out = run(microk8s_addon.main, {"name": "dns", "timeout": 0}, [], version="1.28")
+    assert out.failed and "at least 1 second" in out.result["msg"]
+
+
 def test_repo_syntax_needs_1_24():
     out = run(microk8s_addon.main, {"name": "core/dns"}, [], version="1.23")
     assert out.failed and "1.24+" in out.result["msg"] and "1.23" in out.result["msg"]
