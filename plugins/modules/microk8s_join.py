@@ -262,7 +262,9 @@ def leave(runner):
     advice = "see its output"
     if "holds the only copy" in out + err:
         advice = "this node holds the only copy of the datastore: add control-plane nodes first, or remove MicroK8s"
-    raise Microk8sError("microk8s leave failed: %s" % advice, cmd="microk8s leave", rc=rc, stdout=out, stderr=err)
+    raise Microk8sError(
+        "microk8s leave failed: %s" % advice, cmd=runner.display("microk8s", ["leave"]), rc=rc, stdout=out, stderr=err
+    )
 
 
 def main():
@@ -287,36 +289,54 @@ def main():
     params = module.params
 
     def work(runner):
-        version = runner.version()
-        wanted = ROLES[params["worker"]] if params["state"] == "present" else None
-        parts = join_target(params, version) if wanted else None
-        if parts:
-            runner.hide(parts["token"])
-        role, status = membership(runner, params["ready_timeout"])
-        if wanted and role and role != wanted:
-            raise Microk8sError("this node is already a %s member of a cluster: make it leave first" % role)
-        result = dict(changed=role != wanted, joined=wanted is not None, role=wanted, datastore=status["datastore"])
-        if module._diff:
-            result["diff"] = dict(before=dict(role=role), after=dict(role=wanted))
-        if wanted and role:
-            warn_if_other_cluster(module, status, parts["host"])
-        elif wanted:
-            check_joinable(status, params["worker"])
-        if not wanted:
-            result["node_name"] = socket.gethostname().lower()
-        if not result["changed"] or module.check_mode:
-            return result
-        if wanted:
-            result["datastore"] = join(runner, params, parts, version)["datastore"]
-        elif leave(runner):
-            result["remove_node_hint"] = (
-                "run `microk8s remove-node %s` on a remaining control-plane node" % (result["node_name"])
-            )
-        else:
-            result["changed"] = False
-        return result
+        if params["state"] == "absent":
+            return make_absent(module, runner)
+        return make_present(module, runner)
 
     run_module(module, work)
+
+
+def planned(module, before, after, status):
+    """The result for moving this node from role `before` to role `after` (None = not in a cluster)."""
+    result = dict(changed=before != after, joined=after is not None, role=after, datastore=status["datastore"])
+    if module._diff:
+        result["diff"] = dict(before=dict(role=before), after=dict(role=after))
+    return result
+
+
+def make_present(module, runner):
+    params = module.params
+    version = runner.version()
+    wanted = ROLES[params["worker"]]
+    parts = join_target(params, version)
+    runner.hide(parts["token"])
+    role, status = membership(runner, params["ready_timeout"])
+    if role and role != wanted:
+        raise Microk8sError("this node is already a %s member of a cluster: make it leave first" % role)
+    result = planned(module, role, wanted, status)
+    if role:
+        warn_if_other_cluster(module, status, parts["host"])
+        return result
+    check_joinable(status, params["worker"])
+    if not module.check_mode:
+        result["datastore"] = join(runner, params, parts, version)["datastore"]
+    return result
+
+
+def make_absent(module, runner):
+    runner.version()  # fails early when MicroK8s is not installed
+    role, status = membership(runner, module.params["ready_timeout"])
+    result = planned(module, role, None, status)
+    result["node_name"] = socket.gethostname().lower()
+    if not role or module.check_mode:
+        return result
+    if leave(runner):
+        result["remove_node_hint"] = (
+            "run `microk8s remove-node %s` on a remaining control-plane node" % (result["node_name"])
+        )
+    else:
+        result.update(planned(module, None, None, status))
+    return result
 
 
 def warn_if_other_cluster(module, status, master):
