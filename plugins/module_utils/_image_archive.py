@@ -71,7 +71,7 @@ def read_archive(path):
                     "index.json (OCI layout)" % path
                 )
     except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
-        raise ArchiveError("%s is not a readable tar archive: %s" % (path, exc)) from exc
+        raise ArchiveError("%s is not a readable tar archive (plain, gzip, bzip2 or xz)" % path) from exc
     except (ValueError, AttributeError, TypeError) as exc:
         raise ArchiveError("%s holds an invalid image manifest or index: %s" % (path, exc)) from exc
     named = {image["ref"]: image for image in images}  # a name given twice: containerd keeps the last one

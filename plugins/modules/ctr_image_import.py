@@ -200,7 +200,7 @@ def explain(command, out, err):
         return "MicroK8s (its containerd) is not running on this node: run microk8s start, then retry"
     if parsers.NO_PERMISSION in text:
         return "microk8s ctr needs root: run the task with become: true"
-    hint = PLATFORM_HINT if re.search(r"not found|no match for platform", text) else ""
+    hint = PLATFORM_HINT if re.search(r"not found|no match for platform|filtered out", text) else ""
     return "%s failed: %s.%s" % (command, text.strip(), hint)
 
 

@@ -412,12 +412,21 @@ def test_unusable_containerd_fails_clearly(hello_tar, stdout, stderr, message):
     assert (out.result["cmd"], out.result["rc"], out.result["stderr"]) == ("microk8s ctr images ls", 1, stderr)
 
 
-def test_failed_import_carries_ctr_output_and_a_platform_hint(hello_tar):
-    err = "ctr: content digest sha256:%s: not found" % ("e" * 64)
+@pytest.mark.parametrize(
+    "err, options",
+    [
+        ("ctr: content digest sha256:%s: not found" % ("e" * 64), []),
+        # containerd 1.6.20 (Debian), importing an amd64-only archive with --platform linux/arm64
+        ("ctr: image might be filtered out", ["--platform", "linux/arm64"]),
+    ],
+    ids=["content-not-found", "platform-filtered-out"],
+)
+def test_failed_import_carries_ctr_output_and_a_platform_hint(hello_tar, err, options):
+    args = {"src": hello_tar, "platform": options[1]} if options else {"src": hello_tar}
     out = run(
         ctr_image_import.main,
-        {"src": hello_tar},
-        [Call(LS, 0, listing()), Call(["microk8s", "ctr", "image", "import", hello_tar], 1, "", err)],
+        args,
+        [Call(LS, 0, listing()), Call(["microk8s", "ctr", "image", "import", *options, hello_tar], 1, "", err)],
     )
     assert out.failed and err in out.result["msg"] and "set platform" in out.result["msg"]
     assert (out.result["rc"], out.result["stderr"]) == (1, err)
