@@ -124,10 +124,10 @@ def installs(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def make_node(tmp_path, installs):
-    """A freshly installed node of one version: make_node("1.30")."""
+    """A freshly installed node of one version: make_node("1.30") (a name when one test needs two of a version)."""
 
-    def make(version: str) -> Node:
-        made = Node(tmp_path / version, version)
+    def make(version: str, name: str = "") -> Node:
+        made = Node(tmp_path / (name or version), version)
         made.install(installs / version)
         return made
 

@@ -3,7 +3,8 @@
 
 The CLI suite checks texts and exit codes, not networking: kubelite.list_nodes, datastore.local_view/leave/
 remove_node and agent_client.join answer from the scenario. Keys: `nodes` (absent = API server down),
-`members`, `join` ({http_status, message, error_kind}), `leave` and `remove_node` ([rc, text]).
+`members`, `join` ({http_status, message, error_kind}, or "real" to ask a real agent), `leave` and
+`remove_node` ([rc, text]).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def main() -> int:
 
     kubelite.list_nodes = list_nodes
     datastore.local_view = lambda node: {"nodes": scenario.get("members", []), "error": None}
-    join = scenario.get("join", {"http_status": 200, "message": "", "error_kind": None})
-    agent_client.join = record("join", agent_client.JoinOutcome(**join))
+    if scenario.get("join") != "real":
+        join = scenario.get("join", {"http_status": 200, "message": "", "error_kind": None})
+        agent_client.join = record("join", agent_client.JoinOutcome(**join))
     datastore.leave = record("leave", tuple(scenario.get("leave", [0, ""])))
     datastore.remove_node = record("remove_node", tuple(scenario.get("remove_node", [0, ""])))
     return cli.main(sys.argv[1:])

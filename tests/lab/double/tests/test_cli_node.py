@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Per-node commands against the contract (sections 2, 7): version, start/stop, config, kubectl, ctr, dbctl,
+inspect, unknown subcommands; and the double's independence from the collection it tests."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+WORKER_KUBECTL = (
+    "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s kubectl on the master."
+)
+
+
+def test_version_exists_from_1_25(node):
+    result = node.run("version")
+    if node.minor >= 25:
+        assert (result.rc, result.out) == (0, f"MicroK8s {node.profile.version} revision x1\n")
+    else:
+        assert (result.rc, result.out.splitlines()[0]) == (1, "'version' is not a valid MicroK8s subcommand.")
+
+
+def test_unknown_subcommand(node):
+    result = node.run("frobnicate")
+    assert result.rc == 1
+    assert result.out.splitlines()[:2] == [
+        "'frobnicate' is not a valid MicroK8s subcommand.",
+        "Available subcommands are:",
+    ]
+
+
+def test_stop_then_start_through_snapd(node):
+    tool = "snapctl" if node.minor >= 25 else "snap"
+    assert node.run("stop").rc == 0
+    assert node.lock("stopped.lock").exists()
+    assert node.run("kubectl", "get", "nodes").err == "microk8s is not running, try microk8s start\n"
+    assert node.run("start").rc == 0
+    assert not node.lock("stopped.lock").exists()
+    assert node.stand_in_log() == [f"{tool} stop microk8s --disable", f"{tool} start microk8s --enable"]
+
+
+def test_start_rejects_unknown_options(node):
+    result = node.run("start", "--now")
+    assert (result.rc, result.err) == (1, "microk8s start: invalid option -- now\n")
+
+
+def test_config_replaces_loopback_unless_asked(node):
+    plain = node.run("config", "-l").out
+    assert "server: https://127.0.0.1:" in plain and plain.endswith("\n\n")
+    node_json = node.root / "settings.json"
+    node_json.write_text(node_json.read_text().replace('"node_ip": "127.0.0.1"', '"node_ip": "10.77.0.5"'))
+    assert "server: https://10.77.0.5:" in node.run("config").out
+
+
+def test_kubectl_and_config_on_a_worker_answer_rc_0(node):
+    node.lock("clustered.lock").touch()
+    assert (node.run("kubectl", "get", "nodes").out, node.run("kubectl").rc) == (WORKER_KUBECTL + "\n", 0)
+    config = node.run("config")
+    assert (config.rc, config.out.strip().endswith("Please use microk8s config on the master.")) == (0, True)
+
+
+def test_kubectl_is_the_real_binary_on_the_snap_kubeconfig(node):
+    result = node.run("kubectl", "config", "current-context")
+    assert (result.rc, result.out) == (0, "microk8s\n")
+
+
+def test_ctr_uses_the_snap_socket(node):
+    result = node.run("ctr", "version")
+    assert result.rc != 0
+    assert str(node.common / "run" / "containerd.sock") in result.err
+
+
+def test_dbctl_backup_and_restore(node, tmp_path, monkeypatch):
+    (node.data / "var" / "kubernetes" / "backend" / "state.json").write_text("{}")
+    result = node.run("dbctl", "backup", "-o", str(tmp_path / "snapshot"))
+    assert result.out.splitlines() == ["Backing up the datastore", f"The backup is: {tmp_path / 'snapshot'}.tar.gz"]
+    with tarfile.open(tmp_path / "snapshot.tar.gz") as archive:
+        assert "backup/state.json" in archive.getnames()
+    restored = node.run("dbctl", "restore", str(tmp_path / "snapshot.tar.gz"))
+    assert (restored.rc, restored.out) == (0, f"Restoring from {tmp_path / 'snapshot.tar.gz'}\n")
+    broken = node.run("dbctl", "restore", str(tmp_path / "missing.tar.gz"))
+    assert broken.rc == 4
+    node.scenario({})
+    assert node.run("dbctl", "backup").rc == 10
+
+
+def test_inspect_fails_when_services_are_down(node):
+    result = node.run("inspect")
+    assert result.rc == 1
+    assert " FAIL:  Service snap.microk8s.daemon-kubelite is not running" in result.out
+    report = result.out.splitlines()[-1].split("Report tarball is at ")[1]
+    assert Path(report).parent == node.data and tarfile.is_tarfile(report)
+
+
+def test_low_memory_guard_from_1_24(node):
+    node.lock("low-memory-guard.lock").touch()
+    result = node.run("status")
+    expected = 1 if node.minor >= 24 else 0
+    assert result.rc == expected
+    assert result.out.startswith("This node does not have enough RAM") == (node.minor >= 24)
+
+
+def test_the_double_knows_nothing_of_the_collection():
+    double = Path(__file__).resolve().parent.parent
+    sources = [p for p in double.rglob("*") if p.is_file() and "tests" not in p.relative_to(double).parts]
+    sources = [p for p in sources if p.suffix in ("", ".py", ".sh") and "__pycache__" not in p.parts]
+    assert len(sources) > 10
+    offenders = [str(p) for p in sources if any(word in p.read_text().lower() for word in ("onprem", "ansible"))]
+    assert offenders == []
