@@ -107,7 +107,7 @@ def parse_status_yaml(text):
             section, item = line.rstrip(":"), None
             continue
         is_item = line.startswith("- ")
-        key, _, value = (line[2:] if is_item else line).partition(":")
+        key, _colon, value = (line[2:] if is_item else line).partition(":")
         key, value = key.strip(), _scalar(value)
         if key == "message":
             status["message"] = value or ""
@@ -284,7 +284,7 @@ def parse_add_node(text):
         first = parse_join_url(unique[0])
         result.update(token=first["token"], fingerprint=first["fingerprint"])
     elif re.fullmatch(r"[^/\s]+(/[0-9a-f]+)?", text):
-        token, _, fingerprint = text.partition("/")
+        token, _slash, fingerprint = text.partition("/")
         result.update(token=token, fingerprint=fingerprint or None)
     return result
 
