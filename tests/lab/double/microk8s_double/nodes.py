@@ -5,9 +5,9 @@ server-side Table (`kubectl get nodes [-o wide]`) with the real columns."""
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import subprocess
+import uuid
 from pathlib import Path
 
 from .node import Node
@@ -100,7 +100,7 @@ def heartbeat(node: Node, worker: bool) -> dict:
 def merge(stored: dict | None, posted: dict, resource_version: int) -> dict:
     """What the API server stores for a posted Node: the creation time and uid of the stored one are kept."""
     merged = dict(posted, metadata=dict(posted["metadata"]))
-    created = stored["metadata"] if stored else {"creationTimestamp": stamp(now()), "uid": os.urandom(16).hex()}
+    created = stored["metadata"] if stored else {"creationTimestamp": stamp(now()), "uid": str(uuid.uuid4())}
     merged["metadata"]["creationTimestamp"] = created["creationTimestamp"]
     merged["metadata"]["uid"] = created["uid"]
     merged["metadata"]["resourceVersion"] = str(resource_version)

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Several double nodes on loopback addresses (127.77.<minor>.<n>), each with its own snap_root, its daemons run
-as subprocesses under a small supervisor that restarts them when they exit, as systemd does for snap daemons."""
+"""Several double nodes on loopback addresses (127.x.y.<n>, x.y random per cluster), each with its own snap_root;
+its daemons run as subprocesses under a small supervisor that restarts them when they exit, as systemd does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
+import random
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +26,21 @@ FAST = {
     "node_grace_period": 2,
     "join_wait": 0,
     "request_timeout": 2,
+    "cert_key": "ec",
 }
+
+
+def free_prefix() -> str:
+    """A random 127.x.y subnet whose .1 has the daemons' ports free: suites may run side by side on one host."""
+    while True:
+        prefix = f"127.{random.randint(64, 250)}.{random.randint(1, 250)}"
+        try:
+            for port in (25000, 19001, 16443):
+                with socket.socket() as probe:
+                    probe.bind((f"{prefix}.1", port))
+            return prefix
+        except OSError:
+            continue
 
 
 def wait_for(check, timeout: float = 15, what: str = "condition"):
@@ -51,29 +67,38 @@ class Supervised:
         self.module, self.env, self.log = module, env, log
         self.process: subprocess.Popen | None = None
         self.stopped = False
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self) -> None:
         code = f"import sys, microk8s_double.{self.module} as m; sys.exit(m.main())"
-        while not self.stopped:
-            with open(self.log, "ab") as log:
+        while True:
+            with self.lock, open(self.log, "ab") as log:
+                if self.stopped:
+                    return
                 self.process = subprocess.Popen([sys.executable, "-c", code], env=self.env, stdout=log, stderr=log)
             self.process.wait()
             time.sleep(0.2)
 
     def kill(self) -> None:
-        self.stopped = True
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-        self.thread.join(timeout=5)
+        with self.lock:
+            self.stopped = True
+            if self.process:
+                self.process.kill()
+
+
+def kill_all(daemons: list[Supervised]) -> None:
+    for daemon in daemons:
+        daemon.kill()
+    for daemon in daemons:
+        daemon.thread.join(timeout=5)
 
 
 class LoopbackNode:
     def __init__(self, cluster: Cluster, number: int):
         self.cluster = cluster
-        self.ip = f"127.77.{cluster.profile.minor}.{number}"
+        self.ip = f"{cluster.prefix}.{number}"
         self.hostname = f"node-{number}"
         self.root = cluster.base / self.hostname
         self.settings = dict(
@@ -107,13 +132,12 @@ class LoopbackNode:
         env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
         self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
         wait_for(lambda: datastore.local_view(self.node)["nodes"], what=f"{self.hostname}'s datastore")
-        wait_for(lambda: self.paths.cert("server.crt").exists(), what=f"{self.hostname}'s certificates")
+        wait_for(lambda: self.paths.credentials("client.config").exists(), what=f"{self.hostname}'s credentials")
         return self
 
     def kill(self) -> None:
         """A power cut: every daemon dies at once."""
-        for daemon in self.daemons:
-            daemon.kill()
+        kill_all(self.daemons)
 
     def add_token(self, token: str, ttl: float | None = None) -> None:
         """What `microk8s add-node --token T [--token-ttl S]` stores."""
@@ -148,8 +172,10 @@ class LoopbackNode:
 class Cluster:
     def __init__(self, base: Path, profile: profiles.Profile, **overrides):
         self.base, self.profile, self.overrides = base, profile, overrides
+        base.mkdir(parents=True)
         self.hosts_file = base / "hosts"
         self.hosts_file.write_text("127.0.0.1 localhost\n")
+        self.prefix = free_prefix()
         self.nodes: list[LoopbackNode] = []
         self.tokens = 0
 
@@ -176,5 +202,24 @@ class Cluster:
         return added
 
     def stop(self) -> None:
-        for node in self.nodes:
-            node.kill()
+        kill_all([daemon for node in self.nodes for daemon in node.daemons])
+
+
+@contextlib.contextmanager
+def clusters(base: Path):
+    """make(version, **settings) -> a new empty Cluster under `base`; every node is killed afterwards and the
+    daemons' logs printed (pytest shows them when a test fails)."""
+    made: list[Cluster] = []
+
+    def make(version: str = "1.28", **overrides) -> Cluster:
+        cluster = Cluster(base / f"cluster-{len(made)}", profiles.for_track(version), **overrides)
+        made.append(cluster)
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            cluster.stop()
+            for node in cluster.nodes:
+                print(f"==== {node.hostname}\n{node.logs()}")

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The datastore's role model over real daemons on loopback: growth 1-2-3-4-7, promotion after a voter dies,
+quorum loss freezing reads and writes, and a powered-off node catching up when it comes back (contract 6)."""
+
+from __future__ import annotations
+
+import pytest
+from cluster_fixtures import clusters, wait_for
+from microk8s_double import datastore, dqlite_server, roles
+
+REBALANCE = 1  # seconds, as the suite sets rebalance_interval
+
+
+@pytest.fixture
+def make_cluster(tmp_path):
+    with clusters(tmp_path) as make:
+        yield make
+
+
+def counts(node) -> dict[str, int]:
+    view = node.roles().values()
+    return {role: list(view).count(role) for role in ("voter", "standby", "spare")}
+
+
+def settled(node, voters: int, standbys: int = 0, spares: int = 0):
+    expected = {"voter": voters, "standby": standbys, "spare": spares}
+    return wait_for(lambda: counts(node) == expected, what=f"roles {expected} (now {counts(node)})")
+
+
+def test_roles_as_the_cluster_grows(make_cluster):
+    cluster = make_cluster()
+    first = cluster.new_node()
+    assert first.roles() == {"127.0.0.1:19001": "voter"}  # a lone node, not yet rebound to its address
+    (second,) = cluster.grow(1)
+    settled(first, voters=1, spares=1)
+    assert first.roles()[f"{first.ip}:19001"] == "voter"
+    assert not datastore.ha_formed(datastore.local_view(first.node))
+    cluster.grow(1)
+    settled(first, voters=3)
+    assert datastore.ha_formed(datastore.local_view(second.node))
+    cluster.grow(1)
+    settled(first, voters=3, standbys=1)
+    cluster.grow(3)
+    settled(first, voters=3, standbys=3, spares=1)
+    cluster_yaml = (cluster.nodes[-1].paths.backend / "cluster.yaml").read_text()
+    assert cluster_yaml.count("- Address: ") == 7 and f"- Address: {first.ip}:19001\n  ID: " in cluster_yaml
+
+
+def test_a_dead_voter_is_replaced_by_a_standby_within_the_rebalance_interval(make_cluster):
+    cluster = make_cluster()
+    cluster.new_node()
+    cluster.grow(3)
+    first = cluster.nodes[0]
+    settled(first, voters=3, standbys=1)
+    standby = next(n for n in cluster.nodes if n.roles().get(f"{n.ip}:19001") == "standby")
+    victim = next(n for n in cluster.nodes[1:] if first.roles()[f"{n.ip}:19001"] == "voter")
+    victim.kill()
+    witness = next(n for n in cluster.nodes if n not in (victim,))
+    wait_for(lambda: witness.roles()[f"{standby.ip}:19001"] == "voter", timeout=REBALANCE * 3 + 5, what="promotion")
+    assert witness.roles()[f"{victim.ip}:19001"] == "spare"
+    assert counts(witness) == {"voter": 3, "standby": 0, "spare": 1}
+
+
+def test_a_dead_voter_stays_listed_when_nobody_can_replace_it(make_cluster):
+    cluster = make_cluster()
+    cluster.new_node()
+    cluster.grow(2)
+    first, _second, third = cluster.nodes
+    settled(first, voters=3)
+    third.kill()
+    datastore.execute(first.node, [{"op": "put", "key": "/probe", "value": 1}])  # 2 of 3 voters: still a quorum
+    assert first.roles()[f"{third.ip}:19001"] == "voter"
+
+
+def test_losing_the_quorum_freezes_reads_and_writes(make_cluster):
+    cluster = make_cluster()
+    cluster.new_node()
+    cluster.grow(2)
+    first, second, third = cluster.nodes
+    settled(first, voters=3)
+    second.kill()
+    third.kill()
+    with pytest.raises(datastore.DatastoreError, match="no available dqlite leader server found"):
+        datastore.execute(first.node, [{"op": "put", "key": "/frozen", "value": 1}])
+    view = datastore.local_view(first.node)
+    assert view["nodes"] == [] and dqlite_server.NO_LEADER in view["error"]
+
+
+def test_a_powered_off_node_comes_back_with_its_identity_and_catches_up(make_cluster):
+    cluster = make_cluster()
+    cluster.new_node()
+    cluster.grow(2)
+    first, _second, third = cluster.nodes
+    settled(first, voters=3)
+    identity = (third.paths.backend / "info.yaml").read_text()
+    third.kill()
+    datastore.execute(first.node, [{"op": "put", "key": "/while-away", "value": "written"}])
+    third.start()
+    assert (third.paths.backend / "info.yaml").read_text() == identity
+    got = wait_for(lambda: datastore.execute(third.node, [{"op": "get", "key": "/while-away"}]), what="catch-up")
+    assert got == ["written"]
+    state = wait_for(lambda: "while-away" in (third.paths.backend / "double-state.json").read_text(), what="copy")
+    assert state
+
+
+@pytest.mark.parametrize(
+    ("members", "online", "expected"),
+    [
+        ([0], {1}, [0]),
+        ([0, 2], {1, 2}, [0, 2]),
+        ([0, 2, 2], {1, 2, 3}, [0, 0, 0]),
+        ([0, 0, 0, 2, 2, 2, 2], {1, 2, 3, 4, 5, 6, 7}, [0, 0, 0, 1, 1, 1, 2]),
+        ([0, 0, 0, 1], {2, 3, 4}, [2, 0, 0, 0]),  # dead voter 1 replaced by the standby
+        ([0, 0, 0, 1, 2], {1, 2, 3, 5}, [0, 0, 0, 2, 1]),  # dead standby replaced by a spare
+        ([0, 0, 0], {2, 3}, [0, 0, 0]),  # nobody to promote: the dead voter stays
+    ],
+)
+def test_role_adjustment_rules(members, online, expected):
+    listed = [{"ID": i + 1, "Address": f"10.77.0.{i + 1}:19001", "Role": r} for i, r in enumerate(members)]
+    assert [m["Role"] for m in roles.adjust(listed, online)] == expected
