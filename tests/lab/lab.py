@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The onprem.microk8s lab: LXD containers with real snapd and the microk8s test double, in one command.
+
+lab.py up [--nodes N] [--masters M | --workers W] [--profile 1.28]   bring the lab up (safe to re-run)
+lab.py down [--purge]                                                remove everything the lab made in LXD
+lab.py status                                                        the lab's containers and addresses
+lab.py exec NODE -- CMD...                                           run a command in a container
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import dataclasses
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from labkit import access, core_snap, double, image, lxd, nodes, plan, real
+from labkit.shell import LabError, run, say, step
+
+LAB_DIR = pathlib.Path(__file__).resolve().parent
+REPO = LAB_DIR.parents[1]
+BUILD_DIR = LAB_DIR / ".build"
+INVENTORY_DIR = REPO / "inventories" / "lab"
+KEY = INVENTORY_DIR / ".ssh" / "id_ed25519"
+KNOWN_HOSTS = INVENTORY_DIR / ".ssh" / "known_hosts"
+LXD_LOG = pathlib.Path("/var/log/lxd/lxd.log")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="lab.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="create or start the lab and write inventories/lab/hosts.yml")
+    up.add_argument("--nodes", type=int, default=4, help=f"cluster nodes node1..nodeN (1-{plan.MAX_NODES}, default 4)")
+    roles = up.add_mutually_exclusive_group()
+    roles.add_argument("--masters", type=int, help="how many of the nodes are masters (default: all)")
+    roles.add_argument("--workers", type=int, help="how many of the nodes are workers (the last ones)")
+    up.add_argument("--profile", default="1.28", help="microk8s version profile of the double (default 1.28)")
+    up.add_argument("--backend", choices=("double", "real"), default="double", help="see tests/lab/README.md")
+    up.add_argument("--rebalance-interval", type=int, default=5, help="double: seconds between voter rebalancing")
+    up.add_argument("--grace-period", type=int, default=15, help="double: seconds of silence before NotReady")
+    down = commands.add_parser("down", help="delete the lab's containers, image, profile, bridge and pool")
+    down.add_argument("--purge", action="store_true", help="also delete the image and snap build caches")
+    commands.add_parser("status", help="list the lab's containers")
+    execute = commands.add_parser("exec", help="run a command in a lab container: exec NODE -- CMD...")
+    execute.add_argument("node")
+    execute.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        try:
+            args.machines = plan.machines(args.nodes, args.masters, args.workers)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.command == "exec":
+        args.cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not args.cmd:
+            parser.error("exec needs a command: exec NODE -- CMD...")
+    return args
+
+
+def up(args: argparse.Namespace) -> None:
+    if args.backend == "real":
+        raise LabError(real.NOT_HERE)
+    with step("host: packages, lxd daemon, bridge, pool, profile"):
+        lxd.ensure_host_packages()
+        lxd.ensure_daemon(LXD_LOG)
+        lxd.ensure_network()
+        lxd.ensure_forwarding_guard()
+        lxd.ensure_pool()
+        lxd.ensure_profile()
+    image.ensure(BUILD_DIR / "image")
+    with step(f"building the microk8s double, profile {args.profile}"):
+        kit = Payload(
+            public_key=access.ensure_key(KEY),
+            snaps=double.build_snaps(args.profile, BUILD_DIR / "snaps" / args.profile),
+            core=core_snap.build(BUILD_DIR / "snaps"),
+            settings=double.settings(args.rebalance_interval, args.grace_period),
+        )
+    existing = {container["name"]: container["status"] for container in lxd.lab_containers()}
+    with step(f"{len(args.machines)} containers up and reachable by SSH"):
+        _in_parallel(lambda machine: _prepare(machine, existing.get(machine.name), kit), args)
+    for extra in sorted(set(existing) - {machine.name for machine in args.machines}):
+        say(f"note: {extra} is not in this plan and was left as it is (lab.py down removes it)")
+    inventory = access.render_inventory(args.machines, KEY, KNOWN_HOSTS, kit.snaps, args.profile)
+    (INVENTORY_DIR / "hosts.yml").write_text(inventory)
+    say(f"inventory written: {INVENTORY_DIR / 'hosts.yml'}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Payload:
+    """What every container gets on each `up`."""
+
+    public_key: str
+    snaps: dict[str, pathlib.Path]
+    core: pathlib.Path
+    settings: str
+
+
+def _prepare(machine: plan.Machine, state: str | None, kit: Payload) -> None:
+    if state is None:
+        nodes.forget_host_key(machine, KNOWN_HOSTS)
+    nodes.ensure_running(machine, state)
+    nodes.push_text(machine.name, "/root/.ssh/authorized_keys", kit.public_key, mode="0600")
+    if machine.group != "clients":
+        nodes.push_text(machine.name, double.SETTINGS_PATH, kit.settings)
+        run(["lxc", "exec", machine.name, "--", "rm", "-rf", double.NODE_SNAP_DIR], timeout=60)
+        for path in kit.snaps.values():
+            nodes.push_file(machine.name, path, f"{double.NODE_SNAP_DIR}/{path.name}")
+        core_snap.ensure_installed(machine.name, kit.core)
+    nodes.wait_for_ssh(machine, KEY, KNOWN_HOSTS)
+
+
+def _in_parallel(task, args: argparse.Namespace) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(args.machines)) as pool:
+        futures = {pool.submit(task, machine): machine for machine in args.machines}
+        errors = [f"{futures[f].name}: {f.exception()}" for f in futures if f.exception()]
+    if errors:
+        raise LabError("\n".join(errors))
+
+
+def down(args: argparse.Namespace) -> None:
+    lxd.teardown()
+    (INVENTORY_DIR / "hosts.yml").unlink(missing_ok=True)
+    KNOWN_HOSTS.unlink(missing_ok=True)
+    if args.purge:
+        shutil.rmtree(BUILD_DIR, ignore_errors=True)
+        say(f"purged {BUILD_DIR}")
+
+
+def status(_args: argparse.Namespace) -> None:
+    containers = lxd.lab_containers() if lxd.is_running() else []
+    for container in sorted(containers, key=lambda entry: entry["name"]):
+        print(f"{container['name']:10} {container['status']:8} {' '.join(lxd.ipv4_addresses(container))}")
+    if not containers:
+        print("no lab containers")
+
+
+def execute(args: argparse.Namespace) -> int:
+    return subprocess.run(["lxc", "exec", args.node, "--", *args.cmd], check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        with step(f"lab {args.command}") if args.command in ("up", "down") else contextlib.nullcontext():
+            result = {"up": up, "down": down, "status": status, "exec": execute}[args.command](args)
+    except LabError as exc:
+        print(f"lab {args.command} failed: {exc}", file=sys.stderr)
+        return 1
+    return result or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

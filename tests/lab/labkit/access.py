@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lab's SSH key pair and known_hosts file, and the inventory the collection runs against."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from . import plan
+from .shell import run
+
+
+def ensure_key(key: pathlib.Path) -> str:
+    """Create the lab's ed25519 key pair once; return the public key line."""
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onprem-lab", "-f", str(key)])
+    return key.with_name(key.name + ".pub").read_text()
+
+
+def render_inventory(
+    machines: list[plan.Machine],
+    key: pathlib.Path,
+    known_hosts: pathlib.Path,
+    snap_files: dict[str, pathlib.Path],
+    profile: str,
+) -> str:
+    """hosts.yml with the groups of inventories/home; connection and offline-install variables under all.vars."""
+    q = json.dumps  # a JSON string is a valid YAML double-quoted scalar
+    ssh_args = f"-o StrictHostKeyChecking=no -o UserKnownHostsFile={known_hosts}"
+    lines = [
+        "---",
+        "# Written by tests/lab/lab.py up; do not edit, re-run `make lab-up` instead.",
+        "# Static lab settings (MetalLB range ...) live in group_vars/.",
+        "all:",
+        "  vars:",
+        "    ansible_user: root",
+        f"    ansible_ssh_private_key_file: {q(str(key))}",
+        f"    ansible_ssh_common_args: {q(ssh_args)}",
+        "    ansible_python_interpreter: /usr/bin/python3",
+        f"    lab_double_profile: {q(profile)}",
+    ]
+    lines += [f"    microk8s_node_{name}: {q(str(path))}" for name, path in sorted(snap_files.items())]
+    lines.append("  children:")
+    for group in ("masters", "workers", "clients"):
+        members = [machine for machine in machines if machine.group == group]
+        lines += [f"    {group}:", "      hosts:" + ("" if members else " {}")]
+        lines += [f"        {machine.name}:\n          ansible_host: {machine.address}" for machine in members]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The node image: a Debian bookworm rootfs built offline-capable with debootstrap, cached by recipe hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import shutil
+import time
+
+from . import lxd, plan
+from .shell import run, say, step
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+BOOTSTRAP_PACKAGES = ("systemd", "systemd-sysv", "dbus")
+PACKAGES = (
+    "snapd",
+    "containerd",
+    "runc",
+    "python3",
+    "openssh-server",
+    "iproute2",
+    "iputils-ping",
+    "iputils-arping",
+    "curl",
+    "openssl",
+    "ca-certificates",
+    "sudo",
+    "kubernetes-client",
+    "netbase",
+    "procps",
+    "less",
+)
+_HOSTKEYS_UNIT = """\
+[Unit]
+Description=Generate this node's own SSH host keys (the lab image ships none)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target ssh.service
+"""
+_UDEVADM_WRAPPER = """\
+#!/bin/sh
+# Lab image: udevd cannot run in an LXD container (read-only /sys), so reloading rules and triggering
+# events are no-ops here (snapd calls them when it installs a snap); everything else goes to the real udevadm.
+case "$1" in control|trigger|settle) exit 0 ;; esac
+exec /usr/bin/udevadm.real "$@"
+"""
+_LOOP_UNIT = """\
+[Unit]
+Description=Loop device nodes for snapd (LXD gives a container none; the lab profile allows major 7 and loop-control)
+DefaultDependencies=no
+Before=sysinit.target snapd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/lab-loop-devices
+
+[Install]
+WantedBy=sysinit.target
+"""
+_LOOP_SCRIPT = """\
+#!/bin/sh
+# Squashfs snaps are mounted through loop devices, which the kernel shares between all containers of the host.
+[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237
+for i in $(seq 0 127); do [ -e /dev/loop$i ] || mknod -m 660 /dev/loop$i b 7 $i; done
+chgrp disk /dev/loop-control /dev/loop[0-9]*
+"""
+DIVERSIONS = ("/usr/bin/udevadm",)  # moved to <path>.real, replaced by the file of the same path below
+FILES = {
+    "etc/systemd/system/lab-ssh-hostkeys.service": _HOSTKEYS_UNIT,
+    "etc/ssh/sshd_config.d/lab.conf": "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n",
+    "etc/resolv.conf": "# No DNS in the lab: a node knows itself from /etc/hosts; the rest is the collection's job.\n",
+    "etc/fstab": "",
+    "usr/bin/udevadm": _UDEVADM_WRAPPER,
+    "etc/systemd/system/lab-loop-devices.service": _LOOP_UNIT,
+    "usr/local/sbin/lab-loop-devices": _LOOP_SCRIPT,
+}
+CHROOT_COMMANDS = (
+    ("systemctl", "enable", "systemd-networkd", "lab-ssh-hostkeys.service", "lab-loop-devices.service"),
+    # The double runs containerd itself (as the real snap does); the distribution's service stays off.
+    ("systemctl", "disable", "containerd.service"),
+    ("systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer", "systemd-binfmt.service"),
+)
+CLEANUP = ("var/lib/apt/lists/*_*", "usr/sbin/policy-rc.d", "var/lib/dbus/machine-id", "etc/ssh/ssh_host_*")
+
+
+def recipe_hash() -> str:
+    """Hash of everything that decides the image's content: change the recipe and the image is rebuilt."""
+    recipe = [SUITE, MIRROR, BOOTSTRAP_PACKAGES, PACKAGES, DIVERSIONS, FILES, CHROOT_COMMANDS, CLEANUP]
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def ensure(cache_root: pathlib.Path) -> None:
+    """Make the LXD image alias point at an image of the current recipe, building the tarballs if not cached."""
+    digest = recipe_hash()
+    current = lxd.image_by_alias(plan.IMAGE_ALIAS)
+    if current and current.get("properties", {}).get("recipe") == digest:
+        say(f"image {plan.IMAGE_ALIAS} (recipe {digest}) already in LXD")
+        return
+    if current:
+        with step(f"dropping stale image {plan.IMAGE_ALIAS} (recipe changed)"):
+            run(["lxc", "image", "delete", current["fingerprint"]])
+    cached = cache_root.resolve() / digest
+    if not (cached / "rootfs.tar").exists():
+        build(cached, digest)
+    with step(f"importing image {plan.IMAGE_ALIAS} from {cached}"):
+        tarballs = [str(cached / "meta.tar"), str(cached / "rootfs.tar")]
+        run(["lxc", "image", "import", *tarballs, "--alias", plan.IMAGE_ALIAS], timeout=900)
+
+
+def build(target: pathlib.Path, digest: str) -> None:
+    """debootstrap + apt in a chroot (the host's network), then pack rootfs.tar and meta.tar into target."""
+    work = target.with_name(target.name + ".work")
+    shutil.rmtree(work, ignore_errors=True)
+    root = work / "rootfs"
+    with step(f"debootstrap {SUITE} minbase into {root}"):
+        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(BOOTSTRAP_PACKAGES)}", SUITE, str(root)]
+        run([*argv, MIRROR], timeout=1800)
+    (root / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
+    (root / "usr/sbin/policy-rc.d").chmod(0o755)
+    env = ["env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
+    with step(f"apt-get install {len(PACKAGES)} packages in the chroot"):
+        run(["chroot", str(root), *env, "apt-get", "update"], timeout=600)
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+        run(["chroot", str(root), *env, *install], timeout=1800)
+        run(["chroot", str(root), *env, "apt-get", "clean"])
+    for path in DIVERSIONS:
+        run(["chroot", str(root), "dpkg-divert", "--local", "--rename", "--divert", f"{path}.real", "--add", path])
+    for relative, text in FILES.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).unlink(missing_ok=True)
+        (root / relative).write_text(text)
+        (root / relative).chmod(0o755 if text.startswith("#!") else 0o644)
+    for argv in CHROOT_COMMANDS:
+        run(["chroot", str(root), *argv])
+    _clean(root)
+    with step("packing rootfs.tar"):
+        tar = ["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*"]
+        run([*tar, "-C", str(root), "-cf", str(work / "rootfs.tar"), "."], timeout=900)
+        (work / "metadata.yaml").write_text(_metadata(digest))
+        run(["tar", "-C", str(work), "-cf", str(work / "meta.tar"), "metadata.yaml"])
+    shutil.rmtree(root)
+    for stale in set(target.parent.iterdir()) - {work}:  # earlier recipes
+        shutil.rmtree(stale)
+    work.rename(target)
+
+
+def _clean(root: pathlib.Path) -> None:
+    for pattern in CLEANUP:
+        for path in root.glob(pattern):
+            path.unlink()
+    (root / "etc/machine-id").write_text("")
+
+
+def _metadata(digest: str) -> str:
+    return (
+        "architecture: x86_64\n"
+        f"creation_date: {int(time.time())}\n"
+        "properties:\n"
+        "  os: debian\n"
+        f"  release: {SUITE}\n"
+        f"  description: onprem.microk8s lab node (Debian {SUITE}, snapd, recipe {digest})\n"
+        f"  recipe: {digest}\n"
+    )
