@@ -1,15 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The addon catalog per version and which addons are enabled.
 
-Real MicroK8s derives "enabled" from the Kubernetes API; the double keeps the set in $SNAP_DATA/var/double,
-except where the real check is a file: ha-cluster (var/lock/ha-cluster) and repositories ($SNAP_COMMON/addons).
+Real MicroK8s derives "enabled" from the Kubernetes API, so every node of a cluster sees the same; the double keeps
+the set in the cluster's datastore (key ENABLED_KEY; absent = a fresh install's defaults), except where the real
+check is a file: ha-cluster (var/lock/ha-cluster) and repositories ($SNAP_COMMON/addons).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from microk8s_double import datastore
+from microk8s_double.node import Node
 from microk8s_double.paths import Paths
 from microk8s_double.profiles import Profile
 
@@ -49,6 +51,7 @@ COMMUNITY = {
 }
 # Enabled on a fresh install: the HA datastore always, helm (its binary ships in the snap) 1.24+, dns 1.27+.
 DEFAULT_ENABLED = {"helm": 24, "helm3": 24, "dns": 27}
+ENABLED_KEY = "/registry/microk8s-double/enabled-addons"
 
 
 @dataclass(frozen=True)
@@ -80,37 +83,32 @@ def catalog(paths: Paths, profile: Profile) -> list[Addon]:
     ]
 
 
-def _state_file(paths: Paths):
-    return paths.state / "addons.json"
+def enabled_set(node: Node) -> set[str]:
+    """Raises datastore.DatastoreError when the datastore does not answer (the API server is down)."""
+    stored = datastore.execute(node, [{"op": "get", "key": ENABLED_KEY}])[0]
+    if stored is None:
+        return {f"core/{name}" for name, since in DEFAULT_ENABLED.items() if node.profile.since(since)}
+    return set(stored)
 
 
-def enabled_set(paths: Paths) -> set[str]:
-    state = _state_file(paths)
-    return set(json.loads(state.read_text())) if state.exists() else set()
-
-
-def is_enabled(paths: Paths, addon: Addon) -> bool:
+def is_enabled(node: Node, addon: Addon, enabled: set[str]) -> bool:
     if addon.name == "ha-cluster":
-        return paths.lock("ha-cluster").exists()
+        return node.paths.lock("ha-cluster").exists()
     if addon.name == "community":
-        return (paths.snap_common / "addons" / "community" / "addons.yaml").exists()
-    return addon.full_name in enabled_set(paths)
+        return (node.paths.snap_common / "addons" / "community" / "addons.yaml").exists()
+    return addon.full_name in enabled
 
 
-def set_enabled(paths: Paths, full_name: str, enabled: bool) -> None:
-    names = enabled_set(paths)
+def set_enabled(node: Node, full_name: str, enabled: bool) -> None:
+    names = enabled_set(node)
     names = names | {full_name} if enabled else names - {full_name}
-    _state_file(paths).parent.mkdir(parents=True, exist_ok=True)
-    _state_file(paths).write_text(json.dumps(sorted(names)) + "\n")
+    datastore.execute(node, [{"op": "put", "key": ENABLED_KEY, "value": sorted(names)}])
 
 
 def install_defaults(paths: Paths, profile: Profile) -> None:
-    """What a fresh snap install enables (the default launch configuration from 1.27)."""
+    """What a fresh snap install has on disk: the HA datastore and, 1.24+, the core repository."""
     paths.lock("ha-cluster").touch()
     if profile.since(24):
         core = paths.snap_common / "addons" / "core"
         core.mkdir(parents=True, exist_ok=True)
         (core / "addons.yaml").write_text("microk8s-addons:\n  description: Core MicroK8s addons\n")
-    for name, since in DEFAULT_ENABLED.items():
-        if profile.since(since):
-            set_enabled(paths, f"core/{name}", True)

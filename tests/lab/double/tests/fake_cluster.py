@@ -2,9 +2,9 @@
 """Runs the double's CLI with the cluster code replaced by a scenario (JSON file named by FAKE_CLUSTER).
 
 The CLI suite checks texts and exit codes, not networking: kubelite.list_nodes, datastore.local_view/leave/
-remove_node and agent_client.join answer from the scenario. Keys: `nodes` (absent = API server down),
-`members`, `join` ({http_status, message, error_kind}, or "real" to ask a real agent), `leave` and
-`remove_node` ([rc, text]).
+remove_node/execute (get/put) and agent_client.join answer from the scenario. Keys: `nodes` (absent = API server
+down), `members`, `data` (the datastore's keys), `join` ({http_status, message, error_kind}, or "real" to ask a real
+agent), `leave` and `remove_node` ([rc, text]).
 """
 
 from __future__ import annotations
@@ -20,10 +20,22 @@ def main() -> int:
     with open(os.environ["FAKE_CLUSTER"]) as handle:
         scenario = json.load(handle)
 
-    def list_nodes(node):
+    def api_up():
         if "nodes" not in scenario:
             raise datastore.DatastoreError("failed to create dqlite connection: connection refused")
+
+    def list_nodes(node):
+        api_up()
         return scenario["nodes"]
+
+    def execute(node, ops, timeout=None):
+        """get/put on the scenario's `data`, written back so the next CLI call sees it."""
+        api_up()
+        data = scenario.setdefault("data", {})
+        results = [data.get(op["key"]) if op["op"] == "get" else data.update({op["key"]: op["value"]}) for op in ops]
+        with open(os.environ["FAKE_CLUSTER"], "w") as handle:
+            json.dump(scenario, handle)
+        return results
 
     def record(name, result):
         def call(*args):
@@ -35,6 +47,7 @@ def main() -> int:
         return call
 
     kubelite.list_nodes = list_nodes
+    datastore.execute = execute
     datastore.local_view = lambda node: {"nodes": scenario.get("members", []), "error": None}
     if scenario.get("join") != "real":
         join = scenario.get("join", {"http_status": 200, "message": "", "error_kind": None})

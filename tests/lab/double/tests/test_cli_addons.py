@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def enabled(node, name: str) -> bool:
     return node.run("status", "-a", name).out == "enabled\n"
@@ -149,3 +151,13 @@ def test_addon_repositories(make_node):
 def test_addons_subcommand_is_missing_before_1_24(make_node):
     result = make_node("1.20").run("addons", "repo", "list")
     assert (result.rc, result.out.splitlines()[0]) == (1, "'addons' is not a valid MicroK8s subcommand.")
+
+
+def test_addon_state_lives_in_the_cluster_datastore(node):
+    assert node.run("enable", "rbac").rc == 0
+    stored = json.loads(node.scenario_file.read_text())["data"]
+    assert "core/rbac" in stored["/registry/microk8s-double/enabled-addons"]
+    node.scenario({})
+    result = node.run("enable", "registry")
+    assert result.rc == (0 if node.minor == 20 else 1)
+    assert "The connection to the server 127.0.0.1:2 was refused" in result.err

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 
-from microk8s_double import addons
+from microk8s_double import addons, datastore
 from microk8s_double.commands.common import Context
 
 METALLB_PROMPT = "Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,192.168.0.105/32'): "
+API_DOWN = "The connection to the server 127.0.0.1:{port} was refused - did you specify the right host or port?"
 IPV4 = re.compile(r"^(\d{1,3}\.){3}\d{1,3}$")
 
 
@@ -39,6 +40,9 @@ def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
         script(ctx, addon, args)
     except ScriptFailed as failure:
         return failure.code
+    except datastore.DatastoreError:
+        print(API_DOWN.format(port=ctx.port("apiserver")), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -50,7 +54,7 @@ def generic(ctx: Context, addon: addons.Addon, args: list[str], action: str = ""
     enabling = action != "disable"
     print(f"{'Enabling' if enabling else 'Disabling'} {addon.name}")
     settle(ctx)
-    addons.set_enabled(ctx.paths, addon.full_name, enabling)
+    addons.set_enabled(ctx, addon.full_name, enabling)
     print(f"{addon.name} is {'enabled' if enabling else 'disabled'}")
 
 
@@ -80,7 +84,7 @@ def enable_dns(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
                 raise ScriptFailed(1)
     print("Applying manifest")
     settle(ctx)
-    addons.set_enabled(ctx.paths, addon.full_name, True)
+    addons.set_enabled(ctx, addon.full_name, True)
     print("DNS is enabled")
 
 
@@ -103,7 +107,7 @@ def enable_metallb(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
             raise ScriptFailed(1)
     print("Applying Metallb manifest")
     settle(ctx)
-    addons.set_enabled(ctx.paths, addon.full_name, True)
+    addons.set_enabled(ctx, addon.full_name, True)
     print("MetalLB is enabled")
 
 
@@ -119,7 +123,7 @@ def enable_ingress(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
         raise ScriptFailed(1)
     print("Enabling Ingress")
     settle(ctx)
-    addons.set_enabled(ctx.paths, addon.full_name, True)
+    addons.set_enabled(ctx, addon.full_name, True)
     print("Ingress is enabled")
 
 

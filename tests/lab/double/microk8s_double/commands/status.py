@@ -38,8 +38,7 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
     if ctx.worker:
         fail(f"{NODE_IN_CLUSTER}\nPlease use the master node.", err=False)
     is_ready = cluster.wait_ready(ctx, options.timeout) if options.wait_ready else cluster.ready(ctx)
-    states = [(addon, addons.is_enabled(ctx.paths, addon)) for addon in addons.catalog(ctx.paths, ctx.profile)]
-    states = [state for state in states if state[1]] + [state for state in states if not state[1]]
+    states = addon_states(ctx) if is_ready else []
     if options.addon != "all":
         matches = [on for addon, on in states if options.addon in (addon.name, addon.full_name)]
         print("enabled" if is_ready and any(matches) else "disabled")
@@ -52,6 +51,16 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
     else:
         print_pretty(ctx, is_ready, states)
     return 1 if ctx.profile.since(28) and not is_ready else 0
+
+
+def addon_states(ctx: Context) -> list[tuple[addons.Addon, bool]]:
+    """(addon, enabled), the enabled ones first, as `get_status` sorts them."""
+    try:
+        enabled = addons.enabled_set(ctx)
+    except cluster.UNREACHABLE:
+        return []
+    states = [(addon, addons.is_enabled(ctx, addon, enabled)) for addon in addons.catalog(ctx.paths, ctx.profile)]
+    return [state for state in states if state[1]] + [state for state in states if not state[1]]
 
 
 def label(ctx: Context, addon: addons.Addon) -> str:

@@ -7,7 +7,7 @@ import fcntl
 import os
 import sys
 
-from microk8s_double import addons
+from microk8s_double import addons, datastore
 from microk8s_double.commands import addon_scripts
 from microk8s_double.commands.common import NOT_RUNNING, Context, exit_if_no_permissions, exit_if_worker, fail
 
@@ -99,7 +99,11 @@ def resolve_builtin(name: str, catalog: list[addons.Addon]) -> addons.Addon:
 
 def xable_one(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
     wanted = action == "enable"
-    if addons.is_enabled(ctx.paths, addon) == wanted:
+    try:
+        enabled = addons.is_enabled(ctx, addon, addons.enabled_set(ctx))
+    except datastore.DatastoreError:
+        enabled = not wanted  # the real check reads a failed kubectl call as "not in that state yet"
+    if enabled == wanted:
         if ctx.profile.since(24):
             print(f"Addon {addon.full_name} is already {action}d")
         else:
