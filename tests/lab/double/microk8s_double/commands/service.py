@@ -8,6 +8,7 @@ import subprocess
 from microk8s_double.commands import cluster
 from microk8s_double.commands.common import Context, fail
 
+START_WAIT = 60  # s for the node to come back Ready (`wait_for_node`)
 START_FAILED = 'Failed to start microk8s services. Check snapd logs with "journalctl -u snapd.service"'
 
 
@@ -37,5 +38,5 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
     if not started:
         fail(START_FAILED)
     ctx.paths.lock("stopped.lock").unlink(missing_ok=True)
-    cluster.wait_ready(ctx, 0)
+    cluster.wait_ready(ctx, START_WAIT)
     return 0
