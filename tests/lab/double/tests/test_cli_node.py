@@ -107,3 +107,16 @@ def test_the_double_knows_nothing_of_the_collection():
     assert len(sources) > 10
     offenders = [str(p) for p in sources if any(word in p.read_text().lower() for word in ("onprem", "ansible"))]
     assert offenders == []
+
+
+def test_images_import_reports_unreachable_agents_with_rc_0(node, tmp_path):
+    archive = tmp_path / "images.tar"
+    archive.write_bytes(b"not really an archive")
+    node.scenario({"nodes": [{"status": "Ready", "internal_ip": "127.0.0.1"}]})
+    node.root.joinpath("var/snap/microk8s/current/args/cluster-agent").write_text("--bind 0.0.0.0:1\n")
+    result = node.run("images", "import", str(archive))
+    if node.minor < 25:
+        assert (result.rc, result.out.splitlines()[0]) == (1, "'images' is not a valid MicroK8s subcommand.")
+        return
+    assert (result.rc, result.out) == (0, "Pushing OCI images to 127.0.0.1:1\n")
+    assert result.err.startswith("Failed to reach 127.0.0.1:1: ")
