@@ -80,6 +80,12 @@ class Agent:
         self.node = node
 
     def join(self, request: wire.Request):
+        try:
+            return self.checked_join(request)
+        except datastore.DatastoreError as error:
+            return 500, {"error": f"Failed to retrieve dqlite cluster nodes: {error}"}
+
+    def checked_join(self, request: wire.Request):
         node, body, ip = self.node, request.json(), request.client_ip
         if not consume_token(node, body.get("token", "")):
             return refusal(node, "token")

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The datastore daemon (`daemon-k8s-dqlite`, :19001): a small replicated store with dqlite's role model.
 
-Every tick each member probes the others. The leader is the lowest-ID live voter among those holding the newest
-log index, provided this member reaches a majority of the voters. Reads and writes go to the leader; a write is
+Every tick each member probes the voters (the leader: every member). The leader is the lowest-ID live voter among
+those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to the leader; a write is
 replicated to every live member and acknowledged once a majority of the voters holds it. The leader pushes its
 state to live members that are behind (a restarted node catches up) and re-balances roles every
 `rebalance_interval` seconds. Without a majority nothing is served: requests fail after `request_timeout`.
@@ -39,6 +39,7 @@ class Daemon:
         self.request_timeout = node.setting("request_timeout", 10)
         self.leader_id: int | None = None
         self.peer_index: dict[int, int] = {}
+        self.last_seen: dict[int, tuple[float, int]] = {}
         self.last_rebalance = time.monotonic()
         self.reload()
 
@@ -47,7 +48,7 @@ class Daemon:
         """(Re)start from the backend on disk, as after a restart of the service."""
         with self.lock:
             self.self_id, self.state = replica.ensure(self.backend, self.port)
-            self.leader_id, self.peer_index = None, {}
+            self.leader_id, self.peer_index, self.last_seen = None, {}, {}
         if self.me() and self.me()["Role"] != replica.VOTER:
             self.pool.submit(self.ask_promotion)
 
@@ -63,16 +64,21 @@ class Daemon:
             self.execute([{"op": "adjust"}])
 
     # -- probing and leadership ---------------------------------------------------------------------------------
-    def probe(self) -> dict[int, int]:
-        """ID -> log index of every other member that answers with its expected identity."""
-        peers = [m for m in self.state["members"] if m["ID"] != self.self_id]
-        answers = self.pool.map(self.ping, peers)
-        return {m["ID"]: index for m, index in zip(peers, answers) if index is not None}
+    def probe(self, members: list[dict]) -> dict[int, int]:
+        """Of `members`, ID -> log index of those that answered with their expected identity within the liveness
+        window (one slow answer on a loaded host is not a death)."""
+        peers = {m["ID"]: m for m in members if m["ID"] != self.self_id}
+        now = time.monotonic()
+        for ident, index in zip(peers, self.pool.map(self.ping, peers.values())):
+            if index is not None:
+                self.last_seen[ident] = (now, index)
+        window = max(1.0, 3 * self.tick)
+        return {i: index for i, (seen, index) in self.last_seen.items() if i in peers and now - seen <= window}
 
     def ping(self, peer: dict) -> int | None:
         host, port = peer["Address"].rsplit(":", 1)
         try:
-            answer = wire.call(host, int(port), "GET", "/ping", timeout=min(1.0, 2 * self.tick))
+            answer = wire.call(host, int(port), "GET", "/ping", timeout=1.0)
         except (OSError, wire.RemoteError, ValueError):
             return None
         if answer.get("id") != peer["ID"] or answer.get("cluster") != self.state["cluster"]:
@@ -91,10 +97,13 @@ class Daemon:
     def step(self) -> None:
         if replica.identity(self.backend) != (self.self_id, self.state["cluster"]):
             self.reload()
-        alive = self.probe()
+        members = self.state["members"]
+        alive = self.probe([m for m in members if m["Role"] == replica.VOTER])  # enough to find the leader
+        leader = self.elect(alive)
+        if leader == self.self_id:  # the leader watches everyone
+            alive.update(self.probe([m for m in members if m["Role"] != replica.VOTER]))
         with self.lock:
-            self.peer_index = alive
-            self.leader_id = self.elect(alive)
+            self.leader_id, self.peer_index = leader, alive
         if self.leader_id != self.self_id:
             return
         behind = [m for m in self.state["members"] if alive.get(m["ID"], self.state["index"]) < self.state["index"]]
@@ -131,7 +140,7 @@ class Daemon:
             if self.leader_id != self.self_id:
                 raise NotLeader()
             if any(op["op"] == "adjust" for op in ops):
-                self.peer_index = self.probe()
+                self.peer_index = self.probe(self.state["members"])
             state = copy.deepcopy(self.state)
             results = [self.apply(state, op) for op in ops]
             if state == self.state:

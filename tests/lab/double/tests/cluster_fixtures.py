@@ -9,21 +9,22 @@ import json
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-from microk8s_double import agent_client, certs, datastore, paths, profiles
+from microk8s_double import agent_client, certs, datastore, paths, profiles, wire
 from microk8s_double.node import Node
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DAEMONS = ("datastore", "agent", "kubelite")
 FAST = {
     "rebalance_interval": 1,
-    "heartbeat_interval": 0.3,
-    "node_grace_period": 2,
+    "heartbeat_interval": 1,
+    "node_grace_period": 4,
     "join_wait": 0,
     "request_timeout": 2,
     "cert_key": "ec",
@@ -41,6 +42,11 @@ def free_prefix() -> str:
             return prefix
         except OSError:
             continue
+
+
+def listening(ip: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((ip, port)) == 0
 
 
 def wait_for(check, timeout: float = 15, what: str = "condition"):
@@ -132,7 +138,8 @@ class LoopbackNode:
         env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
         self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
         wait_for(lambda: datastore.local_view(self.node)["nodes"], what=f"{self.hostname}'s datastore")
-        wait_for(lambda: self.paths.credentials("client.config").exists(), what=f"{self.hostname}'s credentials")
+        ports = [25000] if self.paths.lock("clustered.lock").exists() else [25000, 16443]
+        wait_for(lambda: all(listening(self.ip, port) for port in ports), what=f"{self.hostname}'s listeners")
         return self
 
     def kill(self) -> None:
@@ -223,3 +230,19 @@ def clusters(base: Path):
             cluster.stop()
             for node in cluster.nodes:
                 print(f"==== {node.hostname}\n{node.logs()}")
+
+
+def api_get(node: LoopbackNode, path: str, table: bool = False, token: str | None = None):
+    """GET from the node's API server as kubectl does, with the token of `microk8s config` and its CA."""
+    context = ssl.create_default_context(cafile=str(node.paths.cert("ca.crt")))
+    headers = {"Authorization": f"Bearer {token or certs.admin_token(node.node)}"}
+    if table:
+        headers["Accept"] = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    return wire.call(node.ip, 16443, "GET", path, context=context, headers=headers)
+
+
+def kubeconfig(node: LoopbackNode) -> Path:
+    """`microk8s config`: client.config with 127.0.0.1 replaced by the node's address."""
+    path = node.root / "kubeconfig"
+    path.write_text(node.paths.credentials("client.config").read_text().replace("127.0.0.1", node.ip))
+    return path

@@ -5,8 +5,8 @@ quorum loss freezing reads and writes, and a powered-off node catching up when i
 from __future__ import annotations
 
 import pytest
-from cluster_fixtures import clusters, wait_for
-from microk8s_double import datastore, dqlite_server, roles
+from cluster_fixtures import api_get, clusters, wait_for
+from microk8s_double import datastore, dqlite_server, roles, wire
 
 REBALANCE = 1  # seconds, as the suite sets rebalance_interval
 
@@ -24,7 +24,7 @@ def counts(node) -> dict[str, int]:
 
 def settled(node, voters: int, standbys: int = 0, spares: int = 0):
     expected = {"voter": voters, "standby": standbys, "spare": spares}
-    return wait_for(lambda: counts(node) == expected, what=f"roles {expected} (now {counts(node)})")
+    return wait_for(lambda: counts(node) == expected, timeout=30, what=f"roles {expected}")
 
 
 def test_roles_as_the_cluster_grows(make_cluster):
@@ -84,6 +84,10 @@ def test_losing_the_quorum_freezes_reads_and_writes(make_cluster):
         datastore.execute(first.node, [{"op": "put", "key": "/frozen", "value": 1}])
     view = datastore.local_view(first.node)
     assert view["nodes"] == [] and dqlite_server.NO_LEADER in view["error"]
+    with pytest.raises(wire.RemoteError) as failed:  # what `kubectl get nodes` shows: "Error from server: rpc ..."
+        api_get(first, "/api/v1/nodes")
+    assert failed.value.status == 500
+    assert failed.value.message == f"rpc error: code = Unknown desc = {dqlite_server.NO_LEADER}"
 
 
 def test_a_powered_off_node_comes_back_with_its_identity_and_catches_up(make_cluster):
