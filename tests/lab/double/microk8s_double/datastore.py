@@ -51,7 +51,8 @@ def is_worker(node: Node) -> bool:
 
 
 def leave(node: Node) -> tuple[int, str]:
-    """Take this node out of the cluster's datastore, then reset it to a fresh single node with new certificates."""
+    """Take this node out of the cluster's datastore (a worker has nothing there), then reset it to a fresh single
+    node: new datastore, new certificates, no join locks (the daemons pick that up as after a restart)."""
     if not is_worker(node):
         members = execute(node, [{"op": "members"}])[0]
         me = replica.load(node.paths.backend)[0]
@@ -65,6 +66,8 @@ def leave(node: Node) -> tuple[int, str]:
     with replica.locked(node.paths.backend):
         replica.save(node.paths.backend, replica.fresh_state(node.port("dqlite")), replica.BOOTSTRAP_ID)
     certs.reset(node)
+    for lock in ("clustered.lock", "no-cert-reissue"):
+        node.paths.lock(lock).unlink(missing_ok=True)
     return 0, ""
 
 

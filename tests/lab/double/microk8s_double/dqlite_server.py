@@ -2,10 +2,10 @@
 """The datastore daemon (`daemon-k8s-dqlite`, :19001): a small replicated store with dqlite's role model.
 
 Every tick each member probes the voters (the leader: every member). The leader is the lowest-ID live voter among
-those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to the leader; a write is
-replicated to every live member and acknowledged once a majority of the voters holds it. The leader pushes its
-state to live members that are behind (a restarted node catches up) and re-balances roles every
-`rebalance_interval` seconds. Without a majority nothing is served: requests fail after `request_timeout`.
+those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to
+the leader; a write is replicated to every live member and acknowledged once a majority of the voters holds it.
+The leader pushes its state to live members that are behind (a restarted node catches up) and re-balances roles
+every `rebalance_interval` seconds. Without a majority nothing is served: requests fail after `request_timeout`.
 """
 
 from __future__ import annotations
