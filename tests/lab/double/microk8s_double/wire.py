@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -82,6 +83,9 @@ def serve(
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+
+        def handle_error(self, request, client_address):  # one line, not a traceback, per broken connection
+            print(f"request from {client_address[0]} failed: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
         def get_request(self):
             sock, peer = super().get_request()
