@@ -39,6 +39,7 @@ def render_inventory(
         f"    ansible_ssh_common_args: {q(ssh_args)}",
         "    ansible_python_interpreter: /usr/bin/python3",
         f"    lab_double_profile: {q(profile)}",
+        f"    microk8s_node_channel: {q(profile + '/stable')}",
     ]
     lines += [f"    microk8s_node_{name}: {q(str(path))}" for name, path in sorted(snap_files.items())]
     lines.append("  children:")
