@@ -20,24 +20,18 @@ from .node import Node
 def refusal(node: Node, kind: str, **values: str) -> tuple[int, dict]:
     """The agent's error for this profile: Python agent (1.20-1.23) texts end with a period, Go ones do not."""
     python_agent = not node.profile.since(24)
+    period = "." * python_agent
     texts = {
         "token": (500, "Invalid token"),
-        "hostname": (
-            400,
-            'The hostname ({hostname}) of the joining node does not resolve to the IP "{ip}". Refusing join',
-        ),
-        "not_ha": (501, "Not possible to join. This is not an HA MicroK8s cluster"),
+        "hostname": (400, 'The hostname ({hostname}) of the joining node does not resolve to the IP "{ip}". '
+                          "Refusing join"),
+        "not_ha": (501, "Not possible to join. This is not an HA MicroK8s "
+                        + ("dqlite cluster." if python_agent else "cluster")),
         "port": (502, "The port of the cluster agent port has to be set to {port}"),
-        "same_ip": (503, "The joining node has the same IP ({ip}) as the node we contact" + "." * python_agent),
-        "known": (504, "The joining node ({ip}) is already known to dqlite" + "." * python_agent),
-    }
-    if kind == "known" and node.profile.since(29):
-        texts[kind] = (
-            500,
-            "Failed to retrieve dqlite cluster nodes: the joining node ({ip}) is already known to dqlite",
-        )
-    if kind == "not_ha" and python_agent:
-        texts[kind] = (501, "Not possible to join. This is not an HA MicroK8s dqlite cluster.")
+        "same_ip": (503, "The joining node has the same IP ({ip}) as the node we contact" + period),
+        "known": (500, "Failed to retrieve dqlite cluster nodes: the joining node ({ip}) is already known to dqlite")
+        if node.profile.since(29) else (504, "The joining node ({ip}) is already known to dqlite" + period),
+    }  # fmt: skip
     status, text = texts[kind]
     return status, {"error": text.format(**values)}
 

@@ -33,7 +33,7 @@ class Daemon:
         self.port = node.port("dqlite")
         self.backend = node.paths.backend
         self.lock = threading.RLock()
-        self.pool = ThreadPoolExecutor(max_workers=16)
+        self.pool = ThreadPoolExecutor(max_workers=32)  # probes and pushes only, nothing that waits
         self.rebalance_interval = node.setting("rebalance_interval", 30)
         self.tick = max(0.1, min(1.0, self.rebalance_interval / 5))
         self.request_timeout = node.setting("request_timeout", 10)
@@ -50,7 +50,7 @@ class Daemon:
             self.self_id, self.state = replica.ensure(self.backend, self.port)
             self.leader_id, self.peer_index, self.last_seen = None, {}, {}
         if self.me() and self.me()["Role"] != replica.VOTER:
-            self.pool.submit(self.ask_promotion)
+            threading.Thread(target=self.ask_promotion, daemon=True).start()
 
     def me(self) -> dict | None:
         return next((m for m in self.state["members"] if m["ID"] == self.self_id), None)
@@ -72,7 +72,7 @@ class Daemon:
         for ident, index in zip(peers, self.pool.map(self.ping, peers.values())):
             if index is not None:
                 self.last_seen[ident] = (now, index)
-        window = max(1.0, 3 * self.tick)
+        window = max(2.0, 3 * self.tick)
         return {i: index for i, (seen, index) in self.last_seen.items() if i in peers and now - seen <= window}
 
     def ping(self, peer: dict) -> int | None:

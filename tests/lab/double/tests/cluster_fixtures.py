@@ -23,10 +23,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DAEMONS = ("datastore", "agent", "kubelite")
 FAST = {
     "rebalance_interval": 1,
-    "heartbeat_interval": 1,
-    "node_grace_period": 4,
+    "heartbeat_interval": 2,
+    "node_grace_period": 6,
     "join_wait": 0,
-    "request_timeout": 2,
+    "request_timeout": 5,
     "cert_key": "ec",
 }
 

@@ -27,7 +27,7 @@ def statuses(node) -> dict[str, str]:
 
 
 def test_a_silent_node_turns_not_ready_after_the_grace_period_and_ready_when_back(make_cluster):
-    cluster = make_cluster(node_grace_period=GRACE)
+    cluster = make_cluster(node_grace_period=GRACE, heartbeat_interval=1)
     first = cluster.new_node()
     (second,) = cluster.grow(1)
     wait_for(lambda: statuses(first) == {"node-1": "Ready", "node-2": "Ready"}, what="both Ready")

@@ -73,7 +73,7 @@ def test_a_dead_voter_stays_listed_when_nobody_can_replace_it(make_cluster):
 
 
 def test_losing_the_quorum_freezes_reads_and_writes(make_cluster):
-    cluster = make_cluster()
+    cluster = make_cluster(request_timeout=2)  # how long a frozen request waits
     cluster.new_node()
     cluster.grow(2)
     first, second, third = cluster.nodes
