@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The onprem.microk8s lab: LXD containers with real snapd and the microk8s test double, in one command.
 

@@ -129,7 +129,7 @@ class Agent:
             "import",
             "-",
         ]
-        done = subprocess.run(command, input=request.body, capture_output=True)
+        done = subprocess.run(command, input=request.body, capture_output=True, check=False)
         if done.returncode:
             return 500, {"error": (done.stderr or done.stdout).decode().strip()}
         return 200, {"output": done.stdout.decode()}

@@ -38,7 +38,7 @@ def show_help(available: list[str]) -> None:
 
 def main(argv: list[str]) -> int:
     ctx = current()
-    available = [name for name, (_, since) in SUBCOMMANDS.items() if ctx.profile.since(since)]
+    available = [name for name, (_handler, since) in SUBCOMMANDS.items() if ctx.profile.since(since)]
     if not argv or argv[0] in ("-h", "--help", "help"):
         show_help(available)
         return 0

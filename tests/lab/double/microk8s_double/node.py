@@ -47,8 +47,10 @@ def current() -> Node:
 
 def default_ip() -> str:
     """The address of the default-route interface, else the first global address (as `hostname -I` lists)."""
-    route = subprocess.run(["ip", "-4", "-o", "route", "show", "default"], capture_output=True, text=True).stdout
+    route = subprocess.run(
+        ["ip", "-4", "-o", "route", "show", "default"], capture_output=True, text=True, check=False
+    ).stdout
     device = route.split(" dev ")[1].split()[0] if " dev " in route else None
     command = ["ip", "-4", "-o", "addr", "show", "scope", "global"] + (["dev", device] if device else [])
-    lines = subprocess.run(command, capture_output=True, text=True).stdout.splitlines()
+    lines = subprocess.run(command, capture_output=True, text=True, check=False).stdout.splitlines()
     return lines[0].split(" inet ")[1].split("/")[0] if lines else "127.0.0.1"

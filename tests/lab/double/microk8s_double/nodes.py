@@ -46,7 +46,7 @@ def os_image() -> str:
 
 def container_runtime() -> str:
     try:
-        words = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout.split()
+        words = subprocess.run(["containerd", "--version"], capture_output=True, text=True, check=False).stdout.split()
     except OSError:
         words = []
     return f"containerd://{words[2].lstrip('v') if len(words) > 2 else '1.6.8'}"

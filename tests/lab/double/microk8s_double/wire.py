@@ -28,7 +28,7 @@ class Request:
     def __init__(self, handler: BaseHTTPRequestHandler, body: bytes):
         self.handler = handler
         self.body = body
-        self.path, _, self.query = handler.path.partition("?")
+        self.path, _mark, self.query = handler.path.partition("?")
         self.client_ip = handler.client_address[0]
         self.local_ip = handler.connection.getsockname()[0]
 

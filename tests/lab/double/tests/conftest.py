@@ -113,6 +113,7 @@ class Node:
             text=True,
             env=dict(self.env, **env),
             timeout=60,
+            check=False,
         )
         return Result(done.returncode, done.stdout, done.stderr)
 

@@ -23,7 +23,7 @@ def test_leave_then_remove_node_takes_a_control_plane_out(make_cluster):
     cluster = make_cluster("1.28")
     cluster.new_node()
     cluster.grow(2)
-    first, _, third = cluster.nodes
+    first, _second, third = cluster.nodes
     wait_for(lambda: list(first.roles().values()).count("voter") == 3, what="3 voters")
     wait_for(lambda: names(first) == {"node-1", "node-2", "node-3"}, what="3 nodes")
     fingerprint = third.fingerprint()

@@ -64,7 +64,7 @@ def validate(connection: str) -> None:
     parts = connection.split("/")
     if len(parts) not in (2, 3):
         fail(f"Invalid connection: expected <master_ip>:<port>/<token>[/<fingerprint>], got {connection}")
-    host, _, port = parts[0].rpartition(":")
+    host, _colon, port = parts[0].rpartition(":")
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -86,7 +86,7 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
     if guard and not worker and not options.disable_low_memory_guard:
         fail(LOW_MEMORY, err=False)
     master, token, fingerprint = [*options.connection.split("/"), None, None][:3]
-    host, _, port = master.rpartition(":")
+    host, _colon, port = master.rpartition(":")
     if not (token and host and port.isdigit()):
         fail(f"Traceback (most recent call last):\n{TRACEBACK_FILE}\nIndexError: list index out of range")
     if not ctx.profile.since(21):
