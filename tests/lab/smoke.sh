@@ -18,7 +18,9 @@ on() { local node=$1; shift; timeout 120 lxc exec "$node" -- "$@"; }
 mk() { local node=$1; shift; on "$node" /snap/bin/microk8s "$@"; }
 check() {  # check DESCRIPTION COMMAND...: report, count failures, never stop the script
     local what=$1; shift
-    if "$@"; then say "PASS $what"; else say "FAIL $what"; failures=$((failures + 1)); fi
+    local rc=0
+    "$@" || rc=$?
+    if ((rc == 0)); then say "PASS $what"; else say "FAIL $what (rc=$rc)"; failures=$((failures + 1)); fi
 }
 eventually() {  # eventually COMMAND...: retry for up to SETTLE seconds
     local deadline=$((SECONDS + SETTLE))

@@ -8,19 +8,21 @@ when the node is created, so the nodes look like a machine where snapd has been 
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import tempfile
 
 from .shell import run, succeeds
 
 SNAP_YAML = "name: core\nversion: 16-lab\ntype: os\nsummary: lab stand-in for core\ndescription: empty\n"
+SNAPD_INFO = "VERSION=2.57.6\n"  # snapd reads it from the core snap (Debian's snapd never re-executes into it)
 NODE_PATH = "/var/lib/onprem-lab/core_16-lab.snap"
 _TOP_DIRS = ("bin", "dev", "etc", "home", "lib", "media", "mnt", "opt", "proc", "root", "run", "sbin", "snap", "srv")
 _TOP_DIRS += ("sys", "tmp", "usr", "var", "boot", "lib64")
 
 
 def build(out_dir: pathlib.Path) -> pathlib.Path:
-    snap = out_dir / "core_16-lab.snap"
+    snap = out_dir / f"core_16-lab_{hashlib.sha256((SNAP_YAML + SNAPD_INFO).encode()).hexdigest()[:8]}.snap"
     if snap.exists():
         return snap
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -28,8 +30,9 @@ def build(out_dir: pathlib.Path) -> pathlib.Path:
         pathlib.Path(tree).chmod(0o755)  # snapd refuses a snap whose root is not world-readable
         for name in _TOP_DIRS:
             (pathlib.Path(tree) / name).mkdir()
-        (pathlib.Path(tree) / "meta").mkdir()
-        (pathlib.Path(tree) / "meta" / "snap.yaml").write_text(SNAP_YAML)
+        for relative, text in (("meta/snap.yaml", SNAP_YAML), ("usr/lib/snapd/info", SNAPD_INFO)):
+            (pathlib.Path(tree) / relative).parent.mkdir(parents=True, exist_ok=True)
+            (pathlib.Path(tree) / relative).write_text(text)
         run(["mksquashfs", tree, str(snap), "-noappend", "-comp", "xz", "-no-xattrs", "-all-root", "-quiet"])
     return snap
 

@@ -83,6 +83,15 @@ FILES = {
     "usr/bin/udevadm": _UDEVADM_WRAPPER,
     "etc/systemd/system/lab-loop-devices.service": _LOOP_UNIT,
     "usr/local/sbin/lab-loop-devices": _LOOP_SCRIPT,
+    # With the store's catalog files missing, snapd fetches them at every start and blocks its state engine for
+    # ~30 s of retries against the unreachable store; present (empty), the fetch waits a day.
+    "var/cache/snapd/names": "",
+    "var/cache/snapd/sections": "",
+    "var/cache/snapd/commands.db": "",
+    # `snap run` puts an app into a scope of root's user manager when one runs (after any SSH login); that manager
+    # stops ~10 s after the last session ends and takes such apps with it, e.g. a `microk8s join` started by
+    # `lxc exec`. Lingering keeps root's manager up for the container's life.
+    "var/lib/systemd/linger/root": "",
 }
 CHROOT_COMMANDS = (
     ("systemctl", "enable", "systemd-networkd", "lab-ssh-hostkeys.service", "lab-loop-devices.service"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import pathlib
 import shutil
@@ -136,9 +137,9 @@ def teardown() -> None:
     if not is_running():
         say("lxd is not running: nothing to remove in LXD")
         return
-    for container in lab_containers():
-        with step(f"deleting container {container['name']}"):
-            run(["lxc", "delete", "--force", container["name"]], timeout=180)
+    names = [container["name"] for container in lab_containers()]
+    with step(f"deleting containers {' '.join(names) or '(none)'}"), concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: run(["lxc", "delete", "--force", name], timeout=180), names))
     image = image_by_alias(plan.IMAGE_ALIAS)
     if image:
         run(["lxc", "image", "delete", image["fingerprint"]])
