@@ -10,7 +10,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from . import certs, kubelite, replica, wire
+from . import certs, kubeclient, replica, wire
 from .node import Node
 
 JOIN_PATH = "/cluster/api/v2.0/join"
@@ -96,7 +96,7 @@ def apply(node: Node, answer: dict, worker: bool) -> None:
     reloads it), a worker records the API servers it posts to."""
     certs.adopt_cluster(node, answer["ca"], answer["ca_key"], answer["admin_token"])
     if worker:
-        kubelite.write_control_planes(node, answer["control_plane_nodes"])
+        kubeclient.write_control_planes(node, answer["control_plane_nodes"])
         node.paths.lock("clustered.lock").touch()
     else:
         with replica.locked(node.paths.backend):

@@ -8,30 +8,14 @@ back) the daemon exits non-zero and its supervisor (systemd through snapd) resta
 
 from __future__ import annotations
 
-import re
 import ssl
 import sys
 import time
 
 from . import apiserver, certs, datastore, nodes, wire
 from . import node as node_module
+from .kubeclient import control_planes
 from .node import Node
-
-PROVIDER = "traefik/provider.yaml"
-
-
-def write_control_planes(node: Node, endpoints: list[str]) -> None:
-    """apiserver-proxy's list of API servers (`ip:port`), written when a worker joins."""
-    lines = ["tcp:", "  services:", "    kube-apiserver:", "      loadBalancer:", "        servers:"]
-    lines += [f'          - address: "{endpoint}"' for endpoint in endpoints]
-    path = node.paths.args(PROVIDER)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-
-
-def control_planes(node: Node) -> list[str]:
-    path = node.paths.args(PROVIDER)
-    return re.findall(r'address: "([^"]+)"', path.read_text()) if path.exists() else []
 
 
 def post_heartbeat(node: Node, worker: bool) -> None:

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The kinds the API server serves: group, version, scope, short names, verbs and subresources, as discovery lists
+them, and where each object lives in the datastore (`/registry/<resource>/<namespace>/<name>`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # plural, as in URLs
+    kind: str
+    group: str = ""  # "" = the core group (/api/v1)
+    version: str = "v1"
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    generation: bool = False  # metadata.generation counts spec changes
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def prefix(self) -> str:
+        """The URL prefix of the group version: /api/v1 or /apis/<group>/<version>."""
+        return f"/apis/{self.group_version}" if self.group else "/api/v1"
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        parts = [self.prefix] + (["namespaces", namespace] if self.namespaced and namespace else [])
+        parts += [self.name] + ([name] if name else []) + ([subresource] if subresource else [])
+        return "/".join(parts)
+
+    def key(self, namespace: str | None, name: str = "") -> str:
+        """Datastore key of one object (or, without a name, the prefix of a namespace's objects)."""
+        store_name = "minions" if self.name == "nodes" else self.name
+        scope = f"{namespace}/" if self.namespaced and namespace else ""
+        return f"/registry/{store_name}/{scope}{name}"
+
+
+WORKLOAD = ("all",)
+RESOURCES = [
+    Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
+    Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
+    Resource("pods", "Pod", short_names=("po",), subresources=("status", "log"), categories=WORKLOAD),
+    Resource("services", "Service", short_names=("svc",), subresources=("status",), categories=WORKLOAD),
+    Resource("endpoints", "Endpoints", short_names=("ep",)),
+    Resource("configmaps", "ConfigMap", short_names=("cm",)),
+    Resource("secrets", "Secret"),
+    Resource("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    Resource("events", "Event", short_names=("ev",)),
+    Resource("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), subresources=("status",)),
+    Resource(
+        "deployments",
+        "Deployment",
+        group="apps",
+        short_names=("deploy",),
+        subresources=("status", "scale"),
+        categories=WORKLOAD,
+        generation=True,
+    ),
+    Resource(
+        "replicasets",
+        "ReplicaSet",
+        group="apps",
+        short_names=("rs",),
+        subresources=("status", "scale"),
+        categories=WORKLOAD,
+        generation=True,
+    ),
+    Resource("leases", "Lease", group="coordination.k8s.io"),
+    Resource("ingresses", "Ingress", group="networking.k8s.io", short_names=("ing",), subresources=("status",)),
+    Resource("ingressclasses", "IngressClass", group="networking.k8s.io", namespaced=False),
+    Resource("roles", "Role", group="rbac.authorization.k8s.io"),
+    Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
+    Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),
+    Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
+]
+BY_PATH = {(r.group_version, r.name): r for r in RESOURCES}
+BY_NAME = {r.name: r for r in RESOURCES}
+
+
+def find(name: str) -> Resource:
+    """A resource by plural name (`pods`, `deployments`, `leases`); KeyError for an unknown one."""
+    return BY_NAME[name]
+
+
+def group_versions() -> list[str]:
+    """The group versions besides the core v1, in discovery order."""
+    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group))
+
+
+def discovery(group_version: str) -> dict:
+    """The APIResourceList of one group version, with the subresources kubectl looks up (e.g. deployments/scale)."""
+    entries = []
+    for resource in (r for r in RESOURCES if r.group_version == group_version):
+        entry = {
+            "name": resource.name,
+            "singularName": "",
+            "namespaced": resource.namespaced,
+            "kind": resource.kind,
+            "verbs": list(ALL_VERBS),
+        }
+        entry.update({"shortNames": list(resource.short_names)} if resource.short_names else {})
+        entry.update({"categories": list(resource.categories)} if resource.categories else {})
+        entries.append(entry)
+        for sub in resource.subresources:
+            scale = sub == "scale"
+            entries.append(
+                {
+                    "name": f"{resource.name}/{sub}",
+                    "singularName": "",
+                    "namespaced": resource.namespaced,
+                    "kind": "Scale" if scale else resource.kind,
+                    "verbs": ["get"] if sub == "log" else ["get", "patch", "update"],
+                    **({"group": "autoscaling", "version": "v1"} if scale else {}),
+                }
+            )
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
+
+
+def group_list() -> dict:
+    groups = []
+    for group_version in group_versions():
+        group, version = group_version.split("/")
+        entry = {"groupVersion": group_version, "version": version}
+        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}

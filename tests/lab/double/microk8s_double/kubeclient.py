@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one client of the API server (:16443) for everything else in the double: controllers, kubelet, proxy.
+
+It talks HTTPS with the node's CA and admin token as a real component would. Control planes use their own API
+server; workers the control planes written at join time (`args/traefik/provider.yaml`, as apiserver-proxy does),
+first that answers. Objects are plain dicts as the API returns them; resources are named by plural (`pods`,
+`deployments`, `leases`, see api/resources.py). Errors: `ApiError` (`status` 404/409/422..., `reason`, `message`),
+`OSError` when no API server answers.
+
+    client = KubeClient.for_node(node)
+    pods = client.list("pods", label_selector="app=hello", field_selector=f"spec.nodeName={node.hostname}")
+    client.patch("pods", "hello-x", {"status": {...}}, namespace="default", subresource="status")
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import urllib.parse
+
+from . import certs, datastore, wire
+from .api import resources
+from .node import Node
+
+PROVIDER = "traefik/provider.yaml"
+
+
+class ApiError(Exception):
+    """The API server's Status answer: `status` (HTTP code), `reason` (NotFound, AlreadyExists, Conflict...)."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
+def write_control_planes(node: Node, endpoints: list[str]) -> None:
+    """apiserver-proxy's list of API servers (`ip:port`), written when a worker joins."""
+    lines = ["tcp:", "  services:", "    kube-apiserver:", "      loadBalancer:", "        servers:"]
+    lines += [f'          - address: "{endpoint}"' for endpoint in endpoints]
+    path = node.paths.args(PROVIDER)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def control_planes(node: Node) -> list[str]:
+    path = node.paths.args(PROVIDER)
+    return re.findall(r'address: "([^"]+)"', path.read_text()) if path.exists() else []
+
+
+class KubeClient:
+    def __init__(self, endpoints: list[tuple[str, int]], ca_file: str, token: str, timeout: float = 10.0):
+        self.endpoints, self.token, self.timeout = endpoints, token, timeout
+        self.context = ssl.create_default_context(cafile=ca_file)
+        self.context.check_hostname = False  # workers reach control planes by IP through the proxy's list
+
+    @classmethod
+    def for_node(cls, node: Node) -> KubeClient:
+        """This node's client: its own API server on a control plane, the listed control planes on a worker."""
+        if datastore.is_worker(node):
+            endpoints = [(host, int(port)) for host, port in (e.rsplit(":", 1) for e in control_planes(node))]
+        else:
+            endpoints = [(node.ip, node.port("apiserver"))]
+        token = certs.admin_token(node)
+        return cls(endpoints, str(node.paths.cert("ca.crt")), token, node.setting("request_timeout", 10) + 5)
+
+    # -- verbs ----------------------------------------------------------------------------------------------------
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("GET", resources.find(resource).path(namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
+        """Items of every namespace when `namespace` is None; selectors as kubectl's -l / --field-selector."""
+        return self.list_with_version(resource, namespace, label_selector, field_selector)[0]
+
+    def list_with_version(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict], str]:
+        """(items, the list's resourceVersion) - the start point of a watch."""
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        answer = self.request("GET", resources.find(resource).path(namespace), query=query)
+        return answer["items"], answer["metadata"]["resourceVersion"]
+
+    def create(self, resource: str, obj: dict, namespace: str | None = None) -> dict:
+        namespace = namespace or obj.get("metadata", {}).get("namespace")
+        return self.request("POST", resources.find(resource).path(namespace), obj)
+
+    def update(self, resource: str, obj: dict, subresource: str | None = None) -> dict:
+        """PUT the whole object; its metadata.resourceVersion is the precondition (409 Conflict when stale)."""
+        meta = obj["metadata"]
+        path = resources.find(resource).path(meta.get("namespace"), meta["name"], subresource)
+        return self.request("PUT", path, obj)
+
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        patch_type: str = "merge",
+    ) -> dict:
+        """A JSON merge patch (RFC 7386), or `patch_type="strategic"` for a strategic merge patch."""
+        content = f"application/{'strategic-merge' if patch_type == 'strategic' else 'merge'}-patch+json"
+        path = resources.find(resource).path(namespace, name, subresource)
+        return self.request("PATCH", path, patch, content_type=content)
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
+        """True when deleted, False when it did not exist."""
+        try:
+            self.request("DELETE", resources.find(resource).path(namespace, name))
+            return True
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+
+    # -- plumbing -------------------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        query: dict | None = None,
+        content_type: str = "application/json",
+    ) -> dict:
+        """One call to the first API server that answers; ApiError for a Status answer, OSError if none answers."""
+        params = {k: v for k, v in (query or {}).items() if v}
+        url = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": content_type}
+        last: OSError = OSError("no API server endpoint known")
+        for host, port in self.endpoints:
+            try:
+                return wire.call(
+                    host, port, method, url, body, timeout=self.timeout, context=self.context, headers=headers
+                )
+            except wire.RemoteError as error:
+                raise decode_error(error) from error
+            except OSError as error:
+                last = error
+        raise last
+
+
+def decode_error(error: wire.RemoteError) -> ApiError:
+    """wire.RemoteError carries the Status message only; the reason follows from the HTTP code as the API sets it."""
+    reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+               409: "Conflict", 410: "Expired", 422: "Invalid", 500: "InternalError"}  # fmt: skip
+    reason = reasons.get(error.status, "Unknown")
+    if error.status == 409 and "already exists" in error.message:
+        reason = "AlreadyExists"
+    return ApiError(error.status, reason, error.message)
