@@ -5,6 +5,7 @@
 #   -> status: 3 voters + 1 standby, 4 nodes Ready -> power cut of node1 (lxc stop --force)
 #   -> a standby is promoted within the rebalance interval, node1 turns NotReady -> node1 back, Ready again.
 # Usage: tests/lab/smoke.sh [--no-up]    (reinstalls microk8s on the nodes: the lab's cluster is rebuilt)
+# shellcheck disable=SC2317  # the helpers below are called through check/eventually, which shellcheck cannot see
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -133,10 +133,15 @@ def ipv4_addresses(container: dict) -> list[str]:
 
 
 def teardown() -> None:
-    """Remove what the lab made in LXD: containers, image, profile, bridge, pool (each only if present)."""
-    if not is_running():
+    """Remove what the lab made: containers, image, profile, bridge, pool (each only if present), forwarding guard."""
+    if is_running():
+        _delete_lxd_objects()
+    else:
         say("lxd is not running: nothing to remove in LXD")
-        return
+    run(["nft", "delete", "table", "inet", NFT_TABLE], check=False)
+
+
+def _delete_lxd_objects() -> None:
     names = [container["name"] for container in lab_containers()]
     with step(f"deleting containers {' '.join(names) or '(none)'}"), concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda name: run(["lxc", "delete", "--force", name], timeout=180), names))
@@ -147,7 +152,6 @@ def teardown() -> None:
         if succeeds(["lxc", kind, "show", name]):
             with step(f"deleting {kind} {name}"):
                 run(["lxc", kind, "delete", name], timeout=120)
-    run(["nft", "delete", "table", "inet", NFT_TABLE], check=False)
 
 
 def _pairs(config: dict[str, str]) -> list[str]:
