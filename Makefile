@@ -17,16 +17,17 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest double-test ci-test test lab-up lab-down clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest double-test lab-unit ci-test test lab-up lab-down clean distclean collection-copy get-pip
 
 help:
-	@echo "make test          venv + lint + sanity + units + double-test + ci-test, with a closing summary"
+	@echo "make test          venv + lint + sanity + units + double-test + lab-unit + ci-test, with a closing summary"
 	@echo "make venv          create .venv from requirements.txt (again only when it changes)"
 	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint, shellcheck"
 	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
 	@echo "make units         ansible-test units (tests/unit) on the same copy"
 	@echo "make pytest        plain pytest: tests/unit, the lab double tests, tests/ci (fast)"
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
+	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
@@ -92,9 +93,11 @@ pytest: venv
 	python -m pytest
 
 double-test: venv
-	if [ -d tests/lab/double/tests ]; then \
-		python -m pytest tests/lab/double/tests; \
-	else echo "double-test: tests/lab/double/tests does not exist yet"; fi
+	python -m pytest tests/lab/double/tests
+
+# The lab's own logic (address plan, inventory, image recipe): pure, no LXD needed.
+lab-unit: venv
+	python -m pytest tests/lab/tests
 
 ci-test: venv
 	python -m pytest tests/ci
@@ -102,7 +105,7 @@ ci-test: venv
 # Every step runs (-k) even when an earlier one fails; the summary names the failed steps and adds up pytest's counts.
 test: venv
 	mkdir -p build
-	status=0; $(MAKE) --no-print-directory -k lint sanity units double-test ci-test 2>&1 | tee $(LOG) || status=$$?; \
+	status=0; $(MAKE) --no-print-directory -k lint sanity units double-test lab-unit ci-test 2>&1 | tee $(LOG) || status=$$?; \
 	python tests/ci/summary.py $(LOG) $$status; exit $$status
 
 LAB_ARGS := $(if $(NODES),--nodes $(NODES)) $(if $(PROFILE),--profile $(PROFILE))
