@@ -63,7 +63,8 @@ def snap_yaml(profile: profiles.Profile) -> str:
         "architectures: [amd64]",
         "grade: stable",
         "confinement: classic",
-        f"base: {profile.base}",
+        # snapcraft writes no `base:` for snaps built on `core` (1.20): snapd then runs them on the core OS snap.
+        *([] if profile.base == "core" else [f"base: {profile.base}"]),
         "apps:",
         "  microk8s:",
         "    command: bin/microk8s",
