@@ -11,6 +11,7 @@ import sys
 import time
 
 from microk8s_double import addons, datastore
+from microk8s_double.commands import addon_workloads
 from microk8s_double.commands.common import Context
 
 METALLB_PROMPT = "Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,192.168.0.105/32'): "
@@ -38,6 +39,7 @@ def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
     script = SCRIPTS.get((action, addon.name), generic if action == "enable" else generic_disable)
     try:
         script(ctx, addon, args)
+        addon_workloads.apply(ctx, action, addon.name)
     except ScriptFailed as failure:
         return failure.code
     except datastore.DatastoreError:
@@ -106,6 +108,7 @@ def enable_metallb(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
             print(f"Your input value ({item}) is not a valid IP Range")
             raise ScriptFailed(1)
     print("Applying Metallb manifest")
+    addon_workloads.enable_metallb(ctx, ranges)
     settle(ctx)
     addons.set_enabled(ctx, addon.full_name, True)
     print("MetalLB is enabled")

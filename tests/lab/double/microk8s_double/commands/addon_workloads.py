@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the metallb and ingress addon scripts apply to the cluster (their `kubectl apply` of the addon manifests),
+reduced to the objects the double's networking acts on: MetalLB's `metallb-system/config` ConfigMap (address pools,
+layer 2; the speakers run while it exists) and the ingress addon's `ingress` namespace, its
+`nginx-load-balancer-microk8s-conf` ConfigMap (the controllers run while it exists) and IngressClass `public`.
+Every write goes through the API server, so an API that does not answer fails the script as kubectl would."""
+
+from __future__ import annotations
+
+import sys
+
+from microk8s_double import datastore, kubeclient
+from microk8s_double.commands.common import Context
+from microk8s_double.controllers import services
+from microk8s_double.network import INGRESS_CONFIG, INGRESS_NAMESPACE
+
+
+def client(ctx: Context) -> kubeclient.KubeClient:
+    return kubeclient.KubeClient.for_node(ctx)
+
+
+def namespace(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def config_map(name: str, namespace_name: str, data: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace_name},
+            "data": data}  # fmt: skip
+
+
+def metallb_config(ranges: str) -> dict:
+    lines = ["address-pools:", "- name: default", "  protocol: layer2", "  addresses:"]
+    lines += [f"  - {item.strip()}" for item in ranges.split(",")]
+    return config_map(services.METALLB_CONFIG, services.METALLB_NAMESPACE, {"config": "\n".join(lines) + "\n"})
+
+
+def put(api: kubeclient.KubeClient, resource: str, obj: dict) -> None:
+    """`kubectl apply` for objects the addon owns: create, or replace what is there."""
+    meta = obj["metadata"]
+    current = api.get(resource, meta["name"], meta.get("namespace"))
+    if current is None:
+        api.create(resource, obj)
+    else:
+        api.update(resource, dict(obj, metadata=dict(meta, resourceVersion=current["metadata"]["resourceVersion"])))
+
+
+def enable_metallb(ctx: Context, ranges: str) -> None:
+    run(ctx, [("namespaces", namespace(services.METALLB_NAMESPACE)), ("configmaps", metallb_config(ranges))], [])
+
+
+def apply(ctx: Context, action: str, name: str) -> None:
+    """The other addon side effects: ingress on and off, metallb off."""
+    ingress_objects = [
+        ("namespaces", namespace(INGRESS_NAMESPACE)),
+        ("configmaps", config_map(INGRESS_CONFIG, INGRESS_NAMESPACE, {})),
+        ("ingressclasses", {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                            "metadata": {"name": "public"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
+    ]  # fmt: skip
+    if (action, name) == ("enable", "ingress"):
+        run(ctx, ingress_objects, [])
+    elif (action, name) == ("disable", "ingress"):
+        run(ctx, [], ingress_objects[1:])
+    elif (action, name) == ("disable", "metallb"):
+        run(ctx, [], [("configmaps", metallb_config(""))])
+
+
+def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, dict]]) -> None:
+    """Apply then delete; an API server that does not answer is reported as the addon scripts' kubectl does."""
+    try:
+        api = client(ctx)
+        for resource, obj in wanted:
+            put(api, resource, obj)
+        for resource, obj in unwanted:
+            api.delete(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+    except OSError as error:
+        raise datastore.DatastoreError(str(error)) from error
+    except kubeclient.ApiError as error:
+        from microk8s_double.commands.addon_scripts import ScriptFailed  # the scripts import this module
+
+        print(f"Error from server ({error.reason}): {error.message}", file=sys.stderr)
+        raise ScriptFailed(1) from error

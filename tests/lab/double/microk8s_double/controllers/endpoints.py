@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The endpoints controller: for each Service with a selector, an Endpoints object of the same name listing the
+matching pods' IPs (ready ones in `addresses`, the others in `notReadyAddresses`) with the service's target ports
+resolved against each pod's container ports (a named targetPort may differ per pod, hence one subset per port set)."""
+
+from __future__ import annotations
+
+from .podutil import is_ready, is_terminating, selector_matches
+
+
+def target_port(service_port: dict, pod: dict) -> int | None:
+    """The pod's port for a service port: a number as is, a name looked up in the containers' ports."""
+    target = service_port.get("targetPort", service_port["port"])
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for container in pod["spec"].get("containers", []):
+        for port in container.get("ports") or []:
+            if port.get("name") == target and port.get("protocol", "TCP") == service_port.get("protocol", "TCP"):
+                return port["containerPort"]
+    return None
+
+
+def address(pod: dict) -> dict:
+    meta = pod["metadata"]
+    entry = {
+        "ip": pod["status"]["podIP"],
+        "targetRef": {
+            "kind": "Pod",
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta.get("uid", ""),
+        },
+    }
+    if pod["spec"].get("nodeName"):
+        entry["nodeName"] = pod["spec"]["nodeName"]
+    return entry
+
+
+def subsets(service: dict, pods: list[dict]) -> list[dict]:
+    """The Endpoints subsets for a service over the pods of its namespace."""
+    selector = service["spec"].get("selector") or {}
+    grouped: dict[tuple, dict] = {}
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        meta = pod["metadata"]
+        if is_terminating(pod) or not (pod.get("status") or {}).get("podIP"):
+            continue
+        if not selector_matches({"matchLabels": selector}, meta.get("labels")):
+            continue
+        ports = []
+        for service_port in service["spec"].get("ports", []):
+            number = target_port(service_port, pod)
+            if number is not None:
+                port = {"port": number, "protocol": service_port.get("protocol", "TCP")}
+                ports.append(dict(port, name=service_port["name"]) if service_port.get("name") else port)
+        if not ports:
+            continue
+        subset = grouped.setdefault(tuple(sorted((p["port"], p.get("name", "")) for p in ports)), {"ports": ports})
+        subset.setdefault("addresses" if is_ready(pod) else "notReadyAddresses", []).append(address(pod))
+    return list(grouped.values())
+
+
+def desired(service: dict, pods: list[dict]) -> dict:
+    meta = service["metadata"]
+    endpoints = {
+        "kind": "Endpoints",
+        "apiVersion": "v1",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
+    if meta.get("labels"):
+        endpoints["metadata"]["labels"] = dict(meta["labels"])
+    found = subsets(service, pods)
+    if found:
+        endpoints["subsets"] = found
+    return endpoints
+
+
+def plan(services: list[dict], pods: list[dict], endpoints: list[dict]) -> list[tuple[str, dict]]:
+    """What to write: ("create"|"update"|"delete", object), comparing subsets and labels only."""
+    key = lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])  # noqa: E731
+    current = {key(e): e for e in endpoints}
+    wanted = {}
+    for service in services:
+        if service["spec"].get("selector"):
+            namespace = service["metadata"]["namespace"]
+            wanted[key(service)] = desired(service, [p for p in pods if p["metadata"]["namespace"] == namespace])
+    actions = []
+    for name, new in sorted(wanted.items()):
+        old = current.get(name)
+        labels = new["metadata"].get("labels")
+        if old is None:
+            actions.append(("create", new))
+        elif (old.get("subsets") or []) != new.get("subsets", []) or old["metadata"].get("labels") != labels:
+            metadata = dict(old["metadata"], labels=labels)
+            actions.append(("update", dict(old, metadata=metadata, subsets=new.get("subsets", []))))
+    service_keys = {key(s) for s in services}
+    actions += [("delete", e) for name, e in sorted(current.items()) if name not in service_keys]
+    return actions
+
+
+def sync(client) -> None:
+    """One pass over every namespace: write the Endpoints the services and pods call for."""
+    for verb, obj in plan(client.list("services"), client.list("pods"), client.list("endpoints")):
+        if verb == "create":
+            client.create("endpoints", obj)
+        elif verb == "update":
+            client.update("endpoints", obj)
+        else:
+            client.delete("endpoints", obj["metadata"]["name"], obj["metadata"]["namespace"])

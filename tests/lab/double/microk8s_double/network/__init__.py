@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A node's networking, inside `daemon-kubelite` on every node: the pod network's routes (podnet), kube-proxy
+(proxy), MetalLB's speaker while `metallb-system/config` exists (speaker) and the ingress controller while the
+ingress addon's `ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
+
+Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, listeners and ingress routing
+in line; every 0.5 s ping the other speakers and (re)announce LoadBalancer addresses from the last view, so a dead
+announcer is replaced even while the API is slow to answer (e.g. the datastore electing a new leader).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+
+from ..controllers import services as service_alloc
+from ..kubeclient import KubeClient
+from ..node import Node
+from . import ingress, podnet, proxy, speaker
+from .runner import Runner
+
+SPEAK_INTERVAL = 0.5
+INGRESS_NAMESPACE = "ingress"
+INGRESS_CONFIG = "nginx-load-balancer-microk8s-conf"
+
+
+def port_setting(node: Node, name: str, default: int) -> int:
+    return int(node.settings.get("ports", {}).get(name, default))
+
+
+class NodeNetwork:
+    def __init__(self, node: Node, client: KubeClient, runner: Runner | None = None):
+        self.node, self.client = node, client
+        self.runner = runner or Runner()
+        self.netns = podnet.uses_netns(node.settings)
+        self.pods = podnet.for_node(node, self.runner)
+        self.proxy = proxy.Proxy()
+        self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
+        self.members: speaker.Members | None = None
+        self.ingress: ingress.IngressController | None = None
+        self.view: dict | None = None
+        self.pool: list = []
+
+    def read(self) -> dict:
+        view = {
+            "nodes": self.client.list("nodes"),
+            "services": self.client.list("services"),
+            "endpoints": self.client.list("endpoints"),
+            "metallb": self.client.get("configmaps", service_alloc.METALLB_CONFIG, service_alloc.METALLB_NAMESPACE),
+            "ingress": self.client.get("configmaps", INGRESS_CONFIG, INGRESS_NAMESPACE),
+        }
+        if view["ingress"]:
+            view["ingresses"] = self.client.list("ingresses")
+            wanted = set(ingress.tls_hosts(view["ingresses"]).values())
+            view["secrets"] = [s for s in self.client.list("secrets") if (s["metadata"]["namespace"],
+                               s["metadata"]["name"]) in wanted]  # fmt: skip
+        return view
+
+    def apply(self, view: dict) -> None:
+        if self.netns:
+            self.pods.sync_node(self.node.hostname, view["nodes"])
+        self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
+        if view["metallb"]:
+            self.pool = service_alloc.pool_ranges(view["metallb"])
+            if self.members is None:
+                dead_after = self.node.setting("speaker_dead_after", speaker.DEAD_AFTER)
+                port = port_setting(self.node, "memberlist", speaker.MEMBERLIST_PORT)
+                self.members = speaker.Members(self.node.ip, port, dead_after)
+        if view["ingress"] and self.ingress is None:
+            self.ingress = ingress.IngressController(self.node.paths.state / "ingress")
+            self.ingress.listen(
+                self.node.bind_address,
+                port_setting(self.node, "ingress_http", 80),
+                port_setting(self.node, "ingress_https", 443),
+            )
+        if view["ingress"]:
+            self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"])
+        elif self.ingress is not None:
+            self.ingress.close()
+            self.ingress = None
+        self.view = view
+
+    def speak(self) -> None:
+        view = self.view
+        if view is None or self.members is None:
+            return
+        peers = {}
+        for other in view["nodes"]:
+            addresses = {a["type"]: a["address"] for a in other.get("status", {}).get("addresses", [])}
+            if other["metadata"]["name"] != self.node.hostname and addresses.get("InternalIP"):
+                peers[other["metadata"]["name"]] = addresses["InternalIP"]
+        self.members.set_peers(peers)
+        self.members.ping()
+        alive = self.members.alive() | {self.node.hostname}
+        wanted = speaker.assignments(view["services"], view["endpoints"], alive) if view["metallb"] else {}
+        if self.netns:
+            self.speaker.announce(wanted, lambda ip: service_alloc.in_pool(ip, self.pool))
+
+    def start(self) -> NodeNetwork:
+        interval = self.node.setting("network_sync_interval", 1)
+        threading.Thread(target=forever, args=(lambda: self.apply(self.read()), interval), daemon=True).start()
+        threading.Thread(target=forever, args=(self.speak, SPEAK_INTERVAL), daemon=True).start()
+        return self
+
+
+def forever(step, interval: float) -> None:
+    """Run `step` every `interval` seconds; a failure is logged and the loop goes on (the daemon must not die)."""
+    while True:
+        try:
+            step()
+        except Exception:  # any failure of one round: the next round retries
+            print(f"network: {traceback.format_exc(limit=3)}", file=sys.stderr, flush=True)
+        time.sleep(interval)
+
+
+def start(node: Node) -> NodeNetwork:
+    return NodeNetwork(node, KubeClient.for_node(node)).start()

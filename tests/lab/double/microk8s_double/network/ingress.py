@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ingress addon's controller (NGINX ingress as MicroK8s ships it) on every node's ports 80 and 443.
+
+Routing as ingress-nginx does it: the rules of the request's host (exact name, else a `*.` wildcard of one label),
+else the rules without a host; among their paths an Exact match, else the longest Prefix (whole path elements) or
+ImplementationSpecific (string prefix) match; else an Ingress's `defaultBackend`; else nginx's 404 page. The
+backend service's ready endpoints are tried in turn (502 when none answers, 503 when it has none). Ingresses of
+class `public`/`nginx` or without a class are served (MicroK8s watches class-less ingresses too). HTTPS serves the
+`spec.tls` secret's certificate for its hosts (SNI) and a self-signed "Kubernetes Ingress Controller Fake
+Certificate" otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import ssl
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from . import proxy
+
+CLASSES = (None, "public", "nginx")
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
+PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"  # noqa: E501
+REASONS = {404: "404 Not Found", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}
+
+
+def ingress_class(ingress: dict) -> str | None:
+    annotations = ingress["metadata"].get("annotations") or {}
+    return ingress.get("spec", {}).get("ingressClassName") or annotations.get("kubernetes.io/ingress.class")
+
+
+def backend_ref(ingress: dict, backend: dict) -> tuple[str, str, object]:
+    """(namespace, service, port number or name) of a v1 backend (or v1beta1 serviceName/servicePort)."""
+    service = backend.get("service")
+    if service:
+        port = service.get("port", {})
+        return ingress["metadata"]["namespace"], service["name"], port.get("number") or port.get("name")
+    return ingress["metadata"]["namespace"], backend["serviceName"], backend.get("servicePort")
+
+
+def host_matches(rule_host: str, host: str) -> bool:
+    if rule_host.startswith("*."):
+        head, _dot, rest = host.partition(".")
+        return bool(head) and rest == rule_host[2:]
+    return rule_host == host
+
+
+def path_matches(rule: dict, path: str) -> bool:
+    wanted = rule.get("path") or "/"
+    kind = rule.get("pathType", "ImplementationSpecific")
+    if kind == "Exact":
+        return path == wanted
+    if kind == "Prefix":
+        base = wanted.rstrip("/")
+        return not base or path == base or path.startswith(base + "/")
+    return path.startswith(wanted)
+
+
+def pick(ingresses: list[dict], host: str, path: str) -> tuple[str, str, object] | None:
+    """The backend (namespace, service, port) for a request, or None (404)."""
+    served = [i for i in ingresses if ingress_class(i) in CLASSES]
+    rules = [(i, r) for i in served for r in i.get("spec", {}).get("rules") or []]
+    exact = [(i, r) for i, r in rules if r.get("host") == host]
+    wildcard = [(i, r) for i, r in rules if (r.get("host") or "").startswith("*.") and host_matches(r["host"], host)]
+    chosen = exact or wildcard or [(i, r) for i, r in rules if not r.get("host")]
+    candidates = [
+        (p.get("pathType") == "Exact", len(p.get("path") or "/"), i, p)
+        for i, r in chosen
+        for p in (r.get("http") or {}).get("paths") or []
+        if path_matches(p, path)
+    ]
+    if candidates:
+        _exact, _length, ingress, best = max(candidates, key=lambda c: (c[0], c[1]))
+        return backend_ref(ingress, best["backend"])
+    default = next((i for i in served if i.get("spec", {}).get("defaultBackend")), None)
+    return backend_ref(default, default["spec"]["defaultBackend"]) if default else None
+
+
+def endpoints_of(ref: tuple[str, str, object], services: list[dict], endpoints: list[dict]) -> list[proxy.Address]:
+    namespace, name, port = ref
+    key = (namespace, name)
+    service = next((s for s in services if (s["metadata"]["namespace"], s["metadata"]["name"]) == key), None)
+    service_port = next(
+        (p for p in (service or {}).get("spec", {}).get("ports", []) if port in (p["port"], p.get("name"))), None
+    )
+    found = next((e for e in endpoints if (e["metadata"]["namespace"], e["metadata"]["name"]) == key), None)
+    return proxy.backends(service_port, found) if service_port else []
+
+
+def tls_hosts(ingresses: list[dict]) -> dict[str, tuple[str, str]]:
+    """host -> (namespace, secret name) of the certificate to serve it with."""
+    return {
+        host: (i["metadata"]["namespace"], tls["secretName"])
+        for i in ingresses
+        if ingress_class(i) in CLASSES
+        for tls in i.get("spec", {}).get("tls") or []
+        if tls.get("secretName")
+        for host in tls.get("hosts") or []
+    }
+
+
+def fake_certificate(directory: Path) -> tuple[Path, Path]:
+    """ingress-nginx's default certificate: self-signed, made once per node."""
+    cert, key = directory / "fake.crt", directory / "fake.key"
+    if not cert.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        subject = "/O=Acme Co/CN=Kubernetes Ingress Controller Fake Certificate"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", subject,
+                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)  # fmt: skip
+    return cert, key
+
+
+def secret_context(directory: Path, secret: dict) -> ssl.SSLContext:
+    """A server context from a kubernetes.io/tls Secret (files are needed by load_cert_chain)."""
+    base = directory / f"{secret['metadata']['namespace']}_{secret['metadata']['name']}"
+    cert, key = base.with_suffix(".crt"), base.with_suffix(".key")
+    cert.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+    key.write_bytes(base64.b64decode(secret["data"]["tls.key"]))
+    key.chmod(0o600)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class IngressController:
+    """The listeners and the routing state, replaced as a whole on each `update`."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.view: tuple[list, list, list] = ([], [], [])  # ingresses, services, endpoints
+        self.contexts: dict[str, ssl.SSLContext] = {}  # SNI host -> context
+        self.cached: dict[tuple, ssl.SSLContext] = {}  # (namespace, name, resourceVersion) -> context
+        self.turn = itertools.count()
+        self.servers: list[ThreadingHTTPServer] = []
+
+    def update(self, ingresses: list[dict], services: list[dict], endpoints: list[dict], secrets: list[dict]) -> None:
+        by_name = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
+        contexts = {}
+        for host, ref in tls_hosts(ingresses).items():
+            secret = by_name.get(ref)
+            if secret and {"tls.crt", "tls.key"} <= set(secret.get("data") or {}):
+                version = (*ref, secret["metadata"].get("resourceVersion"))
+                try:
+                    contexts[host] = self.cached.get(version) or secret_context(self.directory, secret)
+                except (ssl.SSLError, ValueError, OSError) as error:
+                    print(f"ingress: secret {ref[0]}/{ref[1]} unusable: {error}", file=sys.stderr, flush=True)
+                    continue
+                self.cached[version] = contexts[host]
+        self.contexts = contexts
+        self.view = (ingresses, services, endpoints)
+
+    def listen(self, bind_address: str, http_port: int, https_port: int) -> None:
+        cert, key = fake_certificate(self.directory)
+        default = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        default.load_cert_chain(cert, key)
+        default.sni_callback = self.select_certificate
+        self.servers = [serve(self, (bind_address, http_port), None), serve(self, (bind_address, https_port), default)]
+
+    def select_certificate(self, sock: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
+        if server_name in self.contexts:
+            sock.context = self.contexts[server_name]
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+        self.servers = []
+
+    def targets(self, host: str, path: str) -> tuple[int, list[proxy.Address]]:
+        """(0, endpoints in turn order) for a routed request, else (error status, [])."""
+        ingresses, services, endpoints = self.view
+        ref = pick(ingresses, host, path)
+        if ref is None:
+            return 404, []
+        found = endpoints_of(ref, services, endpoints)
+        if not found:
+            return 503, []
+        start = next(self.turn) % len(found)
+        return 0, found[start:] + found[:start]
+
+
+def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLContext | None) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def handle_one_request(self):
+            self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline or not self.parse_request():
+                self.close_connection = True
+                return
+            self.forward()
+
+        def answer(self, status: int) -> None:
+            body = PAGE.format(REASONS[status]).encode()
+            self.send_response(status)
+            for name, value in (("Content-Type", "text/html"), ("Content-Length", str(len(body)))):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def forward(self) -> None:
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            status, targets = controller.targets(host, self.path.split("?", 1)[0])
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers.update({"X-Real-IP": self.client_address[0], "X-Forwarded-For": self.client_address[0],
+                            "X-Forwarded-Host": host, "X-Forwarded-Proto": "https" if tls else "http"})  # fmt: skip
+            for target in targets:
+                upstream = http.client.HTTPConnection(*target, timeout=proxy.CONNECT_TIMEOUT)
+                try:
+                    upstream.connect()
+                    upstream.sock.settimeout(60)
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    data = response.read()
+                except OSError:
+                    status = 502
+                    continue
+                finally:
+                    upstream.close()
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.answer(status)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def handle_error(self, request, client_address):
+            print(f"ingress: request from {client_address[0]} failed: {sys.exc_info()[1]!r}", file=sys.stderr)
+
+        def get_request(self):
+            sock, peer = super().get_request()
+            return (tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) if tls else sock), peer
+
+    server = Server(address, Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""MetalLB's speaker in layer-2 mode, on every node while MetalLB is configured.
+
+Speakers find each other's liveness as memberlist does: UDP pings on port 7946 of every node's InternalIP, a peer
+silent for `speaker_dead_after` seconds (default 3) is dead. For each LoadBalancer address the live speakers (for
+externalTrafficPolicy Local only those on nodes with a ready endpoint) are ordered by sha256("<node>#<ip>") and the
+first one announces it: the address is added to the interface that carries the node's IP and a gratuitous ARP
+tells the segment its new MAC; a node that is no longer the announcer removes it. (Real MetalLB answers ARP for the
+address without adding it and lets kube-proxy catch the traffic; the double adds it so its userspace proxy can.)"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import socket
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from .runner import Runner
+
+MEMBERLIST_PORT = 7946
+DEAD_AFTER = 3.0
+
+
+def announcer(ip: str, candidates: list[str]) -> str | None:
+    ranked = sorted(candidates, key=lambda name: hashlib.sha256(f"{name}#{ip}".encode()).digest())
+    return ranked[0] if ranked else None
+
+
+def local_nodes(endpoints: dict | None) -> set[str]:
+    """Nodes hosting a ready endpoint of the service."""
+    subsets = (endpoints or {}).get("subsets") or []
+    return {a.get("nodeName") for s in subsets for a in s.get("addresses") or []} - {None}
+
+
+def assignments(services: list[dict], endpoints: list[dict], alive: set[str]) -> dict[str, str]:
+    """LoadBalancer address -> the node that announces it."""
+    by_name = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in endpoints}
+    chosen = {}
+    for service in services:
+        if service.get("spec", {}).get("type") != "LoadBalancer":
+            continue
+        meta = service["metadata"]
+        candidates = alive
+        if service["spec"].get("externalTrafficPolicy") == "Local":
+            candidates = alive & local_nodes(by_name.get((meta["namespace"], meta["name"])))
+        for ingress in (service.get("status") or {}).get("loadBalancer", {}).get("ingress") or []:
+            node = announcer(ingress["ip"], sorted(candidates))
+            if node and ingress.get("ip"):
+                chosen[ingress["ip"]] = node
+    return chosen
+
+
+def gratuitous_arp(mac: bytes, ip: str) -> bytes:
+    """A broadcast ARP request with sender and target both `ip` (what `arping -U` sends)."""
+    address = ipaddress.IPv4Address(ip).packed
+    ethernet = b"\xff" * 6 + mac + struct.pack("!H", 0x0806)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + address + b"\xff" * 6 + address
+    return ethernet + arp
+
+
+def send_frame(interface: str, frame: bytes) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+        raw.bind((interface, 0))
+        raw.send(frame)
+
+
+def interface_of(runner: Runner, ip: str) -> str | None:
+    """The interface that carries `ip` (`ip -4 -o addr show` lines: `2: eth0    inet 10.77.0.11/24 ...`)."""
+    for line in runner.run("ip", "-4", "-o", "addr", "show")[1].splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[2] == "inet" and fields[3].split("/")[0] == ip:
+            return fields[1]
+    return None
+
+
+def held(runner: Runner, interface: str) -> set[str]:
+    """/32 addresses on the interface (the announced ones; the node's own address has its subnet's prefix)."""
+    lines = runner.run("ip", "-4", "-o", "addr", "show", "dev", interface)[1].splitlines()
+    return {f[3].split("/")[0] for f in (line.split() for line in lines) if len(f) > 3 and f[3].endswith("/32")}
+
+
+class Members:
+    """memberlist in miniature: ping every peer each round, note who answers."""
+
+    def __init__(self, bind_ip: str, port: int = MEMBERLIST_PORT, dead_after: float = DEAD_AFTER):
+        self.port, self.dead_after = port, dead_after
+        self.peers: dict[str, str] = {}  # name -> ip
+        self.last_seen: dict[str, float] = {}  # ip -> monotonic time of the last ack (or when first listed)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((bind_ip, port))
+        threading.Thread(target=self.receive, daemon=True).start()
+
+    def receive(self) -> None:
+        while self.sock.fileno() != -1:
+            try:
+                data, peer = self.sock.recvfrom(64)
+                if data == b"ping":
+                    self.sock.sendto(b"ack", peer)
+                elif data == b"ack":
+                    self.last_seen[peer[0]] = time.monotonic()
+            except OSError:
+                continue  # closed (the loop ends) or a peer's port unreachable
+
+    def set_peers(self, peers: dict[str, str]) -> None:
+        for ip in peers.values():
+            self.last_seen.setdefault(ip, time.monotonic())  # a new peer gets one timeout to answer
+        self.peers = dict(peers)
+
+    def ping(self) -> None:
+        for ip in self.peers.values():
+            with contextlib.suppress(OSError):  # unreachable now: it stays silent and turns dead
+                self.sock.sendto(b"ping", (ip, self.port))
+
+    def alive(self) -> set[str]:
+        now = time.monotonic()
+        return {name for name, ip in self.peers.items() if now - self.last_seen.get(ip, 0) <= self.dead_after}
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiving thread
+        self.sock.close()
+
+
+class Speaker:
+    def __init__(self, name: str, node_ip: str, runner: Runner, send: Callable[[str, bytes], None] = send_frame):
+        self.name, self.node_ip, self.runner, self.send = name, node_ip, runner, send
+
+    def announce(self, wanted: dict[str, str], pool: Callable[[str], bool]) -> None:
+        """Hold exactly the pool addresses assigned to this node: add (+ gratuitous ARP) or delete."""
+        interface = interface_of(self.runner, self.node_ip)
+        if interface is None:
+            return
+        mine = {ip for ip, node in wanted.items() if node == self.name}
+        current = {ip for ip in held(self.runner, interface) if pool(ip)}
+        for ip in sorted(current - mine):
+            self.runner.run("ip", "addr", "del", f"{ip}/32", "dev", interface)
+        for ip in sorted(mine - current):
+            rc, _out = self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)
+            if rc == 0:
+                self.gratuitous(interface, ip)
+
+    def gratuitous(self, interface: str, ip: str) -> None:
+        try:
+            mac = bytes.fromhex(Path(f"/sys/class/net/{interface}/address").read_text().strip().replace(":", ""))
+            self.send(interface, gratuitous_arp(mac, ip))
+        except (OSError, ValueError) as error:
+            print(f"gratuitous ARP for {ip} on {interface} failed: {error}", file=sys.stderr, flush=True)
