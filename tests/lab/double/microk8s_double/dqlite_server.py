@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import replica, roles, wire
+from .api import store
 from .node import Node
 
 NO_LEADER = "failed to create dqlite connection: no available dqlite leader server found"
@@ -155,17 +156,11 @@ class Daemon:
             return results
 
     def apply(self, state: dict, op: dict):
-        data, members = state["data"], state["members"]
+        members = state["members"]
         kind = op["op"]
-        if kind == "get":
-            return data.get(op["key"])
-        if kind == "list":
-            return {k: v for k, v in data.items() if k.startswith(op["prefix"])}
-        if kind == "put":
-            data[op["key"]] = op["value"]
-        elif kind == "delete":
-            return data.pop(op["key"], None) is not None
-        elif kind == "members":
+        if kind in store.DATA_OPS:
+            return store.apply(state, op)
+        if kind == "members":
             return members
         elif kind == "adjust":
             online = set(self.peer_index) | {self.self_id}

@@ -119,10 +119,11 @@ class KubeClient:
         path = resources.find(resource).path(namespace, name, subresource)
         return self.request("PATCH", path, patch, content_type=content)
 
-    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
-        """True when deleted, False when it did not exist."""
+    def delete(self, resource: str, name: str, namespace: str | None = None, options: dict | None = None) -> bool:
+        """True when deleted (or, for a pod bound to a node, its graceful termination started), False when it did not
+        exist; `options` is a DeleteOptions body, e.g. {"gracePeriodSeconds": 0} to delete a pod for good."""
         try:
-            self.request("DELETE", resources.find(resource).path(namespace, name))
+            self.request("DELETE", resources.find(resource).path(namespace, name), options)
             return True
         except ApiError as error:
             if error.status == 404:

@@ -8,10 +8,11 @@ import json
 import ssl
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-# A route answers (status, body): dict bodies are sent as JSON, bytes verbatim.
+# A route answers (status, body): dict bodies are sent as JSON, bytes verbatim, an iterator as a chunked stream.
 Route = Callable[["Request"], tuple[int, object]]
 
 
@@ -61,12 +62,27 @@ def serve(
             self.reply(status, body)
 
         def reply(self, status: int, body: object, content_type: str = "application/json") -> None:
+            if isinstance(body, Iterator):
+                self.stream(status, body, content_type)
+                return
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def stream(self, status: int, items: Iterator, content_type: str) -> None:
+            """Chunked, one JSON document per line as produced (a watch), until the producer or the peer stops."""
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for item in items:
+                line = json.dumps(item).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
 
         def do_GET(self):
             self._dispatch("GET")
@@ -79,6 +95,9 @@ def serve(
 
         def do_DELETE(self):
             self._dispatch("DELETE")
+
+        def do_PATCH(self):
+            self._dispatch("PATCH")
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True

@@ -43,10 +43,11 @@ class Resource:
 
 
 WORKLOAD = ("all",)
+SUBRESOURCE_VERBS = {"log": ["get"], "binding": ["create"]}
 RESOURCES = [
     Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
-    Resource("pods", "Pod", short_names=("po",), subresources=("status", "log"), categories=WORKLOAD),
+    Resource("pods", "Pod", short_names=("po",), subresources=("status", "log", "binding"), categories=WORKLOAD),
     Resource("services", "Service", short_names=("svc",), subresources=("status",), categories=WORKLOAD),
     Resource("endpoints", "Endpoints", short_names=("ep",)),
     Resource("configmaps", "ConfigMap", short_names=("cm",)),
@@ -116,7 +117,7 @@ def discovery(group_version: str) -> dict:
                     "singularName": "",
                     "namespaced": resource.namespaced,
                     "kind": "Scale" if scale else resource.kind,
-                    "verbs": ["get"] if sub == "log" else ["get", "patch", "update"],
+                    "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"]),
                     **({"group": "autoscaling", "version": "v1"} if scale else {}),
                 }
             )

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The defaults the real API server fills in on create and update, for the fields clients and controllers read
+(kubectl describe and rollout status dereference them; the kubelet reads imagePullPolicy)."""
+
+from __future__ import annotations
+
+POD_DEFAULTS = {
+    "restartPolicy": "Always",
+    "terminationGracePeriodSeconds": 30,
+    "dnsPolicy": "ClusterFirst",
+    "schedulerName": "default-scheduler",
+    "securityContext": {},
+}
+
+
+def apply(resource: str, obj: dict) -> dict:
+    spec = obj.setdefault("spec", {}) if resource in SPEC_DEFAULTS else obj.get("spec")
+    if resource in SPEC_DEFAULTS:
+        SPEC_DEFAULTS[resource](spec)
+    if resource == "namespaces":
+        obj.setdefault("status", {})["phase"] = obj.get("status", {}).get("phase", "Active")
+    if resource == "secrets":
+        obj.setdefault("type", "Opaque")
+    return obj
+
+
+def pod_spec(spec: dict) -> None:
+    for key, value in POD_DEFAULTS.items():
+        spec.setdefault(key, value)
+    for container in spec.get("initContainers", []) + spec.get("containers", []):
+        container.setdefault("imagePullPolicy", pull_policy(container.get("image", "")))
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        for port in container.get("ports", []):
+            port.setdefault("protocol", "TCP")
+
+
+def pull_policy(image: str) -> str:
+    """Always for `:latest` or untagged images (no digest), else IfNotPresent."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    return "Always" if ":" not in last or last.endswith(":latest") else "IfNotPresent"
+
+
+def template(spec: dict) -> None:
+    pod_spec(spec.setdefault("template", {}).setdefault("spec", {}))
+
+
+def replica_set(spec: dict) -> None:
+    spec.setdefault("replicas", 1)
+    template(spec)
+
+
+def deployment(spec: dict) -> None:
+    replica_set(spec)
+    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+        strategy.setdefault("type", "RollingUpdate")
+        strategy.setdefault("rollingUpdate", {}).setdefault("maxUnavailable", "25%")
+        strategy["rollingUpdate"].setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+
+
+def service(spec: dict) -> None:
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    for port in spec.get("ports", []):
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+
+
+SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "services": service}

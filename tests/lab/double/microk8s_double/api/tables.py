@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Server-side printing: the meta.k8s.io/v1 Table kubectl asks for (`as=Table`), with the columns and cell texts
+kube-apiserver's printers give per kind (wide columns at priority 1); other kinds get Name and Created At."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import nodes
+
+NONE = "<none>"
+
+
+def age(obj: dict) -> str:
+    created = obj["metadata"].get("creationTimestamp")
+    return nodes.human_duration((nodes.now() - nodes.parse(created)).total_seconds()) if created else "<unknown>"
+
+
+def selector_text(labels: dict | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or NONE
+
+
+def containers(obj: dict) -> list[dict]:
+    spec = obj.get("spec", {})
+    return spec.get("template", {}).get("spec", {}).get("containers", []) or spec.get("containers", [])
+
+
+def workload_wide(obj: dict) -> list[str]:
+    selector = obj["spec"].get("selector", {}).get("matchLabels")
+    return [
+        ",".join(c["name"] for c in containers(obj)),
+        ",".join(c["image"] for c in containers(obj)),
+        selector_text(selector),
+    ]
+
+
+def pod_status(pod: dict) -> tuple[str, str, int]:
+    """(READY, STATUS, RESTARTS) as kubectl's pod printer derives them."""
+    status = pod.get("status", {})
+    statuses = status.get("containerStatuses", [])
+    reason = status.get("reason") or status.get("phase", "Pending")
+    for container in reversed(statuses):
+        state = container.get("state", {})
+        if state.get("waiting", {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif state.get("terminated", {}).get("reason"):
+            reason = state["terminated"]["reason"]
+    if pod["metadata"].get("deletionTimestamp"):
+        reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
+    ready = sum(1 for c in statuses if c.get("ready"))
+    restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
+    return f"{ready}/{len(pod.get('spec', {}).get('containers', []))}", reason, restarts
+
+
+def pod_row(pod: dict) -> list:
+    ready, reason, restarts = pod_status(pod)
+    status = pod.get("status", {})
+    node = pod.get("spec", {}).get("nodeName") or NONE
+    return [pod["metadata"]["name"], ready, reason, restarts, age(pod), status.get("podIP") or NONE, node, NONE, NONE]
+
+
+def external_ips(service: dict) -> str:
+    spec = service["spec"]
+    loaded = service.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    addresses = spec.get("externalIPs", []) + [i.get("ip") or i.get("hostname") for i in loaded]
+    if spec.get("type") == "LoadBalancer" and not loaded:
+        return ",".join([*addresses, "<pending>"])
+    return ",".join(addresses) or NONE
+
+
+def ports_text(service: dict) -> str:
+    texts = []
+    for port in service["spec"].get("ports", []):
+        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
+        texts.append(f"{port['port']}{node_port}/{port.get('protocol', 'TCP')}")
+    return ",".join(texts) or NONE
+
+
+def service_row(service: dict) -> list:
+    spec = service["spec"]
+    cluster_ip = spec.get("clusterIP") or NONE
+    cells = [spec.get("type", "ClusterIP"), cluster_ip, external_ips(service), ports_text(service), age(service)]
+    return [service["metadata"]["name"], *cells, selector_text(spec.get("selector"))]
+
+
+def endpoints_text(endpoints: dict) -> str:
+    addresses = [
+        f"{a['ip']}:{p['port']}" if subset.get("ports") else a["ip"]
+        for subset in endpoints.get("subsets") or []
+        for a in subset.get("addresses", [])
+        for p in subset.get("ports") or [{}]
+    ]
+    more = f" + {len(addresses) - 3} more..." if len(addresses) > 3 else ""
+    return ",".join(addresses[:3]) + more if addresses else NONE
+
+
+def ingress_row(ingress: dict) -> list:
+    spec = ingress.get("spec", {})
+    hosts = ",".join(r["host"] for r in spec.get("rules", []) if r.get("host")) or "*"
+    loaded = ingress.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    address = ",".join(i.get("ip") or i.get("hostname", "") for i in loaded)
+    ports = "80, 443" if spec.get("tls") else "80"
+    return [ingress["metadata"]["name"], spec.get("ingressClassName") or NONE, hosts, address, ports, age(ingress)]
+
+
+def pvc_row(claim: dict) -> list:
+    spec, status = claim.get("spec", {}), claim.get("status", {})
+    modes = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+    access = ",".join(modes.get(m, m) for m in status.get("accessModes", []))
+    capacity = status.get("capacity", {}).get("storage", "")
+    name = claim["metadata"]["name"]
+    return [name, status.get("phase", "Pending"), spec.get("volumeName", ""), capacity, access,
+            spec.get("storageClassName", ""), age(claim)]  # fmt: skip
+
+
+def workload_row(counts: Callable[[dict], tuple]) -> Callable[[dict], list]:
+    return lambda obj: [obj["metadata"]["name"], *counts(obj), age(obj), *workload_wide(obj)]
+
+
+def deployment_counts(obj: dict) -> tuple:
+    status, replicas = obj.get("status", {}), obj["spec"].get("replicas", 1)
+    ready = f"{status.get('readyReplicas', 0)}/{replicas}"
+    return ready, status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
+
+
+def replicaset_counts(obj: dict) -> tuple:
+    status = obj.get("status", {})
+    return obj["spec"].get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0)
+
+
+WIDE = ["Containers", "Images", "Selector"]
+PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function giving the cells of both)
+    "pods": (
+        ["Name", "Ready", "Status", "Restarts", "Age"],
+        ["IP", "Node", "Nominated Node", "Readiness Gates"],
+        pod_row,
+    ),
+    "deployments": (["Name", "Ready", "Up-to-date", "Available", "Age"], WIDE, workload_row(deployment_counts)),
+    "replicasets": (["Name", "Desired", "Current", "Ready", "Age"], WIDE, workload_row(replicaset_counts)),
+    "services": (["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"], ["Selector"], service_row),
+    "endpoints": (["Name", "Endpoints", "Age"], [], lambda o: [o["metadata"]["name"], endpoints_text(o), age(o)]),
+    "configmaps": (
+        ["Name", "Data", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), age(o)],
+    ),
+    "secrets": (
+        ["Name", "Type", "Data", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), age(o)],
+    ),
+    "serviceaccounts": (
+        ["Name", "Secrets", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], len(o.get("secrets") or []), age(o)],
+    ),
+    "namespaces": (
+        ["Name", "Status", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), age(o)],
+    ),
+    "ingresses": (["Name", "Class", "Hosts", "Address", "Ports", "Age"], [], ingress_row),
+    "persistentvolumeclaims": (
+        ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass", "Age"],
+        [],
+        pvc_row,
+    ),
+    "leases": (
+        ["Name", "Holder", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o)],
+    ),
+}
+DEFAULT = (["Name", "Created At"], [], lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")])
+
+
+def table(resource: str, objects: list[dict], resource_version: str) -> dict:
+    if resource == "nodes":
+        return nodes.table(objects, resource_version)
+    normal, wide, row = PRINTERS.get(resource, DEFAULT)
+    columns = [(name, 0) for name in normal] + [(name, 1) for name in wide]
+    definitions = [
+        {"name": name, "type": "string", "format": "name" * (name == "Name"), "description": "", "priority": rank}
+        for name, rank in columns
+    ]
+    rows = [
+        {
+            "cells": row(o)[: len(columns)],
+            "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]},
+        }
+        for o in objects
+    ]
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }
