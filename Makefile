@@ -17,7 +17,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest double-test lab-unit ci-test test lab-up lab-down clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest double-test lab-unit ci-test test lab-up lab-down lab molecule clean distclean collection-copy get-pip
 
 help:
 	@echo "make test          venv + lint + sanity + units + double-test + lab-unit + ci-test, with a closing summary"
@@ -29,6 +29,8 @@ help:
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
+	@echo "make lab           lab-up, then site.yml, verify.yml and the failover drill against the lab, and its report"
+	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
 
@@ -115,6 +117,18 @@ lab-up: venv
 
 lab-down: venv
 	python tests/lab/lab.py down
+
+# The main command: the LXD lab (4 nodes + client, the microk8s test double), the whole playbook, the checks from
+# the client, the failover drill and its report.
+lab: lab-up
+	ansible-playbook site.yml -i inventories/lab
+	ansible-playbook playbooks/verify.yml -i inventories/lab
+	ansible-playbook playbooks/failover.yml -i inventories/lab
+	cat "$$(ls -t reports/failover-*.txt | head -n 1)"
+
+# The molecule scenario over the same lab: converge, idempotence, verify, failover side effect, verify, destroy.
+molecule: venv
+	molecule test -s lab
 
 clean:
 	rm -rf build tests/output .pytest_cache .ruff_cache
