@@ -17,16 +17,16 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest integration double-test lab-unit ci-test test lab-up lab-down lab molecule clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab molecule clean distclean collection-copy get-pip
 
 help:
-	@echo "make test          venv + lint + sanity + units + integration + double-test + lab-unit + ci-test, with a closing summary"
+	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test, with a closing summary"
 	@echo "make venv          create .venv from requirements.txt (again only when it changes)"
 	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint, shellcheck"
 	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
 	@echo "make units         ansible-test units (tests/unit) on the same copy"
 	@echo "make pytest        plain pytest: tests/unit, the lab double tests, tests/ci (fast)"
-	@echo "make integration   playbooks through ansible-runner on this machine (syntax, preflight refusals)"
+	@echo "make runner        playbooks through ansible-runner on this machine (syntax, preflight refusals)"
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
@@ -99,8 +99,8 @@ double-test: venv
 	python -m pytest tests/lab/double/tests
 
 # Playbooks through ansible-runner against this machine (syntax of every playbook, bad inventories stop in preflight).
-integration: venv
-	python -m pytest tests/integration
+runner: venv
+	python -m pytest tests/runner
 
 # The lab's own logic (address plan, inventory, image recipe): pure, no LXD needed.
 lab-unit: venv
@@ -112,7 +112,7 @@ ci-test: venv
 # Every step runs (-k) even when an earlier one fails; the summary names the failed steps and adds up pytest's counts.
 test: venv
 	mkdir -p build
-	status=0; $(MAKE) --no-print-directory -k lint sanity units integration double-test lab-unit ci-test 2>&1 | tee $(LOG) || status=$$?; \
+	status=0; $(MAKE) --no-print-directory -k lint sanity units runner double-test lab-unit ci-test 2>&1 | tee $(LOG) || status=$$?; \
 	python tests/ci/summary.py $(LOG) $$status; exit $$status
 
 LAB_ARGS := $(if $(NODES),--nodes $(NODES)) $(if $(PROFILE),--profile $(PROFILE))
