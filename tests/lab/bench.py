@@ -69,7 +69,7 @@ def simulated_waits(nodes, settings):
 
 
 def report(nodes, first, rerun, settings):
-    wall, plays, tasks, changed = first
+    wall, plays, tasks, first_changed = first
     print("== %d nodes" % nodes)
     print(
         "  first converge: %7.1f s  (simulated waits in the double: %.0f s; orchestration ~%.1f s)"
@@ -77,7 +77,10 @@ def report(nodes, first, rerun, settings):
     )
     for play, seconds in plays.items():
         print("    %-50s %7.1f s" % (play, seconds))
-    print("  tasks per host (first run): %s" % ", ".join("%s=%d" % kv for kv in sorted(tasks.items())))
+    print(
+        "  tasks per host (first run, changed=%d): %s"
+        % (first_changed, ", ".join("%s=%d" % kv for kv in sorted(tasks.items())))
+    )
     print("  no-op re-run:   %7.1f s  (changed=%d)" % (rerun[0], rerun[3]))
     for play, seconds in rerun[1].items():
         print("    %-50s %7.1f s" % (play, seconds))
