@@ -124,7 +124,8 @@ def summary(node_object: dict) -> dict:
     info = status["nodeInfo"]
     return {
         "name": node_object["metadata"]["name"],
-        "status": "Ready" if status["conditions"][0]["status"] == "True" else "NotReady",
+        "status": ("Ready" if status["conditions"][0]["status"] == "True" else "NotReady")
+        + (",SchedulingDisabled" if node_object.get("spec", {}).get("unschedulable") else ""),
         "roles": ",".join(roles) or "<none>",
         "age": human_duration((now() - parse(node_object["metadata"]["creationTimestamp"])).total_seconds()),
         "version": info["kubeletVersion"],
