@@ -5,7 +5,7 @@ resolved against each pod's container ports (a named targetPort may differ per p
 
 from __future__ import annotations
 
-from .podutil import is_ready, is_terminating, selector_matches
+from .podutil import condition, is_ready, is_terminating, selector_matches
 
 
 def target_port(service_port: dict, pod: dict) -> int | None:
@@ -97,9 +97,39 @@ def plan(services: list[dict], pods: list[dict], endpoints: list[dict]) -> list[
     return actions
 
 
-def sync(client) -> None:
-    """One pass over every namespace: write the Endpoints the services and pods call for."""
-    for verb, obj in plan(client.list("services"), client.list("pods"), client.list("endpoints")):
+def api_servers(nodes: list[dict], port: int) -> dict:
+    """`default/kubernetes` endpoints: the Ready control planes' InternalIP and the API server's port."""
+    addresses = sorted(
+        a["address"]
+        for n in nodes
+        if "node.kubernetes.io/microk8s-controlplane" in (n["metadata"].get("labels") or {})
+        and (condition(n, "Ready") or {}).get("status") == "True"
+        for a in n["status"].get("addresses", [])
+        if a["type"] == "InternalIP"
+    )
+    endpoints = {"kind": "Endpoints", "apiVersion": "v1", "metadata": {"name": "kubernetes", "namespace": "default"}}
+    if addresses:
+        endpoints["subsets"] = [
+            {
+                "addresses": [{"ip": ip} for ip in addresses],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+            }
+        ]
+    return endpoints
+
+
+def sync(client, node) -> None:
+    """One pass over every namespace: write the Endpoints the services and pods call for, and the API servers'."""
+    current = client.list("endpoints")
+    masters = api_servers(client.list("nodes"), node.port("apiserver"))
+    stored = next(
+        (e for e in current if (e["metadata"]["namespace"], e["metadata"]["name"]) == ("default", "kubernetes")), None
+    )
+    if stored is None:
+        client.create("endpoints", masters)
+    elif (stored.get("subsets") or []) != masters.get("subsets", []):
+        client.update("endpoints", dict(stored, subsets=masters.get("subsets", [])))
+    for verb, obj in plan(client.list("services"), client.list("pods"), current):
         if verb == "create":
             client.create("endpoints", obj)
         elif verb == "update":

@@ -103,8 +103,21 @@ def unallocated(service: dict) -> bool:
     return not spec.get("clusterIP") or missing_ports
 
 
+def kubernetes_service() -> dict:
+    """`default/kubernetes`, which kube-apiserver's bootstrap controller keeps (its endpoints: endpoints.py)."""
+    port = {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 16443}
+    spec = {"type": "ClusterIP", "clusterIP": KUBERNETES_IP, "clusterIPs": [KUBERNETES_IP], "ports": [port],
+            "sessionAffinity": "None"}  # fmt: skip
+    labels = {"component": "apiserver", "provider": "kubernetes"}
+    metadata = {"name": "kubernetes", "namespace": "default", "labels": labels}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
 def sync(client) -> None:
-    """One pass: addresses for services created without them, then MetalLB's pass over LoadBalancer services."""
+    """One pass: the `kubernetes` service, addresses for services created without them, then MetalLB's pass over
+    LoadBalancer services."""
+    if client.get("services", "kubernetes", "default") is None:
+        client.create("services", kubernetes_service())
     services = client.list("services")
     for service in services:
         if unallocated(service):

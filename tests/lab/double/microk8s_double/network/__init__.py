@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 from ..controllers import services as service_alloc
 from ..kubeclient import KubeClient
@@ -31,8 +32,8 @@ def port_setting(node: Node, name: str, default: int) -> int:
 
 
 class NodeNetwork:
-    def __init__(self, node: Node, client: KubeClient, runner: Runner | None = None):
-        self.node, self.client = node, client
+    def __init__(self, node: Node, client: Callable[[], KubeClient], runner: Runner | None = None):
+        self.node, self.client = node, client  # a new client per round: a join replaces the CA and token
         self.runner = runner or Runner()
         self.netns = podnet.uses_netns(node.settings)
         self.pods = podnet.for_node(node, self.runner)
@@ -44,17 +45,18 @@ class NodeNetwork:
         self.pool: list = []
 
     def read(self) -> dict:
+        client = self.client()
         view = {
-            "nodes": self.client.list("nodes"),
-            "services": self.client.list("services"),
-            "endpoints": self.client.list("endpoints"),
-            "metallb": self.client.get("configmaps", service_alloc.METALLB_CONFIG, service_alloc.METALLB_NAMESPACE),
-            "ingress": self.client.get("configmaps", INGRESS_CONFIG, INGRESS_NAMESPACE),
+            "nodes": client.list("nodes"),
+            "services": client.list("services"),
+            "endpoints": client.list("endpoints"),
+            "metallb": client.get("configmaps", service_alloc.METALLB_CONFIG, service_alloc.METALLB_NAMESPACE),
+            "ingress": client.get("configmaps", INGRESS_CONFIG, INGRESS_NAMESPACE),
         }
         if view["ingress"]:
-            view["ingresses"] = self.client.list("ingresses")
+            view["ingresses"] = client.list("ingresses")
             wanted = set(ingress.tls_hosts(view["ingresses"]).values())
-            view["secrets"] = [s for s in self.client.list("secrets") if (s["metadata"]["namespace"],
+            view["secrets"] = [s for s in client.list("secrets") if (s["metadata"]["namespace"],
                                s["metadata"]["name"]) in wanted]  # fmt: skip
         return view
 
@@ -115,5 +117,10 @@ def forever(step, interval: float) -> None:
         time.sleep(interval)
 
 
-def start(node: Node) -> NodeNetwork:
-    return NodeNetwork(node, KubeClient.for_node(node)).start()
+RUNNING: dict[str, NodeNetwork] = {}
+
+
+def sync(node: Node) -> None:
+    """kubelite's hook, called every round: the first call starts this node's loops, later ones find them running."""
+    if node.hostname not in RUNNING:
+        RUNNING[node.hostname] = NodeNetwork(node, lambda: KubeClient.for_node(node)).start()
