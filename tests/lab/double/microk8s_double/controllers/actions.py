@@ -47,6 +47,8 @@ def send(client: kubeclient.KubeClient, action: Action) -> None:
         client.patch(action.resource, action.name, action.body, namespace=action.namespace)
     elif action.verb == "status":
         client.patch(action.resource, action.name, action.body, namespace=action.namespace, subresource="status")
+    elif action.verb == "delete" and action.body:  # with DeleteOptions (e.g. gracePeriodSeconds 0)
+        client.request("DELETE", resources.find(action.resource).path(action.namespace, action.name), action.body)
     elif action.verb == "delete":
         client.delete(action.resource, action.name, namespace=action.namespace)
     elif action.verb == "bind":

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The kubelet of `daemon-kubelite` on every node: `sync(node)` runs one round of the pod sync (pods.py) with the
+node's containerd (runtime.py) and pod network (network/podnet.py: a netns per pod, or the node's own address
+with the double setting `pod_network: host`)."""
+
+from __future__ import annotations
+
+from ..kubeclient import KubeClient
+from ..network import podnet
+from ..node import Node
+from .pods import Kubelet
+from .runtime import Host, Runtime
+
+KUBELETS: dict[str, Kubelet] = {}
+
+
+class HostNetwork:
+    """Pods share the node's address and network namespace (the contract suite's nodes on loopback)."""
+
+    def __init__(self, ip: str):
+        self.ip = ip
+
+    def attach(self, uid: str, pod_cidr: str) -> str:
+        return self.ip
+
+    def detach(self, uid: str) -> None:
+        return None
+
+    def netns(self, uid: str) -> str | None:
+        return None
+
+
+class NetnsNetwork:
+    """A netns `pod-<uid8>` with its own address from the node's pod CIDR per pod."""
+
+    def __init__(self, node: Node, host: Host):
+        self.pods = podnet.for_node(node, host)
+
+    def attach(self, uid: str, pod_cidr: str) -> str:
+        return self.pods.attach(uid, pod_cidr)
+
+    def detach(self, uid: str) -> None:
+        self.pods.detach(uid)
+
+    def netns(self, uid: str) -> str | None:
+        return podnet.netns(uid)
+
+
+def for_node(node: Node) -> Kubelet:
+    host = Host()
+    network = NetnsNetwork(node, host) if podnet.uses_netns(node.settings) else HostNetwork(node.ip)
+    runtime = Runtime(host, node.paths.snap_common / "run" / "double-pods", node.paths.containerd_socket)
+    return Kubelet(KubeClient.for_node(node), runtime, network, node.hostname, node.ip)
+
+
+def sync(node: Node) -> None:
+    kubelet = KUBELETS.get(node.hostname)
+    if kubelet is None:
+        kubelet = KUBELETS[node.hostname] = for_node(node)
+    else:
+        kubelet.client = KubeClient.for_node(node)  # a join replaces the CA and token
+    kubelet.sync()
