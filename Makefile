@@ -131,6 +131,11 @@ lab: lab-up
 	ansible-playbook playbooks/failover.yml -i inventories/lab
 	cat "$$(ls -t reports/failover-*.txt | head -n 1)"
 
+# Failure paths against a running lab (make lab-up first): idempotence, rejoin with no token in a -vvv log,
+# a node powered off mid-run.
+lab-scenarios: venv
+	python -m pytest -v tests/lab/scenarios
+
 # The molecule scenario over the same lab: converge, idempotence, verify, failover side effect, verify, destroy.
 molecule: venv
 	molecule test -s lab

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Scenario tests against the running LXD lab (`make lab-up`): they drive site.yml and the lab's containers.
+
+They are skipped when the lab is not up; `make lab-scenarios` runs them after a converge.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import ansible_runner
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+INVENTORY = REPO / "inventories" / "lab"
+
+
+def lab_hosts():
+    path = INVENTORY / "hosts.yml"
+    if not path.exists():
+        return None
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def lab():
+    hosts = lab_hosts()
+    if hosts is None or subprocess.run(["lxc", "info", "node1"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("the LXD lab is not up (make lab-up)")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return hosts
+
+
+def node(name, *argv, check=True, timeout=120):
+    """Run a command in a lab container (as its root)."""
+    done = subprocess.run(
+        ["lxc", "exec", name, "--", *argv], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError("%s on %s failed (%s): %s" % (argv, name, done.returncode, done.stderr or done.stdout))
+    return done
+
+
+def site(tmp_path, verbosity=0, playbook="site.yml"):
+    """Run a playbook against the lab; return (runner, full stdout text)."""
+    data = tmp_path / ("runner-%d" % len(list(tmp_path.iterdir())))
+    data.mkdir()
+    run = ansible_runner.run(
+        private_data_dir=str(data),
+        project_dir=str(REPO),
+        playbook=playbook,
+        inventory=str(INVENTORY),
+        verbosity=verbosity,
+        quiet=True,
+        timeout=1800,
+    )
+    return run, run.stdout.read()
+
+
+def changed(run):
+    return sum((run.stats or {}).get("changed", {}).values())

@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Failure paths of site.yml in the lab: secrets never logged, a re-run after a partial failure converges, a node
+powered off mid-run fails clearly and the cluster converges once it is back."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from conftest import changed, node, site
+
+TOKENS = "/var/snap/microk8s/current/credentials/cluster-tokens.txt"
+
+
+def _tokens():
+    lines = node("node1", "cat", TOKENS, check=False).stdout.split()
+    return {line.split("|")[0] for line in lines if line}
+
+
+def _is_member(name):
+    out = node("node1", "/snap/bin/microk8s", "kubectl", "get", "nodes", "--no-headers", check=False).stdout
+    return any(line.split()[:2] == [name, "Ready"] for line in out.splitlines())
+
+
+def test_converged_lab_is_idempotent(lab, tmp_path):
+    first, _log = site(tmp_path)
+    assert first.rc == 0
+    again, _log = site(tmp_path)
+    assert again.rc == 0
+    assert changed(again) == 0
+
+
+def test_a_node_that_left_rejoins_and_no_token_reaches_a_vvv_log(lab, tmp_path):
+    node("node4", "/snap/bin/microk8s", "leave", timeout=300)
+    node("node1", "/snap/bin/microk8s", "remove-node", "node4", "--force", check=False)
+    before = _tokens()
+    run, log = site(tmp_path, verbosity=3)
+    assert run.rc == 0, log[-3000:]
+    new_tokens = _tokens() - before
+    assert new_tokens, "the re-run created no join token: node4 was not joined again"
+    for token in new_tokens | before:
+        assert token not in log
+    assert _is_member("node4")
+
+
+def _wait_for_ssh(name, seconds=120):
+    deadline = time.monotonic() + seconds
+    while node(name, "systemctl", "is-active", "ssh", check=False).stdout.strip() != "active":
+        assert time.monotonic() < deadline, "%s did not come back within %d s" % (name, seconds)
+        time.sleep(2)
+
+
+def test_node_powered_off_mid_run_fails_clearly_then_converges(lab, tmp_path):
+    node("node4", "/snap/bin/microk8s", "leave", timeout=300)
+    node("node1", "/snap/bin/microk8s", "remove-node", "node4", "--force", check=False)
+    subprocess.run(["lxc", "stop", "--force", "node4"], check=True, timeout=120)
+    try:
+        run, log = site(tmp_path)
+        assert run.rc != 0
+        assert "node4" in log and ("UNREACHABLE" in log or "unreachable" in log.lower())
+    finally:
+        subprocess.run(["lxc", "start", "node4"], check=True, timeout=120)
+        _wait_for_ssh("node4")
+    run, log = site(tmp_path)
+    assert run.rc == 0, log[-3000:]
+    assert _is_member("node4")
