@@ -88,7 +88,7 @@ def main(argv=None):
     report = {
         "urls": args.url,
         "attempts": len(samples),
-        "succeeded": sum(1 for _, ok in samples if ok),
+        "succeeded": sum(1 for _moment, ok in samples if ok),
         "outages": found,
         "longest_outage_seconds": max((o["seconds"] for o in found), default=0.0),
         "answers": answers,

@@ -44,7 +44,7 @@ def list_nodes(node: Node) -> list[dict]:
     """The rows of `kubectl get nodes -o wide` (name, status, roles, age, version, internal_ip, ...)."""
     found = datastore.execute(node, [{"op": "list", "prefix": datastore.NODE_PREFIX}])[0]
     grace = node.setting("node_grace_period", 40)
-    return [nodes.summary(nodes.with_liveness(o, grace)) for _, o in sorted(found.items())]
+    return [nodes.summary(nodes.with_liveness(o, grace)) for _key, o in sorted(found.items())]
 
 
 def optional(module: str):

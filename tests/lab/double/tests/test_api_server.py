@@ -105,7 +105,10 @@ def test_label_and_field_selectors(api):
         api.client.create("pods", pod, "default")
         if node:
             api.client.request("POST", f"/api/v1/namespaces/default/pods/{name}/binding", {"target": {"name": node}})
-    names = lambda **q: sorted(p["metadata"]["name"] for p in api.client.list("pods", "default", **q))  # noqa: E731
+
+    def names(**query):
+        return sorted(p["metadata"]["name"] for p in api.client.list("pods", "default", **query))
+
     assert names(label_selector="tier=web") == ["a", "c"]
     assert names(label_selector="tier in (db,cache)") == ["b"]
     assert names(label_selector="tier!=web,!missing") == ["b"]
