@@ -71,12 +71,13 @@ class NodeNetwork:
                 port = port_setting(self.node, "memberlist", speaker.MEMBERLIST_PORT)
                 self.members = speaker.Members(self.node.ip, port, dead_after)
         if view["ingress"] and self.ingress is None:
-            self.ingress = ingress.IngressController(self.node.paths.state / "ingress")
-            self.ingress.listen(
+            controller = ingress.IngressController(self.node.paths.state / "ingress")
+            controller.listen(
                 self.node.bind_address,
                 port_setting(self.node, "ingress_http", 80),
                 port_setting(self.node, "ingress_https", 443),
             )
+            self.ingress = controller  # only once it listens: a failed start is retried next round
         if view["ingress"]:
             self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"])
         elif self.ingress is not None:

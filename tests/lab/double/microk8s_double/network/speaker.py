@@ -130,10 +130,12 @@ class Members:
 class Speaker:
     def __init__(self, name: str, node_ip: str, runner: Runner, send: Callable[[str, bytes], None] = send_frame):
         self.name, self.node_ip, self.runner, self.send = name, node_ip, runner, send
+        self.interface: str | None = None
 
     def announce(self, wanted: dict[str, str], pool: Callable[[str], bool]) -> None:
         """Hold exactly the pool addresses assigned to this node: add (+ gratuitous ARP) or delete."""
-        interface = interface_of(self.runner, self.node_ip)
+        self.interface = self.interface or interface_of(self.runner, self.node_ip)
+        interface = self.interface
         if interface is None:
             return
         mine = {ip for ip, node in wanted.items() if node == self.name}
