@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from microk8s_double.kubelet import status
+from microk8s_double.kubelet import files, status
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 RUNNING = {"name": "a", "state": {"running": {}}, "lastState": {}, "ready": True}
@@ -69,3 +69,16 @@ def test_terminated_reasons():
     assert status.terminated({"exitCode": 255, "finishedAt": "f", "lost": True}, record)["reason"] == "Unknown"
     start = status.terminated({"exitCode": 128, "finishedAt": "f", "startError": "exec: x"}, record)
     assert (start["reason"], start["message"], start["containerID"]) == ("StartError", "exec: x", "containerd://abc")
+
+
+def test_managed_hosts_and_resolv_conf():
+    pod_object = {"metadata": {"name": "web-1", "namespace": "shop"},
+                  "spec": {"hostAliases": [{"ip": "10.0.0.9", "hostnames": ["db", "db.local"]}]}}  # fmt: skip
+    hosts = files.hosts(pod_object, "10.1.2.3").splitlines()
+    assert "10.1.2.3\tweb-1" in hosts and hosts[-1] == "10.0.0.9\tdb\tdb.local"
+    services = [{"metadata": {"namespace": "kube-system", "name": "kube-dns"}, "spec": {"clusterIP": "10.152.183.10"}}]
+    assert files.resolv_conf(pod_object, files.cluster_dns(services), "") == (
+        "search shop.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.152.183.10\noptions ndots:5\n"
+    )
+    node = "# generated\nnameserver 10.77.0.1\nsearch lab\n"
+    assert files.resolv_conf(pod_object, files.cluster_dns([]), node) == "search lab\nnameserver 10.77.0.1\n"

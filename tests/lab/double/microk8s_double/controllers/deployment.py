@@ -10,15 +10,12 @@ import datetime
 import json
 import math
 
-from ..kubeclient import KubeClient
-from .actions import Action, apply, status_update
+from .actions import Action, status_update
 from .podutil import (
     NAME_ALPHABET,
     condition,
     controller_uid,
-    in_namespace,
     is_active,
-    now,
     owner_reference,
     parse,
     set_condition,
@@ -302,12 +299,3 @@ def reconcile(deployment: dict, replica_sets: list[dict], pods: list[dict], now:
             "metadata": {"annotations": {REVISION: rev}}
         }))  # fmt: skip
     return actions + status_update("deployments", deployment, rollout.status())
-
-
-def sync(client: KubeClient) -> None:
-    replica_sets, pods, moment = client.list("replicasets"), client.list("pods"), now()
-    for deployment in client.list("deployments"):
-        namespace = deployment["metadata"]["namespace"]
-        apply(
-            client, reconcile(deployment, in_namespace(replica_sets, namespace), in_namespace(pods, namespace), moment)
-        )

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from ..kubeclient import KubeClient
-from .actions import Action, apply
+from .actions import Action
 from .podutil import controller_uid
 
 FORCE = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}
@@ -35,8 +34,3 @@ def collect(deployments: list[dict], replica_sets: list[dict], pods: list[dict],
         elif pod["spec"].get("nodeName") and pod["spec"]["nodeName"] not in node_names:
             actions.append(Action("delete", "pods", meta["namespace"], meta["name"], FORCE))
     return actions
-
-
-def sync(client: KubeClient) -> None:
-    deployments, replica_sets = client.list("deployments"), client.list("replicasets")
-    apply(client, collect(deployments, replica_sets, client.list("pods"), client.list("nodes")))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime
 
-from ..kubeclient import KubeClient
-from ..node import Node
-from .actions import Action, apply
-from .podutil import condition, is_ready, now, parse, set_condition
+from .actions import Action
+from .podutil import condition, is_ready, parse, set_condition
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -84,8 +82,3 @@ def evict(pod: dict, node_name: str) -> list[Action]:
         ),
         Action("delete", "pods", meta["namespace"], meta["name"]),
     ]
-
-
-def sync(client: KubeClient, node: Node) -> None:
-    grace, timeout = node.setting("node_grace_period", 40), node.setting("pod_eviction_timeout", 300)
-    apply(client, reconcile(client.list("nodes"), client.list("pods"), now(), grace, timeout))

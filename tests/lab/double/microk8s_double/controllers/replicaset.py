@@ -8,16 +8,13 @@ import copy
 import datetime
 import random
 
-from ..kubeclient import KubeClient
-from .actions import Action, apply, status_update
+from .actions import Action, status_update
 from .podutil import (
     condition,
     controller_uid,
-    in_namespace,
     is_active,
     is_available,
     is_ready,
-    now,
     owner_reference,
     random_suffix,
     selector_matches,
@@ -109,9 +106,3 @@ def deletion_rank(pod: dict) -> tuple:
 def invert(text: str) -> tuple:
     """Sorts timestamps newest first inside an ascending sort."""
     return tuple(-ord(c) for c in text)
-
-
-def sync(client: KubeClient) -> None:
-    pods, moment = client.list("pods"), now()
-    for replica_set in client.list("replicasets"):
-        apply(client, reconcile(replica_set, in_namespace(pods, replica_set["metadata"]["namespace"]), moment))

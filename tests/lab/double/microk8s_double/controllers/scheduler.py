@@ -9,11 +9,8 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 
-from ..kubeclient import KubeClient
-from ..node import Node
-from ..nodes import with_liveness
-from .actions import Action, apply
-from .podutil import condition, controller_uid, now, selector_matches, set_condition
+from .actions import Action
+from .podutil import condition, controller_uid, selector_matches, set_condition
 
 NOT_SELECTED = "node(s) didn't match node selector"
 UNSCHEDULABLE = "node(s) were unschedulable"
@@ -237,10 +234,3 @@ def schedule(pods: list[dict], nodes: list[dict], now: datetime.datetime) -> lis
                 )
             )
     return actions
-
-
-def sync(client: KubeClient, node: Node) -> None:
-    """Nodes whose heartbeat is older than `node_grace_period` count as NotReady (unreachable)."""
-    grace = node.setting("node_grace_period", 40)
-    nodes = [with_liveness(n, grace) for n in client.list("nodes")]
-    apply(client, schedule(client.list("pods"), nodes, now()))

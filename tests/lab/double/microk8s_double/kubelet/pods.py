@@ -16,10 +16,11 @@ from .. import kubeclient
 from ..controllers.actions import Action, apply, status_update
 from ..controllers.podutil import parse
 from . import env as env_module
-from . import images, status
+from . import files, images, status
 from .probes import Prober, check
 from .runtime import EXITED, Runtime
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10, 300, 600
 FORCE = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}
 
@@ -46,6 +47,7 @@ class Kubelet:
         self.pull_backoff: dict[tuple[str, str], tuple[float, float]] = {}  # -> (until, delay)
         self.stopping: dict[str, float] = {}  # pod uid -> kill deadline
         self.termed: set[tuple[str, str]] = set()
+        self.dns_ip: str | None = None
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def sync(self) -> None:
@@ -58,6 +60,7 @@ class Kubelet:
         pod_cidr = (me.get("spec") or {}).get("podCIDR")
         listing = self.runtime.images()
         services = self.client.list("services")
+        self.dns_ip = files.cluster_dns(services)
         for pod in pods:
             try:
                 self.sync_pod(pod, pod_cidr, listing, services)
@@ -160,12 +163,13 @@ class Kubelet:
         argv = env_module.command(container, config["config"], variables)
         if not argv:
             return ("CreateContainerError", "failed to generate container spec: no command specified")
+        hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
         launch = {
             "argv": argv,
-            "env": variables,
+            "env": {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **variables},  # containerd's defaults first
             "workdir": container.get("workingDir") or config["config"].get("WorkingDir") or "/",
-            "hostname": pod["spec"].get("hostname") or pod["metadata"]["name"],
-            "binds": self.binds(pod, container),
+            "hostname": hostname,
+            "binds": self.managed_files(pod, pod_ip) + self.binds(pod, container),
             **user_ids(pod, container, config["config"]),
         }
         facts = dict(record, image=ref, imageID=config["id"])
@@ -273,6 +277,20 @@ class Kubelet:
             if mount.get("subPath"):
                 source = f"{source}/{mount['subPath']}"
             binds.append({"source": source, "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))})
+        return binds
+
+    def managed_files(self, pod: dict, pod_ip: str) -> list[dict]:
+        """/etc/hosts and /etc/resolv.conf, written in the pod's state dir and mounted over the image's."""
+        pod_dir = self.runtime.state_dir / pod["metadata"]["uid"]
+        node_resolv = files.NODE_RESOLV.read_text() if files.NODE_RESOLV.exists() else ""
+        written = {
+            "etc-hosts": ("/etc/hosts", files.hosts(pod, pod_ip)),
+            "resolv.conf": ("/etc/resolv.conf", files.resolv_conf(pod, self.dns_ip, node_resolv)),
+        }
+        binds = []
+        for name, (target, text) in written.items():
+            (pod_dir / name).write_text(text)
+            binds.append({"source": str(pod_dir / name), "target": target, "readOnly": False})
         return binds
 
     def fill_volume(self, pod: dict, volume: dict, where: Path) -> Path:

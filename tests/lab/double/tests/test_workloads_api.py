@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The workload controllers and kubelets together against the real API server (in-memory datastore, loopback):
+a Deployment comes up spread over the nodes, scales down with graceful deletion, a wrong image stays in
+ErrImagePull, and the pods of a silent node are evicted and replaced elsewhere."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from api_fixtures import api_server
+from kubelet_fakes import FakeHost, FakeNetwork
+from microk8s_double import nodes
+from microk8s_double.controllers import workloads
+from microk8s_double.kubelet.pods import Kubelet
+from microk8s_double.kubelet.runtime import Runtime
+
+NODES = ("node-1", "node-2", "node-3")
+IMAGES = {"docker.io/library/hello:local": "sha256:manifest1"}
+
+
+def node_object(name: str, number: int, beat: datetime.datetime) -> dict:
+    stamp = nodes.stamp(beat)
+    ready = {"type": "Ready", "status": "True", "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {"podCIDR": f"10.1.{number}.0/24"},
+        "status": {"conditions": [ready], "addresses": [{"type": "InternalIP", "address": f"10.77.0.{10 + number}"}]},
+    }
+
+
+def manifest(image: str = "hello:local", replicas: int = 3) -> dict:
+    labels = {"app": "hello"}
+    container = {"name": "hello", "image": image, "ports": [{"containerPort": 8080}]}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "hello", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
+
+
+class Cluster:
+    def __init__(self, api, base):
+        self.api, self.client = api, api.client
+        for number, name in enumerate(NODES, 1):
+            self.client.create("nodes", node_object(name, number, nodes.now()))
+        self.kubelets = {
+            name: Kubelet(
+                self.client,
+                Runtime(FakeHost(IMAGES), base / name, base / "sock"),
+                FakeNetwork(),
+                name,
+                f"10.77.0.{10 + number}",
+            )
+            for number, name in enumerate(NODES, 1)
+        }
+        self.silent: set[str] = set()
+
+    def round(self) -> None:
+        workloads.sync(self.client, self.api.node)
+        for name, kubelet in self.kubelets.items():
+            if name not in self.silent:
+                kubelet.sync()
+
+    def until(self, check, rounds: int = 15):
+        for _round in range(rounds):
+            self.round()
+            result = check()
+            if result:
+                return result
+        raise AssertionError("not reached")
+
+    def pods(self) -> list[dict]:
+        return self.client.list("pods", namespace="default")
+
+    def deployment(self) -> dict:
+        return self.client.get("deployments", "hello", namespace="default")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with api_server(tmp_path / "api") as api:
+        yield Cluster(api, tmp_path / "nodes")
+
+
+def test_a_deployment_comes_up_spread_and_available(cluster):
+    cluster.client.create("deployments", manifest())
+    cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
+    pods = cluster.pods()
+    assert sorted(p["spec"]["nodeName"] for p in pods) == list(NODES)
+    assert all(p["status"]["phase"] == "Running" and p["status"]["podIP"].startswith("10.1.") for p in pods)
+    status = cluster.deployment()["status"]
+    assert (status["readyReplicas"], status["updatedReplicas"]) == (3, 3)
+    assert [c["reason"] for c in status["conditions"]] == ["MinimumReplicasAvailable", "NewReplicaSetAvailable"]
+    version = cluster.deployment()["metadata"]["resourceVersion"]
+    cluster.round()
+    assert cluster.deployment()["metadata"]["resourceVersion"] == version  # settled: no more writes
+
+
+def test_scaling_down_deletes_pods_gracefully(cluster):
+    cluster.client.create("deployments", manifest())
+    cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
+    cluster.client.patch("deployments", "hello", {"spec": {"replicas": 1}}, namespace="default")
+    cluster.until(lambda: len(cluster.pods()) == 1 and cluster.deployment()["status"].get("replicas") == 1)
+
+
+def test_a_wrong_image_stays_in_err_image_pull(cluster):
+    cluster.client.create("deployments", manifest(image="hello:missing", replicas=1))
+
+    def waiting():
+        statuses = [s for p in cluster.pods() for s in p.get("status", {}).get("containerStatuses", [])]
+        return statuses and statuses[0]["state"].get("waiting", {}).get("reason") == "ErrImagePull"
+
+    cluster.until(waiting)
+    assert cluster.pods()[0]["status"]["phase"] == "Pending"
+    assert cluster.deployment()["status"].get("unavailableReplicas") == 1
+
+
+def test_pods_of_a_silent_node_are_evicted_and_replaced(cluster):
+    cluster.client.create("deployments", manifest())
+    cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
+    cluster.silent.add("node-3")
+    long_ago = nodes.now() - datetime.timedelta(seconds=1000)
+    stale = node_object("node-3", 3, long_ago)["status"]
+    cluster.client.patch("nodes", "node-3", {"status": stale}, subresource="status")
+
+    def replaced():
+        pods = cluster.pods()
+        lost = [p for p in pods if p["spec"].get("nodeName") == "node-3"]
+        live = [p for p in pods if p["spec"].get("nodeName") != "node-3" and p["status"].get("phase") == "Running"]
+        return lost and all(p["metadata"].get("deletionTimestamp") for p in lost) and len(live) == 3 and lost
+
+    lost = cluster.until(replaced)
+    assert lost[0]["status"]["reason"] == "NodeLost"
