@@ -64,7 +64,15 @@ announcer() {  # the live node that holds the address on its interface (MetalLB 
         if on "$node" ip -o -4 addr show | grep -q " $1/"; then echo "$node"; fi
     done
 }
-ready_replicas() { [[ "$(kc get deployment hello -o 'jsonpath={.status.readyReplicas}')" == "$1" ]]; }
+pod_count() { [[ "$(kc get pods -l app=hello --no-headers | wc -l)" == "$1" ]]; }
+node_status() { kc get nodes --no-headers | awk -v n="$1" '$1 == n {print $2}'; }
+is_status() { [[ "$(node_status "$1")" == "$2" ]]; }
+ready_pods_off() {  # ready_pods_off NODE COUNT: COUNT ready hello pods, none of them on NODE
+    local ready
+    ready=$(kc get pods -l app=hello -o 'jsonpath={range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+        awk -v dead="$1" '$2 == "True" && $1 != dead' | wc -l)
+    [[ "$ready" == "$2" ]]
+}
 pod_waiting_reason() {  # pod_waiting_reason LABEL REASON...: every pod of app=LABEL waits for one of the reasons
     local reasons
     reasons=$(kc get pods -l "app=$1" -o 'jsonpath={range .items[*]}{.status.containerStatuses[0].state.waiting.reason}{"\n"}{end}')
@@ -140,12 +148,18 @@ check "curl answers again ${failover}s after the cut (bound ${FAILOVER_BOUND}s)"
 say "now announced by: $(announcer "$lb" | xargs)"
 say "$CLIENT got: $(curl_app "$lb" || true)"
 check "5 curls in a row answer" bash -c "for i in 1 2 3 4 5; do lxc exec $CLIENT -- curl -sS --max-time 3 http://$lb:8081/ >/dev/null || exit 1; done"
-check "3 ready replicas again (pods of $victim replaced)" eventually ready_replicas 3
+check "$victim NotReady" eventually is_status "$victim" NotReady
+say "NotReady seen $((SECONDS - cut))s after the cut"
+check "3 ready hello pods on live nodes (those of $victim replaced)" eventually ready_pods_off "$victim" 3
+say "replaced $((SECONDS - cut))s after the cut"
 kc get pods -l app=hello -o wide || true
+check "curl answers after the replacement" answers "$lb"
 
 say "$victim back: lxc start $victim"
 lxc start "$victim"
 check "4 nodes Ready again" eventually all_ready 4
+check "no pod left on $victim from before the cut (3 hello pods in all)" eventually pod_count 3
+kc get pods -l app=hello -o wide || true
 
 say "a ref no node has: microk8s kubectl create deployment missing --image=hello:missing"
 check "create deployment missing" kc create deployment missing --image=hello:missing
