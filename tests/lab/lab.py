@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 
+from images import build as images_build
 from labkit import access, core_snap, double, image, lxd, nodes, plan, real
 from labkit.shell import LabError, run, say, step
 
@@ -72,6 +73,8 @@ def up(args: argparse.Namespace) -> None:
         lxd.ensure_pool()
         lxd.ensure_profile()
     image.ensure(BUILD_DIR / "image")
+    with step("building the hello app image offline (hello:local)"):
+        app_image = images_build.build(images_build.default_rootfs_tar(), BUILD_DIR / "images", "hello:local")
     with step(f"building the microk8s double, profile {args.profile}"):
         kit = Payload(
             public_key=access.ensure_key(KEY),
@@ -84,7 +87,7 @@ def up(args: argparse.Namespace) -> None:
         _in_parallel(lambda machine: _prepare(machine, existing.get(machine.name), kit), args)
     for extra in sorted(set(existing) - {machine.name for machine in args.machines}):
         say(f"note: {extra} is not in this plan and was left as it is (lab.py down removes it)")
-    inventory = access.render_inventory(args.machines, KEY, KNOWN_HOSTS, kit.snaps, args.profile)
+    inventory = access.render_inventory(args.machines, KEY, KNOWN_HOSTS, kit.snaps, args.profile, app_image)
     (INVENTORY_DIR / "hosts.yml").write_text(inventory)
     say(f"inventory written: {INVENTORY_DIR / 'hosts.yml'}")
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build the seed's `hello:local` image offline: Python and its libraries taken from the lab's node image rootfs
-(tests/lab/.build/image/*/rootfs.tar, made by `lab.py up`), the app from images/hello/app.py, committed with buildah
-and saved as a docker-archive tarball, as `docker save hello:local > hello.local.tar` does in the seed.
+(tests/lab/.build/image/*/rootfs.tar, made by `lab.py up`), the app the hello_app role ships
+(roles/hello_app/files/hello/app.py), committed with buildah and saved as a docker-archive tarball, as
+`docker save hello:local > hello.local.tar` does in the seed.
 
 build.py [--rootfs-tar FILE] [--out DIR] [--ref hello:local]    prints the path of the tarball
 """
@@ -26,7 +27,8 @@ from labkit.shell import LabError, run, say, step  # noqa: E402
 
 from images import rootfs  # noqa: E402
 
-APP = pathlib.Path(__file__).resolve().parent / "hello" / "app.py"
+# The collection's own app (the one the hello_app role deploys), not a copy of it.
+APP = LAB_DIR.parents[1] / "roles" / "hello_app" / "files" / "hello" / "app.py"
 PORT = 8080
 CONFIG = {  # the image config: what `docker inspect` would show under Config
     "cmd": ["python3", "/app/app.py"],

@@ -24,6 +24,7 @@ def render_inventory(
     known_hosts: pathlib.Path,
     snap_files: dict[str, pathlib.Path],
     profile: str,
+    app_image: pathlib.Path | None = None,
 ) -> str:
     """hosts.yml with the groups of inventories/home; connection and offline-install variables under all.vars."""
     q = json.dumps  # a JSON string is a valid YAML double-quoted scalar
@@ -42,6 +43,8 @@ def render_inventory(
         f"    microk8s_node_channel: {q(profile + '/stable')}",
     ]
     lines += [f"    microk8s_node_{name}: {q(str(path))}" for name, path in sorted(snap_files.items())]
+    if app_image:
+        lines.append(f"    hello_app_image_archive: {q(str(app_image))}")
     lines.append("  children:")
     for group in ("masters", "workers", "clients"):
         members = [machine for machine in machines if machine.group == group]

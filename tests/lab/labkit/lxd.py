@@ -20,6 +20,7 @@ HOST_PACKAGES = {  # command -> Debian package providing it
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "nft": "nftables",
+    "buildah": "buildah",
 }
 NFT_TABLE = "onpremlab"
 NETWORK_CONFIG = {

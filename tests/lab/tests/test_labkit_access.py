@@ -40,6 +40,13 @@ def test_connection_and_offline_install_variables():
     assert variables["microk8s_node_channel"] == "1.24/stable"
 
 
+def test_the_app_image_goes_to_the_hello_app_role_only_when_built():
+    assert "hello_app_image_archive" not in render()["all"]["vars"]
+    image = pathlib.Path("/b/images/hello.local.tar")
+    text = access.render_inventory(plan.machines(4), KEY, KNOWN_HOSTS, SNAPS, "1.24", image)
+    assert yaml.safe_load(text)["all"]["vars"]["hello_app_image_archive"] == str(image)
+
+
 def test_paths_with_yaml_special_characters_survive(tmp_path):
     odd = pathlib.Path("/tmp/a: b #c/key")
     text = access.render_inventory(plan.machines(1), odd, KNOWN_HOSTS, SNAPS, "1.20")
