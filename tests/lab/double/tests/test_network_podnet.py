@@ -42,11 +42,17 @@ def test_a_pod_gets_the_lowest_free_address_a_netns_and_a_calico_style_veth(tmp_
 
 def test_attach_is_idempotent_and_addresses_survive_a_restart(tmp_path):
     state = tmp_path / "podnet.json"
-    podnet.PodNetwork(FakeRunner(NO_NETNS), state).attach(UID, "10.1.3.0/24")
+    podnet.PodNetwork(FakeRunner(NO_NETNS), state, tmp_path).attach(UID, "10.1.3.0/24")
+    (tmp_path / "pod-0f1e2d3c").touch()  # what `ip netns add` leaves
     ready = FakeRunner()  # the pod's eth0 answers: nothing to set up
-    again = podnet.PodNetwork(ready, state)
+    again = podnet.PodNetwork(ready, state, tmp_path)
     assert again.attach(UID, "10.1.3.0/24") == "10.1.3.1"
     assert all(c[:3] != ("ip", "netns", "add") for c in ready.commands)
+    (tmp_path / "pod-0f1e2d3c").unlink()  # a reboot empties /run/netns: set up again, same address
+    rebooted = FakeRunner()
+    assert podnet.PodNetwork(rebooted, state, tmp_path).attach(UID, "10.1.3.0/24") == "10.1.3.1"
+    assert ("ip", "netns", "add", "pod-0f1e2d3c") in rebooted.commands
+    assert again.attach(UID, "10.1.9.0/24") == "10.1.9.1"  # the node's pod CIDR changed
 
 
 def test_detach_removes_the_netns_and_frees_the_address(tmp_path):

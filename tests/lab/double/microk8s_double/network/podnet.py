@@ -89,8 +89,8 @@ def route_commands(current: str, wanted: dict[str, str]) -> list[tuple[str, ...]
 class PodNetwork:
     """This node's side: pod addresses (remembered in `state_file` across restarts), veths and routes."""
 
-    def __init__(self, runner: Runner, state_file: Path):
-        self.runner, self.state_file = runner, state_file
+    def __init__(self, runner: Runner, state_file: Path, netns_dir: Path = Path("/run/netns")):
+        self.runner, self.state_file, self.netns_dir = runner, state_file, netns_dir
         self.prepared = False
 
     def allocations(self) -> dict[str, str]:
@@ -103,12 +103,15 @@ class PodNetwork:
     def attach(self, uid: str, pod_cidr: str) -> str:
         """The pod's IP, with its netns and veth set up (again, if it has one already: idempotent)."""
         allocations = self.allocations()
-        ip = allocations.get(uid)
-        if ip is None:
+        ip, network = allocations.get(uid), ipaddress.ip_network(pod_cidr)
+        if ip is None or ipaddress.ip_address(ip) not in network:  # new, or the node got another pod CIDR
             used = set(allocations.values())
-            ip = next(str(a) for a in ipaddress.ip_network(pod_cidr).hosts() if str(a) not in used)
+            ip = next(str(a) for a in network.hosts() if str(a) not in used)
             self.save(dict(allocations, **{uid: ip}))
-        if self.runner.run("ip", "netns", "exec", netns(uid), "ip", "-4", "-o", "addr", "show", "dev", "eth0")[0]:
+        ready = (self.netns_dir / netns(uid)).exists() and not self.runner.run(
+            "ip", "netns", "exec", netns(uid), "ip", "-4", "-o", "addr", "show", "dev", "eth0"
+        )[0]
+        if not ready:  # first start, or /run/netns emptied by a reboot, or a setup cut short
             for command in attach_commands(uid, ip):
                 self.runner.run(*command)
         return ip
