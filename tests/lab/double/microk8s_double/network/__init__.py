@@ -70,10 +70,16 @@ class NodeNetwork:
                 dead_after = self.node.setting("speaker_dead_after", speaker.DEAD_AFTER)
                 port = port_setting(self.node, "memberlist", speaker.MEMBERLIST_PORT)
                 self.members = speaker.Members(self.node.ip, port, dead_after)
+        self.view = view  # the speaker works from this view whatever happens to the ingress below
+        self.apply_ingress(view)
+
+    def apply_ingress(self, view: dict) -> None:
         if view["ingress"] and self.ingress is None:
             controller = ingress.IngressController(self.node.paths.state / "ingress")
+            # The node's own address, as the NGINX controller's hostPorts are: a wildcard bind would collide with
+            # the service proxy's listener on the kubernetes service (10.152.183.1:443).
             controller.listen(
-                self.node.bind_address,
+                self.node.ip,
                 port_setting(self.node, "ingress_http", 80),
                 port_setting(self.node, "ingress_https", 443),
             )
@@ -83,7 +89,6 @@ class NodeNetwork:
         elif self.ingress is not None:
             self.ingress.close()
             self.ingress = None
-        self.view = view
 
     def speak(self) -> None:
         view = self.view

@@ -160,7 +160,14 @@ class IngressController:
         default = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         default.load_cert_chain(cert, key)
         default.sni_callback = self.select_certificate
-        self.servers = [serve(self, (bind_address, http_port), None), serve(self, (bind_address, https_port), default)]
+        servers = [serve(self, (bind_address, http_port), None)]
+        try:
+            servers.append(serve(self, (bind_address, https_port), default))
+        except OSError:
+            servers[0].shutdown()  # never leave a half-started controller answering 404 on :80
+            servers[0].server_close()
+            raise
+        self.servers = servers
 
     def select_certificate(self, sock: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
         if server_name in self.contexts:
