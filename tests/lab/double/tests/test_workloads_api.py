@@ -90,7 +90,7 @@ def cluster(tmp_path):
         yield Cluster(api, tmp_path / "nodes")
 
 
-def test_a_deployment_comes_up_spread_and_available(cluster):
+def test_a_deployment_comes_up_spread_and_available_then_scales_down_gracefully(cluster):
     cluster.client.create("deployments", manifest())
     cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
     pods = cluster.pods()
@@ -102,11 +102,6 @@ def test_a_deployment_comes_up_spread_and_available(cluster):
     version = cluster.deployment()["metadata"]["resourceVersion"]
     cluster.round()
     assert cluster.deployment()["metadata"]["resourceVersion"] == version  # settled: no more writes
-
-
-def test_scaling_down_deletes_pods_gracefully(cluster):
-    cluster.client.create("deployments", manifest())
-    cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
     cluster.client.patch("deployments", "hello", {"spec": {"replicas": 1}}, namespace="default")
     cluster.until(lambda: len(cluster.pods()) == 1 and cluster.deployment()["status"].get("replicas") == 1)
 
