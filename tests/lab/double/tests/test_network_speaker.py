@@ -76,6 +76,13 @@ def test_announce_adds_its_addresses_with_a_gratuitous_arp_and_drops_the_others(
         ("ip", "addr", "add", "10.77.0.242/32", "dev", "eth0"),
     ]
     assert sent == [("eth0", "10.77.0.240"), ("eth0", "10.77.0.242")]
+    now_held = (
+        held + "2: eth0    inet 10.77.0.240/32 scope global eth0\n2: eth0    inet 10.77.0.242/32 scope global eth0\n"
+    )
+    runner.answers[("ip", "-4", "-o", "addr", "show", "dev")] = (0, now_held.replace("10.77.0.241/32", "10.77.0.9/24"))
+    for _unused in range(4):
+        node.announce(wanted, lambda ip: ip.startswith("10.77.0.24"))
+    assert sent.count(("eth0", "10.77.0.240")) == 1 + speaker.GARP_REPEATS  # repeated, then quiet
 
 
 def test_announce_keeps_what_it_holds_and_leaves_foreign_addresses_alone():

@@ -58,6 +58,7 @@ def test_node_ports_do_not_collide_with_other_services():
     new = services.allocate(service("b", "LoadBalancer"), taken, rng)
     assert new["spec"]["ports"][0]["nodePort"] == 32767
     assert services.unallocated(service("x", "NodePort")) and not services.unallocated(new)
+    assert not services.unallocated(service("ext", "ExternalName", externalName="example.lab"))
 
 
 def test_metallb_config_written_by_the_addon_gives_its_pools():

@@ -96,7 +96,10 @@ def assign_load_balancers(services: list[dict], ranges: list) -> list[dict]:
 
 
 def unallocated(service: dict) -> bool:
+    """Created without the addresses its type needs (ExternalName services have none)."""
     spec = service.get("spec", {})
+    if spec.get("type") == "ExternalName":
+        return False
     missing_ports = spec.get("type") in ("NodePort", "LoadBalancer") and any(
         not p.get("nodePort") for p in spec.get("ports", [])
     )

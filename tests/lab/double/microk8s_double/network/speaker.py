@@ -25,6 +25,7 @@ from .runner import Runner
 
 MEMBERLIST_PORT = 7946
 DEAD_AFTER = 3.0
+GARP_REPEATS = 2
 
 
 def announcer(ip: str, candidates: list[str]) -> str | None:
@@ -131,9 +132,11 @@ class Speaker:
     def __init__(self, name: str, node_ip: str, runner: Runner, send: Callable[[str, bytes], None] = send_frame):
         self.name, self.node_ip, self.runner, self.send = name, node_ip, runner, send
         self.interface: str | None = None
+        self.repeats: dict[str, int] = {}  # address -> gratuitous ARPs still to send (one may be lost)
 
     def announce(self, wanted: dict[str, str], pool: Callable[[str], bool]) -> None:
-        """Hold exactly the pool addresses assigned to this node: add (+ gratuitous ARP) or delete."""
+        """Hold exactly the pool addresses assigned to this node: add (+ a gratuitous ARP now and in the next
+        GARP_REPEATS rounds) or delete."""
         self.interface = self.interface or interface_of(self.runner, self.node_ip)
         interface = self.interface
         if interface is None:
@@ -143,9 +146,14 @@ class Speaker:
         for ip in sorted(current - mine):
             self.runner.run("ip", "addr", "del", f"{ip}/32", "dev", interface)
         for ip in sorted(mine - current):
-            rc, _out = self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)
-            if rc == 0:
+            if self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)[0] == 0:
+                self.repeats[ip] = GARP_REPEATS + 1
+        for ip in sorted(self.repeats):
+            if ip in mine:
                 self.gratuitous(interface, ip)
+            self.repeats[ip] -= 1
+            if self.repeats[ip] <= 0 or ip not in mine:
+                del self.repeats[ip]
 
     def gratuitous(self, interface: str, ip: str) -> None:
         try:
