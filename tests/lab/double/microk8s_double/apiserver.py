@@ -3,6 +3,8 @@
 client and the double's own components (kubeclient.py).
 
 Authentication: the bearer token of `credentials/client.config` (listed in `credentials/known_tokens.csv`).
+The double's setting `pod_eviction_timeout` is the DefaultTolerationSeconds admission's value (real:
+`--default-{not-ready,unreachable}-toleration-seconds`); 1.25+ profiles honour `fieldValidation` (default Warn).
 Served: discovery (`/version`, `/api`, `/apis`, each group version), `/openapi/v2` (an empty document: kubectl
 then skips client-side schema validation and builds apply patches from its compiled-in types, as with a server
 whose schema lacks a kind) and the kinds of api/resources.py through api/handlers.py. Every read and write goes to
@@ -25,7 +27,12 @@ OPENAPI_V2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 class ApiServer:
     def __init__(self, node: Node, backend=None):
         self.node = node
-        self.handlers = handlers.Handlers(backend or store.DatastoreStore(node), node.setting("node_grace_period", 40))
+        self.handlers = handlers.Handlers(
+            backend or store.DatastoreStore(node),
+            node_grace=node.setting("node_grace_period", 40),
+            toleration_seconds=int(node.setting("pod_eviction_timeout", 300)),
+            field_validation="Warn" if node.profile.since(25) else None,
+        )
 
     def route(self, method: str, path: str):
         if method == "GET" and path == "/openapi/v2":
@@ -92,7 +99,8 @@ def bootstrap_namespaces(node: Node, backend=None) -> None:
     for name in NAMESPACES:
         if backend.execute([{"op": "get", "key": target.key(name)}])[0] is None:
             try:
-                api.create(target, {"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}}, False)
+                api.create(target, {"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}},
+                           handlers.Write())  # fmt: skip
             except handlers.Failure:
                 continue  # another control plane made it meanwhile
 

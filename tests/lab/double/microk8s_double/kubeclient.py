@@ -15,10 +15,11 @@ first that answers. Objects are plain dicts as the API returns them; resources a
 from __future__ import annotations
 
 import re
+import secrets
 import ssl
 import urllib.parse
 
-from . import certs, datastore, wire
+from . import certs, datastore, nodes, wire
 from .api import resources
 from .node import Node
 
@@ -130,6 +131,25 @@ class KubeClient:
                 return False
             raise
 
+    def event(self, obj: dict, reason: str, message: str, component: str, event_type: str = "Normal") -> bool:
+        """Record a core v1 Event about `obj` (shown by `kubectl describe`); never raises: an event that cannot be
+        written is dropped, as client-go's recorder does. True when written."""
+        meta = obj.get("metadata", {})
+        stamp = nodes.stamp(nodes.now())
+        event = {
+            "metadata": {"name": f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"},
+            "involvedObject": {"kind": obj.get("kind", ""), "apiVersion": obj.get("apiVersion", ""),
+                               "name": meta.get("name", ""), "namespace": meta.get("namespace", ""),
+                               "uid": meta.get("uid", ""), "resourceVersion": meta.get("resourceVersion", "")},
+            "reason": reason, "message": message, "type": event_type, "source": {"component": component},
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        }  # fmt: skip
+        try:
+            self.create("events", event, meta.get("namespace") or "default")
+        except (ApiError, OSError, ValueError):
+            return False
+        return True
+
     # -- plumbing -------------------------------------------------------------------------------------------------
     def request(
         self,
@@ -159,7 +179,8 @@ class KubeClient:
 def decode_error(error: wire.RemoteError) -> ApiError:
     """wire.RemoteError carries the Status message only; the reason follows from the HTTP code as the API sets it."""
     reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-               409: "Conflict", 410: "Expired", 422: "Invalid", 500: "InternalError"}  # fmt: skip
+               409: "Conflict", 410: "Expired", 422: "Invalid", 429: "TooManyRequests",
+               500: "InternalError"}  # fmt: skip
     reason = reasons.get(error.status, "Unknown")
     if error.status == 409 and "already exists" in error.message:
         reason = "AlreadyExists"

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-# A route answers (status, body): dict bodies are sent as JSON, bytes verbatim, an iterator as a chunked stream.
+# A route answers (status, body) or (status, body, [(header, value)]): dict bodies are sent as JSON, bytes
+# verbatim, an iterator as a chunked stream.
 Route = Callable[["Request"], tuple[int, object]]
 
 
@@ -55,18 +56,19 @@ def serve(
             pass
 
         def _dispatch(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(self, self.rfile.read(length) if length else b"")
+            request = Request(self, read_body(self.rfile, self.headers))
             route = routes(method, request.path)
-            status, body = route(request) if route else (404, {"error": "404 page not found"})
-            self.reply(status, body)
+            status, body, *extra = route(request) if route else (404, {"error": "404 page not found"})
+            self.reply(status, body, headers=extra[0] if extra else None)
 
-        def reply(self, status: int, body: object, content_type: str = "application/json") -> None:
+        def reply(self, status: int, body: object, content_type: str = "application/json", headers=None) -> None:
             if isinstance(body, Iterator):
                 self.stream(status, body, content_type)
                 return
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
+            for name, value in headers or []:
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -114,6 +116,22 @@ def serve(
     server = Server(address, Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def read_body(stream, headers) -> bytes:
+    """The request body: Content-Length bytes, or the chunks of `Transfer-Encoding: chunked` (trailers skipped)."""
+    if "chunked" not in headers.get("Transfer-Encoding", "").lower():
+        length = int(headers.get("Content-Length") or 0)
+        return stream.read(length) if length else b""
+    chunks = []
+    while True:
+        size = int(stream.readline().split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline().strip():
+                continue  # trailer fields up to the empty line
+            return b"".join(chunks)
+        chunks.append(stream.read(size))
+        stream.readline()  # the CRLF after each chunk
 
 
 def call(

@@ -1,15 +1,23 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Real clients against the API server: kubectl (the seed's create/scale/expose, apply twice, cordon) and the
-Python `kubernetes` client's dynamic client as kubernetes.core.k8s uses it (strategic merge, no-op second time)."""
+"""Real clients against the API server: kubectl (the seed's create/scale/expose, apply twice, cordon), Debian's
+kubectl 1.20 with the double's controllers and a simulated kubelet (rollout status, wait, describe, drain through
+evictions and a PodDisruptionBudget), and the Python `kubernetes` client's dynamic client as kubernetes.core.k8s
+uses it (strategic merge, no-op second time, strict field validation)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import threading
 
 import pytest
 from api_fixtures import api_server
+from kubelet_fakes import FakeHost, FakeNetwork
 from microk8s_double import nodes
+from microk8s_double.controllers import workloads
+from microk8s_double.kubelet.pods import Kubelet
+from microk8s_double.kubelet.runtime import Runtime
 
 MANIFEST = """apiVersion: apps/v1
 kind: Deployment
@@ -89,3 +97,89 @@ def test_python_client_strategic_patch_changes_once(api, tmp_path):
     assert first["spec"]["template"]["spec"]["containers"][0]["image"] == "hello:2"
     dry = deployments.delete(name="web", namespace="default", query_params=[("dryRun", "All")])
     assert dry and deployments.get(name="web", namespace="default").metadata.name == "web"
+    bogus = dict(body, metadata={"name": "bogus"}, spec=dict(body["spec"], bogus=1))
+    with pytest.raises(kubernetes.dynamic.exceptions.BadRequestError) as strict:
+        deployments.create(body=bogus, namespace="default", query_params=[("fieldValidation", "Strict")])
+    assert 'strict decoding error: unknown field \\"spec.bogus\\"' in str(strict.value.body)
+
+
+def kubectl_1_20() -> str | None:
+    """Debian's kubectl 1.20.2 (the one the lab nodes have): $MICROK8S_DOUBLE_KUBECTL_1_20, else `kubectl` on PATH
+    when it is 1.20. Get it without installing: `apt-get download kubernetes-client && dpkg-deb -x *.deb DIR`."""
+    for candidate in (os.environ.get("MICROK8S_DOUBLE_KUBECTL_1_20"), shutil.which("kubectl")):
+        if candidate and os.access(candidate, os.X_OK):
+            version = subprocess.run([candidate, "version", "--client", "--short"], capture_output=True, text=True,
+                                     timeout=30, check=False).stdout  # fmt: skip
+            if "v1.20." in version:
+                return candidate
+    return None
+
+
+class Workloads:
+    """The double's controllers and a kubelet of node-1 (simulated containerd) running rounds in a thread."""
+
+    def __init__(self, api, base):
+        self.api, self.stopped = api, threading.Event()
+        runtime = Runtime(FakeHost({"docker.io/library/hello:local": "sha256:manifest1"}), base / "node", base / "sock")
+        self.kubelet = Kubelet(api.client, runtime, FakeNetwork(), "node-1", api.ip)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.2):
+            workloads.sync(self.api.client, self.api.node)
+            self.kubelet.sync()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+
+PDB = """apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: hello
+spec:
+  minAvailable: 2
+  selector:
+    matchLabels: {app: hello}
+"""
+
+
+@pytest.mark.skipif(kubectl_1_20() is None, reason="no kubectl 1.20 (set MICROK8S_DOUBLE_KUBECTL_1_20)")
+def test_kubectl_1_20_drives_a_deployment_through_drain(api, tmp_path):
+    config = api.kubeconfig(tmp_path)
+    api.client.create("nodes", dict(nodes.heartbeat(api.node, worker=False), spec={"podCIDR": "10.1.1.0/24"}))
+    running = Workloads(api, tmp_path)
+
+    def kubectl(*args: str, stdin: str | None = None, rc: int = 0) -> str:
+        done = subprocess.run([kubectl_1_20(), "--kubeconfig", str(config), *args], input=stdin, capture_output=True,
+                              text=True, timeout=90, check=False)  # fmt: skip
+        assert done.returncode == rc, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    try:
+        assert kubectl("create", "deployment", "hello", "--image=hello:local") == "deployment.apps/hello created\n"
+        kubectl("scale", "deployment", "hello", "--replicas=2")
+        kubectl("expose", "deployment", "hello", "--type=LoadBalancer", "--port=8081", "--target-port=8080")
+        assert "successfully rolled out" in kubectl("rollout", "status", "deployment/hello", "--timeout=60s")
+        kubectl("wait", "--for=condition=Available", "deployment/hello", "--timeout=60s")
+        rows = kubectl("get", "pods", "-o", "wide", "--no-headers").splitlines()
+        assert len(rows) == 2 and all(r.split()[2] == "Running" and r.split()[6] == "node-1" for r in rows)
+        described = kubectl("describe", "pod", rows[0].split()[0])
+        assert "node.kubernetes.io/unreachable:NoExecute op=Exists for 300s" in described
+        assert "Events:" in described
+        assert kubectl("apply", "-f", "-", stdin=PDB) == "poddisruptionbudget.policy/hello created\n"
+        blocked = kubectl("drain", "node-1", "--timeout=3s", rc=1)
+        assert "Cannot evict pod as it would violate the pod's disruption budget." in blocked
+        kubectl("delete", "pdb", "hello")
+        drained = kubectl("drain", "node-1", "--timeout=60s")
+        assert "evicting pod default/hello-" in drained and drained.endswith(
+            "node/node-1 evicted\n"
+        )  # 1.20: not "drained"
+        assert "SchedulingDisabled" in kubectl("get", "nodes")
+        kubectl("uncordon", "node-1")
+        assert "successfully rolled out" in kubectl("rollout", "status", "deployment/hello", "--timeout=60s")
+        assert kubectl("delete", "service", "hello") == 'service "hello" deleted\n'
+    finally:
+        running.stop()

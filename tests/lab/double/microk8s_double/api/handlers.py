@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The REST verbs on every served kind: get, list (label/field selectors, Table, watch), create, update (PUT),
 patch (merge, strategic merge, JSON patch, apply), delete and deletecollection, with the `status` and `scale`
-subresources, `dryRun=All`, resourceVersion preconditions (409 Conflict), defaults and validation (422).
+subresources, `dryRun=All`, resourceVersion preconditions (409 Conflict), defaults, admission (default
+tolerations), validation (422), server-side field validation (`fieldValidation`, api/fields.py) and evictions
+under PodDisruptionBudgets (api/disruption.py). Error Status bodies follow k8s.io/apimachinery/pkg/api/errors:
+NotFound/AlreadyExists/Conflict name the resource (`deployments.apps "x" not found`, details.kind
+`deployments`), Invalid the kind (`Deployment.apps "x" is invalid: ...`, details.kind `Deployment`).
 
 Writes are compare-and-swap operations on the datastore (api/store.py), so concurrent API servers on several
 control planes never lose an update. Pods bound to a node are deleted gracefully (deletionTimestamp; the kubelet
@@ -16,12 +20,13 @@ import copy
 import datetime
 import json
 import secrets
+import threading
 import urllib.parse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import nodes
-from . import defaults, patch, selectors, tables, validate, watch
+from . import defaults, disruption, events, fields, patch, selectors, tables, validate, watch
 from .resources import BY_PATH, RESOURCES, Resource
 
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery's utilrand alphabet
@@ -33,6 +38,8 @@ PATCH_TYPES = {
 }
 RETRIES = 5
 SCALE_META = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+VALIDATION = ("Ignore", "Warn", "Strict")
+NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
 
 class Failure(Exception):
@@ -51,6 +58,15 @@ class Failure(Exception):
 
     def status_answer(self) -> tuple[int, dict]:
         return self.code, self.status()
+
+
+@dataclass
+class Write:
+    """How one write request is handled: dry run, field validation directive, warnings for the answer."""
+
+    dry_run: bool = False
+    validation: str = "Ignore"
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,13 +104,21 @@ def parse(path: str) -> Target | None:
     return Target(resource, namespace, name, subresource)
 
 
+def details(resource: Resource, name: str, kind: str | None = None) -> dict:
+    """A Status's details: the resource (plural) by default, the Kind for Invalid."""
+    found = {"name": name, "group": resource.group, "kind": kind or resource.name}
+    return {k: v for k, v in found.items() if v}
+
+
 def not_found(target: Target, name: str | None = None) -> Failure:
-    return Failure(404, "NotFound", f'{target.qualified} "{name or target.name}" not found')
+    name = name or target.name
+    return Failure(404, "NotFound", f'{target.qualified} "{name}" not found', details(target.resource, name))
 
 
 def conflict(target: Target) -> Failure:
     text = "the object has been modified; please apply your changes to the latest version and try again"
-    return Failure(409, "Conflict", f'Operation cannot be fulfilled on {target.qualified} "{target.name}": {text}')
+    message = f'Operation cannot be fulfilled on {target.qualified} "{target.name}": {text}'
+    return Failure(409, "Conflict", message, details(target.resource, target.name))
 
 
 def stripped(obj: dict) -> dict:
@@ -104,47 +128,67 @@ def stripped(obj: dict) -> dict:
 
 
 class Handlers:
-    def __init__(self, store, node_grace: float = 40.0):
-        self.store, self.node_grace = store, node_grace
+    """`node_grace`: NotReady after this many seconds without heartbeat; `toleration_seconds`: the
+    DefaultTolerationSeconds admission's value; `field_validation`: the default directive (1.25+: Warn), None when
+    the server predates the `fieldValidation` parameter (it is then ignored)."""
+
+    def __init__(self, store, node_grace: float = 40.0, toleration_seconds: int = 300, field_validation="Warn"):
+        self.store, self.node_grace, self.toleration_seconds = store, node_grace, toleration_seconds
+        self.field_validation = field_validation
+        self.evictions = threading.Lock()  # one eviction at a time judges a budget (real: the budget's CAS)
 
     # -- entry point ----------------------------------------------------------------------------------------------
-    def handle(self, method: str, target: Target, query: str, headers, body: bytes) -> tuple[int, object]:
+    def handle(self, method: str, target: Target, query: str, headers, body: bytes) -> tuple:
         params = dict(urllib.parse.parse_qsl(query))
+        write = Write(params.get("dryRun") == "All")
         try:
-            return self.dispatch(method, target, params, headers, body)
+            write.validation = self.validation(params) if method in ("POST", "PUT", "PATCH") else "Ignore"
+            answer = self.dispatch(method, target, params, headers, body, write)
         except Failure as failure:
             return failure.status_answer()
+        warnings = [("Warning", f"299 - {json.dumps(text)}") for text in write.warnings]
+        return (*answer, warnings) if warnings else answer
 
-    def dispatch(self, method, target: Target, params: dict, headers, body: bytes) -> tuple[int, object]:
-        dry_run = params.get("dryRun") == "All"
+    def validation(self, params: dict) -> str:
+        if self.field_validation is None:
+            return "Ignore"
+        directive = params.get("fieldValidation") or self.field_validation
+        if directive not in VALIDATION:
+            supported = ", ".join(f'"{v}"' for v in sorted(VALIDATION))
+            raise Failure(400, "BadRequest", f'fieldValidation: Unsupported value: "{directive}": supported values: '
+                          f"{supported}")  # fmt: skip
+        return directive
+
+    def dispatch(self, method, target: Target, params: dict, headers, body: bytes, write: Write) -> tuple:
+        as_table = "as=Table" in headers.get("Accept", "")
         if method == "GET" and target.name is None:
             if params.get("watch") in ("1", "true"):
                 return 200, self.watch(target, params)
-            return 200, self.list(target, params, "as=Table" in headers.get("Accept", ""))
+            return 200, self.list(target, params, as_table)
         if method == "GET":
             found = self.get(target)
-            if target.subresource == "scale":
-                return 200, scale_of(found)
             if target.subresource == "log":
                 return 200, b""  # no container output is kept
-            if "as=Table" in headers.get("Accept", ""):
+            if as_table:
                 return 200, tables.table(target.resource.name, [found], found["metadata"].get("resourceVersion", ""))
-            return 200, found
+            return 200, view(target, found)
         if method == "POST" and target.name is None:
-            return 201, self.create(target, decode(body), dry_run)
+            return 201, view(target, self.create(target, decode(body), write))
         if method == "PUT" and target.name:
-            return 200, self.update(target, decode(body), dry_run)
+            return 200, view(target, self.update(target, decode(body), write))
         if method == "PATCH" and target.name:
             content_type = headers.get("Content-Type", "").split(";")[0].strip()
-            return self.patch(target, content_type, decode(body), dry_run)
+            return self.patch(target, content_type, decode(body), write)
         if method == "POST" and target.subresource == "binding":
             return 201, self.bind(target, decode(body))
+        if method == "POST" and target.subresource == "eviction":
+            return 201, self.evict(target, decode(body), write.dry_run)
         if method == "DELETE" and target.name:
             options = decode(body) if body else {}
             grace = params.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
-            return 200, self.delete(target, dry_run, None if grace is None else int(grace))
+            return 200, self.delete(target, write.dry_run, None if grace is None else int(grace))
         if method == "DELETE":
-            return 200, self.delete_collection(target, params, dry_run)
+            return 200, self.delete_collection(target, params, write.dry_run)
         raise Failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     # -- reads ----------------------------------------------------------------------------------------------------
@@ -153,8 +197,20 @@ class Handlers:
         return self.shown(found) if found else None
 
     def shown(self, obj: dict) -> dict:
-        """Nodes turn NotReady when their heartbeat is older than the grace period (judged when read)."""
-        return nodes.with_liveness(obj, self.node_grace) if obj.get("kind") == "Node" else obj
+        """Nodes turn NotReady when their heartbeat is older than the grace period, budgets get the disruption
+        controller's status (both judged when read)."""
+        if obj.get("kind") == "Node":
+            return nodes.with_liveness(obj, self.node_grace)
+        if obj.get("kind") == "PodDisruptionBudget":
+            return dict(obj, status=self.budget_status(obj))
+        return obj
+
+    def budget_status(self, budget: dict) -> dict:
+        namespace = budget["metadata"]["namespace"]
+        pods, sets = self.store.execute([{"op": "list", "prefix": f"/registry/pods/{namespace}/"},
+                                         {"op": "list", "prefix": f"/registry/replicasets/{namespace}/"}])  # fmt: skip
+        replicas = {rs["metadata"]["uid"]: int(rs["spec"].get("replicas", 1)) for rs in sets.values()}
+        return disruption.status(budget, list(pods.values()), replicas)
 
     def get(self, target: Target) -> dict:
         found = self.read(target.key())
@@ -182,16 +238,21 @@ class Handlers:
             return tables.table(target.resource.name, items, version)
         kind = f"{target.resource.kind}List"
         return {"kind": kind, "apiVersion": target.resource.group_version, "metadata": {"resourceVersion": version},
-                "items": items}  # fmt: skip
+                "items": [view(target, o) for o in items]}  # fmt: skip
 
     def watch(self, target: Target, params: dict):
         wanted = self.matcher(params)
         timeout = float(params.get("timeoutSeconds") or watch.DEFAULT_TIMEOUT)
-        return watch.events(lambda: self.snapshot(target)[0], wanted, params.get("resourceVersion"), timeout)
+
+        def snapshot():
+            return {key: view(target, obj) for key, obj in self.snapshot(target)[0].items()}
+
+        return watch.events(snapshot, wanted, params.get("resourceVersion"), timeout)
 
     # -- writes ---------------------------------------------------------------------------------------------------
-    def create(self, target: Target, obj: dict, dry_run: bool) -> dict:
+    def create(self, target: Target, obj: dict, write: Write) -> dict:
         resource = target.resource
+        obj = self.known_fields(target, stored_form(target, obj), write, creating=True)
         meta = obj.setdefault("metadata", {})
         if resource.namespaced:
             if meta.get("namespace") and meta["namespace"] != target.namespace:
@@ -199,7 +260,7 @@ class Handlers:
                               "sent on the request")  # fmt: skip
             meta["namespace"] = target.namespace
             if self.read(f"/registry/namespaces/{target.namespace}") is None:
-                raise Failure(404, "NotFound", f'namespaces "{target.namespace}" not found')
+                raise not_found(Target(BY_PATH[("v1", "namespaces")], None, target.namespace, None))
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(secrets.choice(NAME_CHARS) for _unused in range(5))
         obj.update(kind=resource.kind, apiVersion=resource.group_version)
@@ -209,9 +270,11 @@ class Handlers:
             meta["generation"] = 1
         if "status" in resource.subresources and resource.name not in ("nodes", "namespaces"):
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"} if resource.name == "pods" else {}
+        if resource.name == "pods":
+            self.default_tolerations(obj.setdefault("spec", {}))
         self.check(target, defaults.apply(resource.name, obj))
         named = Target(resource, target.namespace, meta["name"], None)
-        if dry_run:
+        if write.dry_run:
             if self.read(named.key()) is not None:
                 raise already_exists(named)
             return obj
@@ -220,6 +283,29 @@ class Handlers:
             raise already_exists(named)
         return done["value"]
 
+    def default_tolerations(self, spec: dict) -> None:
+        """The DefaultTolerationSeconds admission: NoExecute tolerations of the node taints a pod lacks."""
+        tolerations = spec.setdefault("tolerations", [])
+        for taint in NODE_TAINTS:
+            if not any(t.get("key") in (None, "", taint) and t.get("effect") in (None, "", "NoExecute")
+                       for t in tolerations):  # fmt: skip
+                tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute",
+                                    "tolerationSeconds": self.toleration_seconds})  # fmt: skip
+
+    def known_fields(self, target: Target, obj: dict, write: Write, creating: bool = False) -> dict:
+        """The object without unknown fields, as decoding into the Go type leaves it; Strict refuses them."""
+        if target.subresource not in (None, "status") or not isinstance(obj, dict):
+            return obj
+        kept, unknown = fields.prune(target.resource.kind, obj)
+        texts = [f'unknown field "{path}"' for path in unknown]
+        if texts and write.validation == "Strict":
+            kind, version = target.resource.kind, target.resource.version
+            prefix = f'{kind} in version "{version}" cannot be handled as a {kind}: ' if creating else ""
+            raise Failure(400, "BadRequest", prefix + "strict decoding error: " + ", ".join(texts))
+        if write.validation == "Warn":
+            write.warnings += texts
+        return kept
+
     def check(self, target: Target, obj: dict) -> None:
         found = validate.errors(target.resource.name, obj)
         if not found:
@@ -227,12 +313,10 @@ class Handlers:
         name = obj.get("metadata", {}).get("name", "")
         kind = target.resource.kind
         qualified = f"{kind}.{target.resource.group}" if target.resource.group else kind
-        texts = "; ".join(f"{field}: {detail}" for field, _reason, detail in found)
-        causes = [{"reason": reason, "message": detail, "field": field} for field, reason, detail in found]
-        details = {"name": name, "kind": target.resource.name, "causes": causes}
-        details.update({"group": target.resource.group} if target.resource.group else {})
+        texts = ", ".join(f"{path}: {detail}" for path, _reason, detail in found)
+        causes = [{"reason": reason, "message": detail, "field": path} for path, reason, detail in found]
         message = f'{qualified} "{name}" is invalid: ' + (f"[{texts}]" if len(found) > 1 else texts)
-        raise Failure(422, "Invalid", message, details)
+        raise Failure(422, "Invalid", message, dict(details(target.resource, name, kind), causes=causes))
 
     def updated(self, target: Target, current: dict, new: dict) -> dict:
         """What an update stores: identity kept, status or everything but status per subresource, defaults,
@@ -264,19 +348,19 @@ class Handlers:
         done = self.store.execute([op])[0]
         return done["value"] if done["ok"] else None
 
-    def update(self, target: Target, obj: dict, dry_run: bool) -> dict:
+    def update(self, target: Target, obj: dict, write: Write) -> dict:
         current = self.get(target)
-        if target.subresource == "scale":
-            obj = with_scale(current, obj)
+        obj = with_scale(current, obj) if target.subresource == "scale" else stored_form(target, obj)
+        obj = self.known_fields(target, obj, write, creating=True)
         wanted = obj.get("metadata", {}).get("resourceVersion")
         if wanted and wanted != current["metadata"].get("resourceVersion"):
             raise conflict(target)
-        stored = self.store_update(target, current, self.updated(target, current, obj), dry_run)
+        stored = self.store_update(target, current, self.updated(target, current, obj), write.dry_run)
         if stored is None:
             raise conflict(target)
-        return scale_of(stored) if target.subresource == "scale" else stored
+        return stored
 
-    def patch(self, target: Target, content_type: str, body: object, dry_run: bool) -> tuple[int, dict]:
+    def patch(self, target: Target, content_type: str, body: object, write: Write) -> tuple[int, dict]:
         apply = PATCH_TYPES.get(content_type)
         if apply is None:
             raise Failure(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
@@ -285,21 +369,22 @@ class Handlers:
             current = self.read(target.key())
             if current is None:
                 if content_type == "application/apply-patch+yaml":
-                    return 201, self.create(Target(target.resource, target.namespace, None, None), body, dry_run)
+                    collection = Target(target.resource, target.namespace, None, None)
+                    return 201, view(target, self.create(collection, body, write))
                 raise not_found(target)
-            base = scale_of(current) if target.subresource == "scale" else current
+            base = view(target, current)
             try:
                 patched = apply(base, body)
             except (patch.PatchError, TypeError, AttributeError) as error:
                 raise Failure(422, "Invalid", str(error)) from error
-            if target.subresource == "scale":
-                patched = with_scale(current, patched)
+            patched = with_scale(current, patched) if target.subresource == "scale" else stored_form(target, patched)
+            patched = self.known_fields(target, patched, write)
             wanted = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
             if wanted and wanted != current["metadata"].get("resourceVersion"):
                 raise conflict(target)
-            stored = self.store_update(target, current, self.updated(target, current, patched), dry_run)
+            stored = self.store_update(target, current, self.updated(target, current, patched), write.dry_run)
             if stored is not None:
-                return 200, scale_of(stored) if target.subresource == "scale" else stored
+                return 200, view(target, stored)
         raise conflict(target)
 
     def delete(self, target: Target, dry_run: bool, grace: int | None = None) -> dict:
@@ -342,6 +427,24 @@ class Handlers:
             raise conflict(target)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
+    def evict(self, target: Target, eviction: dict, dry_run: bool) -> dict:
+        """pods/NAME/eviction (policy/v1 or v1beta1 Eviction): a graceful delete, unless the pod's budget would be
+        broken (429 TooManyRequests, as kubectl drain expects, which then retries)."""
+        with self.evictions:
+            pod = self.get(target)
+            prefix = BY_PATH[("policy/v1", "poddisruptionbudgets")].key(target.namespace)
+            found = self.store.execute([{"op": "list", "prefix": prefix}])[0]
+            budgets = [self.shown(b) for b in found.values() if disruption.covers(b, pod)]
+            refused = disruption.refusal(pod, budgets)
+            if refused:
+                code, message, cause = refused
+                reason = "TooManyRequests" if code == 429 else "InternalError"
+                causes = [{"reason": "DisruptionBudget", "message": cause}] if cause else []
+                raise Failure(code, reason, message, {"causes": causes} if causes else None)
+            grace = (eviction.get("deleteOptions") or {}).get("gracePeriodSeconds")
+            self.delete(Target(target.resource, target.namespace, target.name, None), dry_run, grace)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
     def delete_collection(self, target: Target, params: dict, dry_run: bool) -> dict:
         found, version = self.snapshot(target)
         wanted = self.matcher(params)
@@ -369,8 +472,22 @@ def graceful(pod: dict, grace: int | None) -> bool:
 
 
 def already_exists(target: Target) -> Failure:
-    details = {"name": target.name, "kind": target.resource.name}
-    return Failure(409, "AlreadyExists", f'{target.qualified} "{target.name}" already exists', details)
+    message = f'{target.qualified} "{target.name}" already exists'
+    return Failure(409, "AlreadyExists", message, details(target.resource, target.name))
+
+
+def view(target: Target, obj: dict) -> dict:
+    """A stored object as the request's group version and subresource show it."""
+    if target.subresource == "scale":
+        return scale_of(obj)
+    return events.to_new(obj) if target.resource.group == "events.k8s.io" else obj
+
+
+def stored_form(target: Target, obj: object) -> object:
+    """A request body as stored (events.k8s.io Events become core ones)."""
+    if target.resource.group == "events.k8s.io" and isinstance(obj, dict):
+        return events.to_core(obj)
+    return obj
 
 
 def decode(body: bytes) -> object:

@@ -43,11 +43,18 @@ class Resource:
 
 
 WORKLOAD = ("all",)
-SUBRESOURCE_VERBS = {"log": ["get"], "binding": ["create"]}
+SUBRESOURCE_VERBS = {"log": ["get"], "binding": ["create"], "eviction": ["create"]}
+SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction")}
 RESOURCES = [
     Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
-    Resource("pods", "Pod", short_names=("po",), subresources=("status", "log", "binding"), categories=WORKLOAD),
+    Resource(
+        "pods",
+        "Pod",
+        short_names=("po",),
+        subresources=("status", "log", "binding", "eviction"),
+        categories=WORKLOAD,
+    ),
     Resource("services", "Service", short_names=("svc",), subresources=("status",), categories=WORKLOAD),
     Resource("endpoints", "Endpoints", short_names=("ep",)),
     Resource("configmaps", "ConfigMap", short_names=("cm",)),
@@ -74,6 +81,15 @@ RESOURCES = [
         generation=True,
     ),
     Resource("leases", "Lease", group="coordination.k8s.io"),
+    Resource("events", "Event", group="events.k8s.io", short_names=("ev",)),
+    Resource(
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        group="policy",
+        short_names=("pdb",),
+        subresources=("status",),
+        generation=True,
+    ),
     Resource("ingresses", "Ingress", group="networking.k8s.io", short_names=("ing",), subresources=("status",)),
     Resource("ingressclasses", "IngressClass", group="networking.k8s.io", namespaced=False),
     Resource("roles", "Role", group="rbac.authorization.k8s.io"),
@@ -82,7 +98,7 @@ RESOURCES = [
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
 ]
 BY_PATH = {(r.group_version, r.name): r for r in RESOURCES}
-BY_NAME = {r.name: r for r in RESOURCES}
+BY_NAME = {r.name: r for r in reversed(RESOURCES)}  # events: the core group's
 
 
 def find(name: str) -> Resource:
@@ -110,15 +126,15 @@ def discovery(group_version: str) -> dict:
         entry.update({"categories": list(resource.categories)} if resource.categories else {})
         entries.append(entry)
         for sub in resource.subresources:
-            scale = sub == "scale"
+            group, version, kind = SUBRESOURCE_KINDS.get(sub, ("", "", resource.kind))
             entries.append(
                 {
                     "name": f"{resource.name}/{sub}",
                     "singularName": "",
                     "namespaced": resource.namespaced,
-                    "kind": "Scale" if scale else resource.kind,
+                    "kind": kind,
                     "verbs": SUBRESOURCE_VERBS.get(sub, ["get", "patch", "update"]),
-                    **({"group": "autoscaling", "version": "v1"} if scale else {}),
+                    **({"group": group, "version": version} if group else {}),
                 }
             )
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}

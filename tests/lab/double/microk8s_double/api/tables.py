@@ -128,6 +128,26 @@ def replicaset_counts(obj: dict) -> tuple:
     return obj["spec"].get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0)
 
 
+def event_row(event: dict) -> list:
+    """kubectl's event printer: last seen, type, reason, kind/name, message; wide: subobject, source, first seen,
+    count, name."""
+    involved, source = event.get("involvedObject", {}), event.get("source", {})
+    last = event.get("lastTimestamp") or event.get("eventTime") or event["metadata"].get("creationTimestamp")
+    first = event.get("firstTimestamp") or last
+    since = {"metadata": {"creationTimestamp": last}}
+    origin = ", ".join(v for v in (source.get("component"), source.get("host")) if v)
+    kind_name = f"{involved.get('kind', '').lower()}/{involved.get('name', '')}"
+    return [age(since), event.get("type", ""), event.get("reason", ""), kind_name, event.get("message", ""),
+            involved.get("fieldPath", ""), origin, age({"metadata": {"creationTimestamp": first}}),
+            event.get("count", 1), event["metadata"]["name"]]  # fmt: skip
+
+
+def budget_row(budget: dict) -> list:
+    spec, status = budget.get("spec", {}), budget.get("status", {})
+    return [budget["metadata"]["name"], str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
+            status.get("disruptionsAllowed", 0), age(budget)]  # fmt: skip
+
+
 WIDE = ["Containers", "Images", "Selector"]
 PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function giving the cells of both)
     "pods": (
@@ -160,6 +180,16 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
         lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), age(o)],
     ),
     "ingresses": (["Name", "Class", "Hosts", "Address", "Ports", "Age"], [], ingress_row),
+    "events": (
+        ["Last Seen", "Type", "Reason", "Object", "Message"],
+        ["Subobject", "Source", "First Seen", "Count", "Name"],
+        event_row,
+    ),
+    "poddisruptionbudgets": (
+        ["Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"],
+        [],
+        budget_row,
+    ),
     "persistentvolumeclaims": (
         ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass", "Age"],
         [],
