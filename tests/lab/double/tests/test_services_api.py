@@ -70,6 +70,9 @@ def test_load_balancer_is_pending_without_metallb_then_gets_the_first_pool_addre
     version = stored["metadata"]["resourceVersion"]
     services.sync(api.client)
     assert api.client.get("services", "hello", "default")["metadata"]["resourceVersion"] == version
+    addon_workloads.enable_metallb(api.node, "10.77.0.245-10.77.0.250")  # enabled again with another range
+    config = api.client.get("configmaps", services.METALLB_CONFIG, services.METALLB_NAMESPACE)
+    assert [str(a) for a in services.pool_ranges(config)[0]] == ["10.77.0.245", "10.77.0.250"]
     addon_workloads.apply(api.node, "disable", "metallb")
     assert api.client.get("configmaps", services.METALLB_CONFIG, services.METALLB_NAMESPACE) is None
 

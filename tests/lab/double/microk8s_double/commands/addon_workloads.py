@@ -35,12 +35,12 @@ def metallb_config(ranges: str) -> dict:
 
 
 def put(api: kubeclient.KubeClient, resource: str, obj: dict) -> None:
-    """`kubectl apply` for objects the addon owns: create, or replace what is there."""
+    """`kubectl apply` for objects the addon owns: create, replace what differs, leave the same alone."""
     meta = obj["metadata"]
     current = api.get(resource, meta["name"], meta.get("namespace"))
     if current is None:
         api.create(resource, obj)
-    else:
+    elif any(current.get(key) != value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata")):
         api.update(resource, dict(obj, metadata=dict(meta, resourceVersion=current["metadata"]["resourceVersion"])))
 
 
