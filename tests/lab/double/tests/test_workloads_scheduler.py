@@ -46,6 +46,10 @@ def test_cordoned_and_not_ready_nodes_are_skipped_with_the_scheduler_message():
     )
 
 
+def test_without_nodes_the_pod_waits():
+    assert unschedulable(scheduler.schedule([pending("p")], [], NOW)) == {"p": "no nodes available to schedule pods"}
+
+
 def test_the_same_unschedulable_status_is_not_written_twice():
     lone = [node("n1", unschedulable=True)]
     first = scheduler.schedule([pending("p")], lone, NOW)

@@ -189,6 +189,8 @@ def score(pod: dict, node: dict, placement: Placement, candidates: list[dict]) -
 
 
 def unschedulable_message(total: int, reasons: list[str]) -> str:
+    if not total:
+        return "no nodes available to schedule pods"
     counted = sorted(f"{count} {reason}" for reason, count in Counter(reasons).items())
     return f"0/{total} nodes are available: {', '.join(counted)}."
 
