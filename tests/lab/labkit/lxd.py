@@ -58,6 +58,7 @@ def ensure_host_packages() -> None:
     if not missing:
         return
     with step(f"apt-get install {' '.join(missing)}"):
+        run(["apt-get", "update", "-q"], timeout=600)  # a fresh machine has no package lists yet
         run(["apt-get", "install", "-y", "--no-install-recommends", *missing], timeout=900)
 
 
