@@ -51,6 +51,9 @@ def serve(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK hold the body back
+        # for ~40 ms on every request (measured: ~50 ms -> ~9 ms per API call).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):  # the daemons log their own events
             pass
