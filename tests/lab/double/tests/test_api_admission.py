@@ -44,8 +44,8 @@ def test_error_statuses_name_the_resource_or_for_invalid_the_kind(api):
     code, _warnings, invalid = raw(api, "POST", "/apis/apps/v1/namespaces/default/deployments", broken)
     assert (code, invalid["reason"]) == (422, "Invalid")
     assert invalid["message"] == 'Deployment.apps "bad" is invalid: spec.selector: Required value'
-    assert {k: invalid["details"][k] for k in ("name", "group", "kind")} == {"name": "bad", "group": "apps",
-                                                                           "kind": "Deployment"}  # fmt: skip
+    wanted = {"name": "bad", "group": "apps", "kind": "Deployment"}
+    assert {k: invalid["details"][k] for k in ("name", "group", "kind")} == wanted
     assert invalid["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value",
                                              "field": "spec.selector"}]  # fmt: skip
     two = deployment("two", replicas=-1, matchLabels={"app": "other"})

@@ -76,7 +76,10 @@ def desired(service: dict, pods: list[dict]) -> dict:
 
 def plan(services: list[dict], pods: list[dict], endpoints: list[dict]) -> list[tuple[str, dict]]:
     """What to write: ("create"|"update"|"delete", object), comparing subsets and labels only."""
-    key = lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])  # noqa: E731
+
+    def key(obj: dict) -> tuple[str, str]:
+        return obj["metadata"]["namespace"], obj["metadata"]["name"]
+
     current = {key(e): e for e in endpoints}
     wanted = {}
     for service in services:
