@@ -136,12 +136,15 @@ lab: lab-up
 lab-scenarios: venv
 	python -m pytest -v tests/lab/scenarios
 
-# The lab stage of `make test` (root, LXD; the lab installs what it lacks): the molecule scenario without its final
-# destroy, then the failure paths against the converged lab, then the lab goes away whatever happened.
+# The lab stage of `make test` (root, LXD; the lab installs what it lacks): the molecule scenario on the seed's
+# MicroK8s 1.20 without its final destroy, the failure paths against that converged lab, the lab goes away whatever
+# happened; then the whole scenario again on a 1.30+ profile (1.32).
 lab-test: venv
-	status=0; molecule test -s lab --destroy never || status=$$?; \
+	status=0; LAB_PROFILE=1.20 molecule test -s lab --destroy never || status=$$?; \
 	if [ $$status -eq 0 ]; then python -m pytest -v tests/lab/scenarios || status=$$?; fi; \
-	molecule destroy -s lab || true; exit $$status
+	molecule destroy -s lab || true; \
+	if [ $$status -eq 0 ]; then LAB_PROFILE=1.32 molecule test -s lab || status=$$?; fi; \
+	exit $$status
 
 # The molecule scenario over the same lab: converge, idempotence, verify, failover side effect, verify, destroy.
 molecule: venv
