@@ -6,20 +6,11 @@ from __future__ import annotations
 import datetime
 import random
 
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from ..nodes import now, parse, stamp  # one clock and one timestamp format for the whole double
+
+__all__ = ["now", "parse", "stamp"]  # re-exported for the controllers and the kubelet
+
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand: no vowels, no 0/1/3
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def stamp(moment: datetime.datetime) -> str:
-    return moment.strftime(TIME_FORMAT)
-
-
-def parse(text: str) -> datetime.datetime:
-    return datetime.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
 
 
 def random_suffix(length: int = 5, rng: random.Random | None = None) -> str:
