@@ -72,9 +72,9 @@ def up(args: argparse.Namespace) -> None:
         lxd.ensure_forwarding_guard()
         lxd.ensure_pool()
         lxd.ensure_profile()
-    image.ensure(BUILD_DIR / "image")
+    rootfs_tar = image.ensure(BUILD_DIR / "image")
     with step("building the hello app image offline (hello:local)"):
-        app_image = images_build.build(images_build.default_rootfs_tar(), BUILD_DIR / "images", "hello:local")
+        app_image = images_build.build(rootfs_tar, BUILD_DIR / "images", "hello:local")
     with step(f"building the microk8s double, profile {args.profile}"):
         kit = Payload(
             public_key=access.ensure_key(KEY),

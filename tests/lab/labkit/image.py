@@ -108,22 +108,29 @@ def recipe_hash() -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def ensure(cache_root: pathlib.Path) -> None:
-    """Make the LXD image alias point at an image of the current recipe, building the tarballs if not cached."""
+def ensure(cache_root: pathlib.Path) -> pathlib.Path:
+    """Make the LXD image alias point at an image of the current recipe, building the tarballs if not cached.
+
+    Returns the cached rootfs tarball, which the app image is also built from: a checkout whose cache is empty (a
+    fresh clone on a machine whose LXD already has the image) builds the tarballs again without re-importing them.
+    """
     digest = recipe_hash()
+    cached = cache_root.resolve() / digest
     current = lxd.image_by_alias(plan.IMAGE_ALIAS)
     if current and current.get("properties", {}).get("recipe") == digest:
         say(f"image {plan.IMAGE_ALIAS} (recipe {digest}) already in LXD")
-        return
+        if not (cached / "rootfs.tar").exists():
+            build(cached, digest)
+        return cached / "rootfs.tar"
     if current:
         with step(f"dropping stale image {plan.IMAGE_ALIAS} (recipe changed)"):
             run(["lxc", "image", "delete", current["fingerprint"]])
-    cached = cache_root.resolve() / digest
     if not (cached / "rootfs.tar").exists():
         build(cached, digest)
     with step(f"importing image {plan.IMAGE_ALIAS} from {cached}"):
         tarballs = [str(cached / "meta.tar"), str(cached / "rootfs.tar")]
         run(["lxc", "image", "import", *tarballs, "--alias", plan.IMAGE_ALIAS], timeout=900)
+    return cached / "rootfs.tar"
 
 
 def build(target: pathlib.Path, digest: str) -> None:

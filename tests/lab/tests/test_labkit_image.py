@@ -29,3 +29,34 @@ def test_metadata_carries_the_recipe_for_the_cache_check():
 def test_image_has_what_the_nodes_need():
     for package in ("snapd", "containerd", "runc", "python3", "openssh-server", "kubernetes-client", "iputils-arping"):
         assert package in image.PACKAGES
+
+
+def _fake_build(calls):
+    def build(target, digest):
+        calls.append(("build", digest))
+        target.mkdir(parents=True)
+        (target / "rootfs.tar").write_text("rootfs")
+        (target / "meta.tar").write_text("meta")
+
+    return build
+
+
+def test_a_fresh_checkout_rebuilds_its_cache_when_lxd_already_has_the_image(monkeypatch, tmp_path):
+    calls = []
+    digest = image.recipe_hash()
+    monkeypatch.setattr(image.lxd, "image_by_alias", lambda alias: {"properties": {"recipe": digest}})
+    monkeypatch.setattr(image, "build", _fake_build(calls))
+    monkeypatch.setattr(image, "run", lambda argv, **kwargs: calls.append(tuple(argv[:3])))
+    rootfs = image.ensure(tmp_path)
+    assert rootfs == tmp_path.resolve() / digest / "rootfs.tar" and rootfs.exists()
+    assert calls == [("build", digest)]  # no import: LXD's image is already of this recipe
+    assert image.ensure(tmp_path) == rootfs and calls == [("build", digest)]  # cached now
+
+
+def test_a_missing_image_is_built_and_imported(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(image.lxd, "image_by_alias", lambda alias: None)
+    monkeypatch.setattr(image, "build", _fake_build(calls))
+    monkeypatch.setattr(image, "run", lambda argv, **kwargs: calls.append(tuple(argv[:3])))
+    image.ensure(tmp_path)
+    assert calls == [("build", image.recipe_hash()), ("lxc", "image", "import")]
