@@ -31,6 +31,7 @@ help:
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, then site.yml, verify.yml and the failover drill against the lab, and its report"
+	@echo "make bench         site.yml converge and no-op re-run times on 4 and 8 lab nodes (numbers only)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
@@ -145,6 +146,10 @@ lab-test: venv
 	molecule destroy -s lab || true; \
 	if [ $$status -eq 0 ]; then LAB_PROFILE=1.32 molecule test -s lab || status=$$?; fi; \
 	exit $$status
+
+# Converge and no-op re-run times of site.yml on 4 and 8 lab nodes, per phase (prints numbers, asserts nothing).
+bench: venv
+	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE))
 
 # The molecule scenario over the same lab: converge, idempotence, verify, failover side effect, verify, destroy.
 molecule: venv
