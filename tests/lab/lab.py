@@ -125,6 +125,8 @@ def _in_parallel(task, args: argparse.Namespace) -> None:
 
 
 def down(args: argparse.Namespace) -> None:
+    if shutil.which("lxd"):  # after a reboot or a killed session the daemon is down but the containers are not gone
+        lxd.ensure_daemon(LXD_LOG)
     lxd.teardown()
     (INVENTORY_DIR / "hosts.yml").unlink(missing_ok=True)
     KNOWN_HOSTS.unlink(missing_ok=True)
