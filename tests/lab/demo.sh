@@ -33,23 +33,9 @@ for arg in "$@"; do
     esac
 done
 
-say() { printf '[%5ss] %s\n' "$((SECONDS - started))" "$*"; }
-on() { local node=$1; shift; timeout 120 lxc exec "$node" -- "$@"; }
-mk() { local node=$1; shift; on "$node" /snap/bin/microk8s "$@"; }
+# shellcheck source=tests/lab/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kc() { mk "$kube_node" kubectl "$@"; }
-check() {  # check DESCRIPTION COMMAND...: report, count failures, never stop the script
-    local what=$1; shift
-    local rc=0
-    "$@" || rc=$?
-    if ((rc == 0)); then say "PASS $what"; else say "FAIL $what (rc=$rc)"; failures=$((failures + 1)); fi
-}
-eventually() {  # eventually COMMAND...: retry for up to SETTLE seconds
-    local deadline=$((SECONDS + SETTLE))
-    until "$@" 2>/dev/null; do
-        ((SECONDS < deadline)) || return 1
-        sleep 1
-    done
-}
 give_up() { say "stopping: $*"; say "demo done: $((failures + 1)) failure(s)"; exit 1; }
 address_of() { lxc list "^$1\$" --format csv --columns 4 | awk '{print $1}'; }
 all_ready() { [[ "$(kc get nodes --no-headers | awk '$2 == "Ready"' | wc -l)" == "$1" ]]; }

@@ -14,22 +14,8 @@ SETTLE=60   # bound for every wait below, in seconds
 started=$SECONDS
 failures=0
 
-say() { printf '[%5ss] %s\n' "$((SECONDS - started))" "$*"; }
-on() { local node=$1; shift; timeout 120 lxc exec "$node" -- "$@"; }
-mk() { local node=$1; shift; on "$node" /snap/bin/microk8s "$@"; }
-check() {  # check DESCRIPTION COMMAND...: report, count failures, never stop the script
-    local what=$1; shift
-    local rc=0
-    "$@" || rc=$?
-    if ((rc == 0)); then say "PASS $what"; else say "FAIL $what (rc=$rc)"; failures=$((failures + 1)); fi
-}
-eventually() {  # eventually COMMAND...: retry for up to SETTLE seconds
-    local deadline=$((SECONDS + SETTLE))
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 1
-    done
-}
+# shellcheck source=tests/lab/lib.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 voters() { mk "$1" status | sed -n 's/^ *datastore master nodes: *//p' | wc -w; }
 standbys() { mk "$1" status | sed -n 's/^ *datastore standby nodes: *//p' | grep -v '^none$' | wc -w; }
 ha_shape() { [[ "$(voters "$1")" == "$2" && "$(standbys "$1")" == "$3" ]]; }
