@@ -21,6 +21,9 @@ HOST_PACKAGES = {  # command -> Debian package providing it
     "ssh-keygen": "openssh-client",
     "nft": "nftables",
     "buildah": "buildah",
+    # LXD's managed bridge runs dnsmasq even with DHCP and DNS off; it is only a Recommends of lxd, which
+    # --no-install-recommends drops ("Failed to check dnsmasq version").
+    "dnsmasq": "dnsmasq-base",
 }
 NFT_TABLE = "onpremlab"
 NETWORK_CONFIG = {
