@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Every role's defaults and meta/argument_specs.yml agree: same variables, same defaults, role-prefixed names."""
+"""Every role's defaults and meta/argument_specs.yml agree: same variables, same defaults, role-prefixed names
+(or `onprem_`, the collection-wide vocabulary: the inventory group names every role and playbook shares)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pathlib
 import pytest
 import yaml
 
+SHARED_PREFIX = "onprem_"
 ROLES = sorted(p for p in (pathlib.Path(__file__).parents[3] / "roles").iterdir() if (p / "meta").is_dir())
 
 
@@ -21,7 +23,7 @@ def test_defaults_match_argument_specs(role):
     options = _load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     assert set(defaults) == set(options), "defaults and argument_specs name different variables"
     for name, value in defaults.items():
-        assert name.startswith(role.name + "_"), "%s is not prefixed with the role name" % name
+        assert name.startswith((role.name + "_", SHARED_PREFIX)), "%s is not prefixed with the role name" % name
         if isinstance(value, str) and "{{" in value:
             continue  # a templated default (derived from another role's variable) is documented in prose
         assert options[name].get("default") == value, "%s: default differs from argument_specs" % name
