@@ -37,7 +37,9 @@ class NodeNetwork:
         self.runner = runner or Runner()
         self.netns = podnet.uses_netns(node.settings)
         self.pods = podnet.for_node(node, self.runner)
-        self.proxy = proxy.Proxy()
+        # kube-proxy: rules in the node's kernel on real nodes, listeners in userspace for the suite (no root)
+        self.proxy = None if self.netns else proxy.Proxy()
+        self.rules = proxy.KernelProxy(node.hostname) if self.netns else None
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
         self.ingress: ingress.IngressController | None = None
@@ -63,7 +65,10 @@ class NodeNetwork:
     def apply(self, view: dict) -> None:
         if self.netns:
             self.pods.sync_node(self.node.hostname, view["nodes"])
-        self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
+        if self.rules:
+            self.rules.sync(view["services"], view["endpoints"])
+        else:
+            self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
         if view["metallb"]:
             self.pool = service_alloc.pool_ranges(view["metallb"])
             if self.members is None:
@@ -76,8 +81,8 @@ class NodeNetwork:
     def apply_ingress(self, view: dict) -> None:
         if view["ingress"] and self.ingress is None:
             controller = ingress.IngressController(self.node.paths.state / "ingress")
-            # The node's own address, as the NGINX controller's hostPorts are: a wildcard bind would collide with
-            # the service proxy's listener on the kubernetes service (10.152.183.1:443).
+            # The node's own address, as the NGINX controller's hostPorts are (a wildcard bind would also collide
+            # with the suite's userspace proxy listening on the kubernetes service, 10.152.183.1:443).
             controller.listen(
                 self.node.ip,
                 port_setting(self.node, "ingress_http", 80),
