@@ -3,9 +3,10 @@
 (proxy), MetalLB's speaker while `metallb-system/config` exists (speaker) and the ingress controller while the
 ingress addon's `ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
 
-Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, listeners and ingress routing
-in line; every 0.5 s ping the other speakers and (re)announce LoadBalancer addresses from the last view, so a dead
-announcer is replaced even while the API is slow to answer (e.g. the datastore electing a new leader).
+Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, kube-proxy's rules (the
+suite's userspace listeners) and ingress routing in line; every 0.5 s ping the other speakers and (re)announce
+LoadBalancer addresses from the last view, so a dead announcer is replaced even while the API is slow to answer
+(e.g. the datastore electing a new leader).
 """
 
 from __future__ import annotations
