@@ -97,6 +97,7 @@ def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_
         ("ip", "link", "set", "vxlan.calico", "address", "66:6b:0a:4d:00:0b", "mtu", "1450", "up"),
         ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico"),
     ]  # fmt: skip
+    assert ("sysctl", "-qw", "net/ipv4/conf/vxlan.calico/rp_filter=0") in runner.commands
     changes = runner.commands[runner.commands.index(("ip", "-4", "-o", "route", "show", "proto", "80")) + 1 :]
     assert changes == [
         ("ip", "route", "del", "10.1.7.0/24", "proto", "80"),

@@ -112,6 +112,9 @@ def vxlan_commands(node_ip: str, pod_cidr: str) -> list[tuple[str, ...]]:
         ),
         ("ip", "link", "set", VXLAN, "address", vtep_mac(node_ip), "mtu", MTU, "up"),
         ("ip", "addr", "replace", f"{tunnel_address(pod_cidr)}/32", "dev", VXLAN),
+        # A pod's traffic to another node's own address leaves by eth0 and its answer comes back through the tunnel
+        # (the pod CIDR's route): no reverse-path check on the tunnel, or the answer would be dropped.
+        ("sysctl", "-qw", f"net/ipv4/conf/{VXLAN}/rp_filter=0"),
     ]
 
 
