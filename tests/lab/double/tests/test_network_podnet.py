@@ -84,7 +84,8 @@ def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_
         "10.1.2.0/24 via 10.77.0.13 dev eth0 proto 80\n"  # host-gw, as an older double set it
         "10.1.7.0/24 via 10.1.7.0 dev vxlan.calico proto 80 onlink\n"
     )
-    runner = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current)})
+    no_vtep = {("ip", "-o", "link", "show", "dev", "vxlan.calico"): (1, "")}
+    runner = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current), **no_vtep})
     network = podnet.PodNetwork(runner, tmp_path / "podnet.json")
     network.peers = {"10.1.1.0/24": "10.77.0.12", "10.1.7.0/24": "10.77.0.17"}  # set up in an earlier round
     network.sync_node("node1", nodes)
@@ -131,8 +132,12 @@ def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_
     ]  # fmt: skip  (node2 is in place; node3 comes off host-gw; node4 has no pod CIDR yet)
     assert network.peers == {"10.1.1.0/24": "10.77.0.12", "10.1.2.0/24": "10.77.0.13"}
     runner.commands.clear()
-    network.sync_node("node1", nodes)  # the VTEP exists: only the routes are read again
+    network.sync_node("node1", nodes)  # the VTEP is set up: only the routes are read again
     assert all(c[:3] != ("ip", "link", "add") and c[0] != "sysctl" for c in runner.commands)
+    restarted = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current)})  # the device is there
+    podnet.PodNetwork(restarted, tmp_path / "podnet.json").sync_node("node1", nodes)
+    assert all(c[:3] != ("ip", "link", "add") for c in restarted.commands)
+    assert ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico") in restarted.commands
 
 
 def test_a_node_without_a_pod_cidr_sets_up_no_tunnel_and_a_stale_local_service_route_goes(tmp_path):

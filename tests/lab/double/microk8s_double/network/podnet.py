@@ -92,24 +92,11 @@ def node_routes(my_name: str, nodes: list[dict]) -> dict[str, str]:
     return routes
 
 
-def vxlan_commands(node_ip: str, pod_cidr: str) -> list[tuple[str, ...]]:
-    """This node's VTEP (created when missing: `ip link add` fails harmlessly when it exists)."""
+def vxlan_commands(node_ip: str, pod_cidr: str, exists: bool) -> list[tuple[str, ...]]:
+    """This node's VTEP (the device created unless it `exists`, e.g. after a restart of the daemon)."""
+    create = ("ip", "link", "add", VXLAN, *f"type vxlan id {VXLAN_ID} dstport {VXLAN_PORT} local {node_ip}".split())
     return [
-        (
-            "ip",
-            "link",
-            "add",
-            VXLAN,
-            "type",
-            "vxlan",
-            "id",
-            VXLAN_ID,
-            "dstport",
-            VXLAN_PORT,
-            "local",
-            node_ip,
-            "nolearning",
-        ),
+        *([] if exists else [(*create, "nolearning")]),
         ("ip", "link", "set", VXLAN, "address", vtep_mac(node_ip), "mtu", MTU, "up"),
         ("ip", "addr", "replace", f"{tunnel_address(pod_cidr)}/32", "dev", VXLAN),
         # A pod's traffic to another node's own address leaves by eth0 and its answer comes back through the tunnel
@@ -201,7 +188,8 @@ class PodNetwork:
         if not vtep or not all(vtep):
             return  # no pod CIDR yet: nothing to tunnel from
         if vtep != self.vtep:
-            for command in vxlan_commands(*vtep):
+            exists = self.runner.run("ip", "-o", "link", "show", "dev", VXLAN)[0] == 0
+            for command in vxlan_commands(*vtep, exists):
                 self.runner.run(*command)
             self.vtep = vtep
         current = self.runner.run("ip", "-4", "-o", "route", "show", "proto", ROUTE_PROTO)[1]
