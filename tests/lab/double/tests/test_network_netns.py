@@ -2,7 +2,8 @@
 """Service routing and MetalLB layer-2 failover for real, in network namespaces on one bridge: three nodes run
 their real network loop (netns_node.py: kube-proxy's nf_tables rules, the VXLAN pod network, the speaker) over an
 API view in a file, with pods in their own netns; a client namespace connects from outside. Needs root, `ip` and
-`bridge` (iproute2) and a kernel with nf_tables and vxlan; skipped otherwise, or with MICROK8S_DOUBLE_NETNS=0.
+`bridge` (iproute2), `nsenter` and a kernel with nf_tables and vxlan; skipped otherwise, or with
+MICROK8S_DOUBLE_NETNS=0.
 
 A node's power cut is played as its processes killed and its link down: what is left on the wire answers nothing."""
 
@@ -31,8 +32,8 @@ LB_IP, CLUSTER_IP, EMPTY_IP, NODE_PORT = "10.99.0.240", "10.152.183.185", "10.15
 pytestmark = pytest.mark.skipif(
     os.environ.get("MICROK8S_DOUBLE_NETNS") == "0"
     or os.geteuid() != 0
-    or not (shutil.which("ip") and shutil.which("bridge")),
-    reason="needs root and iproute2 (changes the host's network namespaces); MICROK8S_DOUBLE_NETNS=0 skips",
+    or not all(shutil.which(tool) for tool in ("ip", "bridge", "nsenter")),
+    reason="needs root, iproute2 and nsenter (changes the host's network namespaces); MICROK8S_DOUBLE_NETNS=0 skips",
 )
 
 
