@@ -1,71 +1,124 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One node of test_network_netns.py, run inside its network namespace: an HTTP app on the node's address (the
-pod, host-network style) and the node's real network loop over a fixed API view (3 nodes, one LoadBalancer)."""
+"""Helpers of test_network_netns.py, run inside network namespaces.
+
+`netns_node.py node NAME STATE VIEW`: one node: an HTTP app on the node's address (a host-network pod), the pods
+the view gives this node (a real netns and veth each, by podnet, an HTTP app inside), and the node's real network
+loop over the API view in the JSON file VIEW (re-read every time, so the test changes Endpoints by rewriting it).
+
+`netns_node.py probe HOST PORT COUNT TIMEOUT MODE`: COUNT new connections (one after the other, or all at once for
+MODE `parallel`), each an HTTP GET with a TIMEOUT s deadline; prints a JSON list of [outcome, seconds] where outcome
+is the app's answer ("n2", "pod-n3"), or "timeout", "refused", "reset", "closed"."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from microk8s_double import network, paths, profiles
 from microk8s_double.commands import addon_workloads
+from microk8s_double.network import podnet
+from microk8s_double.network.runner import Runner
 from microk8s_double.node import Node
 
-LB_IP, POOL = "10.99.0.240", "10.99.0.240-10.99.0.250"
-NODES = {"n1": "10.99.0.11", "n2": "10.99.0.12", "n3": "10.99.0.13"}
+POOL = "10.99.0.240-10.99.0.250"
+APP_PORT = 8080
 
 
-class App(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+def serve(text: str, address: str) -> None:
+    class App(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
 
-    def do_GET(self):
-        body = f"hello from {sys.argv[1]}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        def do_GET(self):
+            body = f"{text}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-
-def view() -> dict:
-    port = {"port": 8081, "targetPort": 8080, "nodePort": 31305, "protocol": "TCP"}
-    service = {
-        "metadata": {"name": "hello", "namespace": "default"},
-        "spec": {"type": "LoadBalancer", "clusterIP": "10.152.183.185", "ports": [port]},
-        "status": {"loadBalancer": {"ingress": [{"ip": LB_IP}]}},
-    }
-    addresses = [{"ip": ip, "nodeName": name} for name, ip in NODES.items()]
-    endpoints = {
-        "metadata": {"name": "hello", "namespace": "default"},
-        "subsets": [{"addresses": addresses, "ports": [{"port": 8080, "protocol": "TCP"}]}],
-    }
-    nodes = [
-        {"metadata": {"name": name}, "spec": {}, "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
-        for name, ip in NODES.items()
-    ]
-    return {"nodes": nodes, "services": [service], "endpoints": [endpoints]}
+    ThreadingHTTPServer((address, APP_PORT), App).serve_forever()
 
 
-class FixedApi:
+class HostMountRunner(Runner):
+    """`ip netns add/del` in the test's mount namespace (HOST_MNT): `ip netns exec`, which started this node, gave
+    it a slave copy, and a pod's netns mounted there would not show under the host's /run/netns."""
+
+    def run(self, *argv: str) -> tuple[int, str]:
+        if argv[:3] in (("ip", "netns", "add"), ("ip", "netns", "del")):
+            argv = ("nsenter", f"--mount={os.environ['HOST_MNT']}", *argv)
+        return super().run(*argv)
+
+
+class FileApi:
+    def __init__(self, view: Path):
+        self.view = view
+
     def list(self, resource, namespace=None):
-        return view()[resource]
+        return json.loads(self.view.read_text())[resource]
 
     def get(self, resource, name, namespace=None):
         return addon_workloads.metallb_config(POOL) if (resource, name) == ("configmaps", "config") else None
 
 
-def main() -> None:
-    name, state = sys.argv[1], sys.argv[2]
-    app = ThreadingHTTPServer((NODES[name], 8080), App)
-    threading.Thread(target=app.serve_forever, daemon=True).start()
+def node(name: str, state: str, view_file: str) -> None:
+    view = json.loads(Path(view_file).read_text())
+    me = next(n for n in view["nodes"] if n["metadata"]["name"] == name)
+    ip = podnet.node_address(me)
+    threading.Thread(target=serve, args=(name, ip), daemon=True).start()
     settings = {"snap_root": state, "speaker_dead_after": 2}
-    node = Node(settings, paths.resolve(settings), profiles.for_track("1.28"), NODES[name], name)
-    network.NodeNetwork(node, FixedApi).start()
+    this = Node(settings, paths.resolve(settings), profiles.for_track("1.28"), ip, name)
+    pods = podnet.for_node(this, HostMountRunner())
+    for pod in view.get("pods", {}).get(name, []):
+        pods.attach(pod["uid"], me["spec"]["podCIDR"])
+        app = [sys.executable, __file__, "app", pod["name"]]
+        subprocess.Popen(["ip", "netns", "exec", podnet.netns(pod["uid"]), *app])
+    network.NodeNetwork(this, lambda: FileApi(Path(view_file))).start()
     while True:
         time.sleep(1)
 
 
+def attempt(host: str, port: int, timeout: float) -> list:
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(max(0.01, timeout - (time.monotonic() - start)))
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+        outcome = answer.decode().split("\r\n\r\n", 1)[-1].strip() if answer else "closed"
+    except TimeoutError:
+        outcome = "timeout"
+    except ConnectionRefusedError:
+        outcome = "refused"
+    except OSError as error:
+        outcome = "reset" if isinstance(error, ConnectionResetError) else f"error {error.errno}"
+    return [outcome, round(time.monotonic() - start, 3)]
+
+
+def probe(host: str, port: str, count: str, timeout: str, mode: str) -> None:
+    tries = [(host, int(port), float(timeout))] * int(count)
+    if mode == "parallel":
+        with ThreadPoolExecutor(len(tries)) as pool:
+            results = list(pool.map(lambda t: attempt(*t), tries))
+    else:
+        results = [attempt(*t) for t in tries]
+    print(json.dumps(results))
+
+
 if __name__ == "__main__":
-    main()
+    command, *arguments = sys.argv[1:]
+    if command == "app":
+        serve(arguments[0], "0.0.0.0")
+    elif command == "probe":
+        probe(*arguments)
+    else:
+        node(*arguments)

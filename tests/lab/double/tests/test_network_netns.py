@@ -1,25 +1,39 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""MetalLB layer-2 failover for real, in network namespaces on one bridge (opt-in: root and
-MICROK8S_DOUBLE_NETNS=1, since it changes the host's namespaces; the lab's demo does the same with LXD).
+"""Service routing and MetalLB layer-2 failover for real, in network namespaces on one bridge: three nodes run
+their real network loop (netns_node.py: kube-proxy's nf_tables rules, the VXLAN pod network, the speaker) over an
+API view in a file, with pods in their own netns; a client namespace connects from outside. Needs root, `ip` and
+`bridge` (iproute2), `nsenter` and a kernel with nf_tables and vxlan; skipped otherwise, or with
+MICROK8S_DOUBLE_NETNS=0.
 
-Three nodes run their real network loop (netns_node.py); a client namespace curls the LoadBalancer address; the
-announcing node is cut off (process killed, link down) and the address must answer again from another node."""
+A node's power cut is played as its processes killed and its link down: what is left on the wire answers nothing."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import json
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from cluster_fixtures import wait_for
 
 HERE = Path(__file__).resolve().parent
+NODES = {"n1": "10.99.0.11", "n2": "10.99.0.12", "n3": "10.99.0.13"}
+CLIENT = "10.99.0.200"
+LB_IP, CLUSTER_IP, EMPTY_IP, NODE_PORT = "10.99.0.240", "10.152.183.185", "10.152.183.186", 31305
 pytestmark = pytest.mark.skipif(
-    os.environ.get("MICROK8S_DOUBLE_NETNS") != "1" or os.geteuid() != 0, reason="opt-in: root, MICROK8S_DOUBLE_NETNS=1"
+    os.environ.get("MICROK8S_DOUBLE_NETNS") == "0"
+    or os.geteuid() != 0
+    or not all(shutil.which(tool) for tool in ("ip", "bridge", "nsenter")),
+    reason="needs root, iproute2 and nsenter (changes the host's network namespaces); MICROK8S_DOUBLE_NETNS=0 skips",
 )
 
 
@@ -27,51 +41,73 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=20).stdout
 
 
-def curl(namespace: str, url: str) -> str:
-    done = subprocess.run(
-        ["ip", "netns", "exec", namespace, "curl", "-s", "-m", "1", url],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    return done.stdout
+def service(name: str, cluster_ip: str, external: str | None) -> dict:
+    port = {"port": 8081, "targetPort": APP_PORT, "protocol": "TCP"}
+    spec = {"type": "ClusterIP", "clusterIP": cluster_ip, "ports": [port]}
+    if external:
+        spec["type"], port["nodePort"] = "LoadBalancer", NODE_PORT
+    status = {"loadBalancer": {"ingress": [{"ip": external}]}} if external else {}
+    return {"metadata": {"name": name, "namespace": "default"}, "spec": spec, "status": status}
 
 
-def holder(namespaces: dict[str, str]) -> str | None:
-    held = [n for n, ns in namespaces.items() if "10.99.0.240/32" in sh("ip", "netns", "exec", ns, "ip", "-o", "addr")]
-    return held[0] if len(held) == 1 else None
+APP_PORT = 8080
 
 
-def test_the_load_balancer_address_moves_to_a_live_node_within_seconds(tmp_path):
-    tag = f"{random.randint(0, 0xFFFF):04x}"
-    switch, client = f"w3sw{tag}", f"w3c{tag}"
-    nodes = {f"n{k}": f"w3n{k}{tag}" for k in (1, 2, 3)}
-    created, processes = [], {}
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
-    try:
-        for namespace in [switch, client, *nodes.values()]:
+def view(endpoints: dict[str, str], pods: dict | None = None, pod_cidrs: bool = False) -> dict:
+    """Services `hello` (LoadBalancer, endpoints: ip -> node name) and `empty` (no endpoints); nodes n1..n3."""
+    addresses = [{"ip": ip, "nodeName": name} for ip, name in endpoints.items()]
+    nodes = [
+        {
+            "metadata": {"name": name},
+            "spec": {"podCIDR": f"10.1.{k}.0/24"} if pod_cidrs else {},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
+        }
+        for k, (name, ip) in enumerate(NODES.items())
+    ]
+    hello = {
+        "metadata": {"name": "hello", "namespace": "default"},
+        "subsets": [{"addresses": addresses, "ports": [{"port": APP_PORT, "protocol": "TCP"}]}],
+    }
+    return {
+        "nodes": nodes,
+        "services": [service("hello", CLUSTER_IP, LB_IP), service("empty", EMPTY_IP, None)],
+        "endpoints": [hello],
+        "pods": pods or {},
+    }
+
+
+class Lab:
+    """Namespaces on a bridge: n1..n3 (10.99.0.11-13) and a client (10.99.0.200); default routes via 10.99.0.1."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.tag = f"{random.randint(0, 0xFFFF):04x}"
+        self.namespaces = {name: f"w3{name}{self.tag}" for name in [*NODES, "client"]}
+        self.created: list[str] = []
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.view_file = tmp_path / "view.json"
+
+    def pod_uid(self, node: str) -> str:
+        return f"{self.tag}{node[1]}000-0000-0000-0000-000000000000"
+
+    def write(self, content: dict) -> None:
+        temporary = self.view_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(content))
+        temporary.replace(self.view_file)
+
+    def start(self, content: dict) -> Lab:
+        self.write(content)
+        switch = f"w3sw{self.tag}"
+        for namespace in [switch, *self.namespaces.values()]:
             sh("ip", "netns", "add", namespace)
-            created.append(namespace)
+            self.created.append(namespace)
         sh("ip", "netns", "exec", switch, "ip", "link", "add", "br0", "type", "bridge")
         sh("ip", "netns", "exec", switch, "ip", "link", "set", "br0", "up")
-        hosts = [(ns, f"10.99.0.1{k + 1}") for k, ns in enumerate(nodes.values())] + [(client, "10.99.0.200")]
-        for port, (namespace, ip) in enumerate(hosts):
-            sh(
-                "ip",
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                namespace,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                f"p{port}",
-                "netns",
-                switch,
-            )
+        hosts = {**NODES, "client": CLIENT}
+        for port, (name, ip) in enumerate(hosts.items()):
+            namespace = self.namespaces[name]
+            sh("ip", "link", "add", "eth0", "netns", namespace, "type", "veth", "peer", "name", f"p{port}", "netns",
+               switch)  # fmt: skip
             sh("ip", "netns", "exec", switch, "ip", "link", "set", f"p{port}", "master", "br0", "up")
             for command in (
                 ["addr", "add", f"{ip}/24", "dev", "eth0"],
@@ -80,33 +116,141 @@ def test_the_load_balancer_address_moves_to_a_live_node_within_seconds(tmp_path)
                 ["route", "add", "default", "via", "10.99.0.1"],
             ):
                 sh("ip", "netns", "exec", namespace, "ip", *command)
-        for name, namespace in nodes.items():
-            log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            processes[name] = subprocess.Popen(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    namespace,
-                    sys.executable,
-                    str(HERE / "netns_node.py"),
-                    name,
-                    str(tmp_path / name),
-                ],
+        env = dict(os.environ, PYTHONPATH=str(HERE.parent), HOST_MNT=f"/proc/{os.getpid()}/ns/mnt")
+        for name in NODES:
+            log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+            argv = [
+                sys.executable,
+                str(HERE / "netns_node.py"),
+                "node",
+                name,
+                str(self.tmp / name),
+                str(self.view_file),
+            ]
+            self.processes[name] = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespaces[name], *argv],
                 env=env,
                 stdout=log,
                 stderr=log,
+                start_new_session=True,  # its pods' apps in the same group: killed together
             )
-        first = wait_for(lambda: holder(nodes), timeout=20, what="one announcer")
-        assert wait_for(lambda: curl(client, "http://10.99.0.240:8081/"), what="an answer").startswith("hello from")
-        cut = time.monotonic()
-        processes.pop(first).kill()
-        sh("ip", "netns", "exec", nodes[first], "ip", "link", "set", "eth0", "down")
-        answer = wait_for(lambda: curl(client, "http://10.99.0.240:8081/"), timeout=10, what="an answer after the cut")
-        assert answer.startswith("hello from") and time.monotonic() - cut < 10
-        assert holder({n: ns for n, ns in nodes.items() if n != first}) is not None
-    finally:
-        for process in processes.values():
-            process.kill()
-        for namespace in created:
+        return self
+
+    def power_off(self, name: str) -> None:
+        os.killpg(self.processes.pop(name).pid, signal.SIGKILL)
+        sh("ip", "netns", "exec", self.namespaces[name], "ip", "link", "set", "eth0", "down")
+
+    def probe(self, where: str, host: str, port: int, count: int, timeout: float, mode: str = "serial") -> list:
+        """[outcome, seconds] per new connection from namespace `where` (a node, the client or pod-<node>)."""
+        namespace = f"pod-{self.pod_uid(where[4:])[:8]}" if where.startswith("pod-") else self.namespaces[where]
+        argv = [sys.executable, str(HERE / "netns_node.py"), "probe", host, str(port), str(count), str(timeout), mode]
+        done = subprocess.run(
+            ["ip", "netns", "exec", namespace, *argv],
+            env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=count * timeout + 30,
+        )
+        return json.loads(done.stdout)
+
+    def answers(self, where: str, host: str, port: int) -> str | None:
+        outcome = self.probe(where, host, port, 1, 1)[0][0]
+        return outcome if outcome not in ("timeout", "refused", "reset", "closed") else None
+
+    def holder(self, among=tuple(NODES)) -> str | None:
+        held = [
+            name
+            for name in among
+            if f"{LB_IP}/32" in sh("ip", "netns", "exec", self.namespaces[name], "ip", "-o", "addr")
+        ]
+        return held[0] if len(held) == 1 else None
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for name in NODES:
+            subprocess.run(["ip", "netns", "del", f"pod-{self.pod_uid(name)[:8]}"], check=False, capture_output=True)
+        for namespace in self.created:
             subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+@contextlib.contextmanager
+def lab(tmp_path: Path, content):
+    running = Lab(tmp_path)
+    try:
+        yield running.start(content(running))
+    finally:
+        running.close()
+
+
+def pod_view(lab_: Lab, alive=tuple(NODES)) -> dict:
+    """One pod per node (netns pod-<uid8>, 10.1.k.1, answering "pod-<node>"), the ones on `alive` nodes ready."""
+    pods = {name: [{"uid": lab_.pod_uid(name), "name": f"pod-{name}"}] for name in NODES}
+    endpoints = {f"10.1.{k}.1": name for k, name in enumerate(NODES) if name in alive}
+    return view(endpoints, pods, pod_cidrs=True)
+
+
+@pytest.fixture(scope="module")
+def pods_lab(tmp_path_factory):
+    with lab(tmp_path_factory.mktemp("netns"), pod_view) as running:
+        wait_for(lambda: running.answers("client", NODES["n1"], NODE_PORT), timeout=20, what="the NodePort answering")
+        for k, name in enumerate(NODES):  # every pod reachable across the VXLAN network
+            wait_for(lambda k=k: running.answers("n1", f"10.1.{k}.1", APP_PORT), timeout=10, what=f"pod on {name}")
+        yield running
+
+
+def test_each_new_connection_goes_to_one_endpoint_chosen_at_random(pods_lab):
+    """Uniform over the endpoints, and random: round robin would never send two connections in a row to one pod."""
+    results = pods_lab.probe("client", NODES["n1"], NODE_PORT, 150, 2)
+    outcomes = [outcome for outcome, _seconds in results]
+    counts = collections.Counter(outcomes)
+    assert set(counts) == {"pod-n1", "pod-n2", "pod-n3"}, counts  # from outside, across nodes (SNAT) and locally
+    assert min(counts.values()) >= 25, counts  # 50 each expected; 25 is more than 4 standard deviations off
+    repeats = sum(a == b for a, b in zip(outcomes, outcomes[1:]))
+    print(f"150 new connections: {dict(counts)}, {repeats} times the same pod twice in a row")
+    assert repeats >= 20, f"{repeats} repeats in a row of 149 (random: ~50; round robin: 0)"
+
+
+def test_cluster_ips_serve_the_nodes_and_pods_hairpin_and_a_service_without_endpoints_is_refused(pods_lab):
+    from_node = collections.Counter(o for o, _s in pods_lab.probe("n2", CLUSTER_IP, 8081, 30, 2))
+    assert set(from_node) <= {"pod-n1", "pod-n2", "pod-n3"} and len(from_node) >= 2, from_node
+    from_pod = collections.Counter(o for o, _s in pods_lab.probe("pod-n1", CLUSTER_IP, 8081, 30, 2))
+    assert set(from_pod) <= {"pod-n1", "pod-n2", "pod-n3"} and "pod-n1" in from_pod, from_pod  # itself: hairpin
+    from_lb = collections.Counter(o for o, _s in pods_lab.probe("client", LB_IP, 8081, 30, 2))
+    assert set(from_lb) <= {"pod-n1", "pod-n2", "pod-n3"} and len(from_lb) >= 2, from_lb
+    (empty,) = pods_lab.probe("n1", EMPTY_IP, 8081, 1, 2)
+    assert empty[0] == "refused" and empty[1] < 1, empty
+
+
+def test_a_dead_nodes_pod_takes_its_share_of_new_connections_which_hang_until_endpoints_drop_it(pods_lab):
+    pods_lab.power_off("n3")
+    # As if n1's ARP entries had aged out: a route via n3's address would now give "no route to host" after 3 s.
+    sh("ip", "netns", "exec", pods_lab.namespaces["n1"], "ip", "neigh", "flush", "dev", "eth0")
+    with ThreadPoolExecutor(1) as background:
+        direct = background.submit(pods_lab.probe, "n1", "10.1.2.1", APP_PORT, 1, 5)  # straight to the dead pod
+        results = pods_lab.probe("client", NODES["n1"], NODE_PORT, 60, 2, "parallel")
+        assert direct.result()[0][0] == "timeout", direct.result()  # its SYNs lost: no EHOSTUNREACH
+    counts = collections.Counter(outcome for outcome, _seconds in results)
+    print(f"n3 powered off, 60 new connections: {dict(counts)}")
+    assert set(counts) <= {"pod-n1", "pod-n2", "timeout"} and 8 <= counts["timeout"] <= 35, counts  # ~20 expected
+    assert all(seconds >= 1.9 for outcome, seconds in results if outcome == "timeout"), results  # hung, not refused
+    pods_lab.write(pod_view(pods_lab, alive=("n1", "n2")))  # the endpoints controller drops the NotReady node's pod
+    time.sleep(3)  # the nodes' loops read the view every second
+    after = collections.Counter(o for o, _s in pods_lab.probe("client", NODES["n1"], NODE_PORT, 60, 2, "parallel"))
+    print(f"n3's pod out of the Endpoints, 60 new connections: {dict(after)}")
+    assert set(after) == {"pod-n1", "pod-n2"}, after
+
+
+def test_the_load_balancer_address_moves_to_a_live_node_within_seconds(tmp_path):
+    """Host-network endpoints (the nodes' own apps); the announcing node is cut off."""
+    with lab(tmp_path, lambda _lab: view({ip: name for name, ip in NODES.items()})) as running:
+        first = wait_for(running.holder, timeout=20, what="one announcer")
+        assert wait_for(lambda: running.answers("client", LB_IP, 8081), what="an answer") in NODES
+        cut = time.monotonic()
+        running.power_off(first)
+        # its app stays in the (fixed) Endpoints: a third of new connections hang, the next one tries again
+        assert wait_for(lambda: running.answers("client", LB_IP, 8081), timeout=10, what="an answer after the cut")
+        assert time.monotonic() - cut < 10
+        assert running.holder([n for n in NODES if n != first]) is not None

@@ -25,11 +25,15 @@ def test_a_pod_gets_the_lowest_free_address_a_netns_and_a_calico_style_veth(tmp_
         "link",
         "add",
         "cali0f1e2d3c",
+        "mtu",
+        "1450",
         "type",
         "veth",
         "peer",
         "name",
         "eth0",
+        "mtu",
+        "1450",
         "netns",
         "pod-0f1e2d3c",
     ) in runner.commands
@@ -67,7 +71,7 @@ def test_detach_removes_the_netns_and_frees_the_address(tmp_path):
     assert runner.commands[-1][:3] != ("ip", "netns", "del")
 
 
-def test_routes_to_the_other_nodes_pod_cidrs_are_brought_in_line(tmp_path):
+def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_in_line(tmp_path):
     nodes = [
         node("node1", "10.77.0.11", "10.1.0.0/24"),
         node("node2", "10.77.0.12", "10.1.1.0/24"),
@@ -76,22 +80,72 @@ def test_routes_to_the_other_nodes_pod_cidrs_are_brought_in_line(tmp_path):
     ]
     assert podnet.node_routes("node1", nodes) == {"10.1.1.0/24": "10.77.0.12", "10.1.2.0/24": "10.77.0.13"}
     current = (
-        "10.1.1.0/24 via 10.77.0.12 dev eth0 proto 80\n10.1.2.0/24 via 10.77.0.99 dev eth0 proto 80\n"
-        "10.1.7.0/24 via 10.77.0.17 dev eth0 proto 80\n"
+        "10.1.1.0/24 via 10.1.1.0 dev vxlan.calico proto 80 onlink\n"
+        "10.1.2.0/24 via 10.77.0.13 dev eth0 proto 80\n"  # host-gw, as an older double set it
+        "10.1.7.0/24 via 10.1.7.0 dev vxlan.calico proto 80 onlink\n"
     )
-    runner = FakeRunner({("ip", "-4", "-o", "route", "show"): (0, current)})
+    no_vtep = {("ip", "-o", "link", "show", "dev", "vxlan.calico"): (1, "")}
+    runner = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current), **no_vtep})
     network = podnet.PodNetwork(runner, tmp_path / "podnet.json")
+    network.peers = {"10.1.1.0/24": "10.77.0.12", "10.1.7.0/24": "10.77.0.17"}  # set up in an earlier round
     network.sync_node("node1", nodes)
-    assert runner.commands[:2] == [
-        ("sysctl", "-qw", "net.ipv4.ip_forward=1"),
-        ("ip", "route", "replace", "local", "10.152.183.0/24", "dev", "lo"),
-    ]
-    assert runner.commands[3:] == [
+    assert runner.commands[0] == ("sysctl", "-qw", "net.ipv4.ip_forward=1")
+    setup = (("ip", "link", "add"), ("ip", "link", "set"), ("ip", "addr", "replace"))
+    vtep = [c for c in runner.commands if "vxlan.calico" in c and c[:3] in setup]
+    assert vtep == [
+        ("ip", "link", "add", "vxlan.calico", "type", "vxlan", "id", "4096", "dstport", "4789", "local", "10.77.0.11",
+         "nolearning"),
+        ("ip", "link", "set", "vxlan.calico", "address", "66:6b:0a:4d:00:0b", "mtu", "1450", "up"),
+        ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico"),
+    ]  # fmt: skip
+    assert ("sysctl", "-qw", "net/ipv4/conf/vxlan.calico/rp_filter=0") in runner.commands
+    changes = runner.commands[runner.commands.index(("ip", "-4", "-o", "route", "show", "proto", "80")) + 1 :]
+    assert changes == [
         ("ip", "route", "del", "10.1.7.0/24", "proto", "80"),
-        ("ip", "route", "replace", "10.1.2.0/24", "via", "10.77.0.13", "proto", "80"),
-    ]
-    network.sync_node("node1", nodes)
-    assert ("sysctl", "-qw", "net.ipv4.ip_forward=1") not in runner.commands[5:]
+        ("ip", "neigh", "del", "10.1.7.0", "dev", "vxlan.calico"),
+        ("bridge", "fdb", "del", "66:6b:0a:4d:00:11", "dev", "vxlan.calico", "self"),
+        (
+            "ip",
+            "neigh",
+            "replace",
+            "10.1.2.0",
+            "lladdr",
+            "66:6b:0a:4d:00:0d",
+            "dev",
+            "vxlan.calico",
+            "nud",
+            "permanent",
+        ),
+        (
+            "bridge",
+            "fdb",
+            "replace",
+            "66:6b:0a:4d:00:0d",
+            "dev",
+            "vxlan.calico",
+            "dst",
+            "10.77.0.13",
+            "self",
+            "permanent",
+        ),
+        ("ip", "route", "replace", "10.1.2.0/24", "via", "10.1.2.0", "dev", "vxlan.calico", "onlink", "proto", "80"),
+    ]  # fmt: skip  (node2 is in place; node3 comes off host-gw; node4 has no pod CIDR yet)
+    assert network.peers == {"10.1.1.0/24": "10.77.0.12", "10.1.2.0/24": "10.77.0.13"}
+    runner.commands.clear()
+    network.sync_node("node1", nodes)  # the VTEP is set up: only the routes are read again
+    assert all(c[:3] != ("ip", "link", "add") and c[0] != "sysctl" for c in runner.commands)
+    restarted = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current)})  # the device is there
+    podnet.PodNetwork(restarted, tmp_path / "podnet.json").sync_node("node1", nodes)
+    assert all(c[:3] != ("ip", "link", "add") for c in restarted.commands)
+    assert ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico") in restarted.commands
+
+
+def test_a_node_without_a_pod_cidr_sets_up_no_tunnel_and_a_stale_local_service_route_goes(tmp_path):
+    runner = FakeRunner({("ip", "-4", "-o", "route", "show", "table", "local"): (0, "local 10.152.183.0/24 dev lo\n")})
+    network = podnet.PodNetwork(runner, tmp_path / "podnet.json")
+    network.sync_node("node4", [node("node4", "10.77.0.14")])
+    assert ("ip", "route", "del", "local", "10.152.183.0/24", "dev", "lo", "table", "local") in runner.commands
+    assert all("vxlan.calico" not in c for c in runner.commands)
 
 
 def test_the_suite_mode_is_chosen_by_the_double_setting():

@@ -3,9 +3,10 @@
 (proxy), MetalLB's speaker while `metallb-system/config` exists (speaker) and the ingress controller while the
 ingress addon's `ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
 
-Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, listeners and ingress routing
-in line; every 0.5 s ping the other speakers and (re)announce LoadBalancer addresses from the last view, so a dead
-announcer is replaced even while the API is slow to answer (e.g. the datastore electing a new leader).
+Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, kube-proxy's rules (the
+suite's userspace listeners) and ingress routing in line; every 0.5 s ping the other speakers and (re)announce
+LoadBalancer addresses from the last view, so a dead announcer is replaced even while the API is slow to answer
+(e.g. the datastore electing a new leader).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class NodeNetwork:
         self.runner = runner or Runner()
         self.netns = podnet.uses_netns(node.settings)
         self.pods = podnet.for_node(node, self.runner)
-        self.proxy = proxy.Proxy()
+        # kube-proxy: rules in the node's kernel on real nodes, listeners in userspace for the suite (no root)
+        self.proxy = None if self.netns else proxy.Proxy()
+        self.rules = proxy.KernelProxy(node.hostname) if self.netns else None
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
         self.ingress: ingress.IngressController | None = None
@@ -63,7 +66,10 @@ class NodeNetwork:
     def apply(self, view: dict) -> None:
         if self.netns:
             self.pods.sync_node(self.node.hostname, view["nodes"])
-        self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
+        if self.rules:
+            self.rules.sync(view["services"], view["endpoints"])
+        else:
+            self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
         if view["metallb"]:
             self.pool = service_alloc.pool_ranges(view["metallb"])
             if self.members is None:
@@ -76,8 +82,8 @@ class NodeNetwork:
     def apply_ingress(self, view: dict) -> None:
         if view["ingress"] and self.ingress is None:
             controller = ingress.IngressController(self.node.paths.state / "ingress")
-            # The node's own address, as the NGINX controller's hostPorts are: a wildcard bind would collide with
-            # the service proxy's listener on the kubernetes service (10.152.183.1:443).
+            # The node's own address, as the NGINX controller's hostPorts are (a wildcard bind would also collide
+            # with the suite's userspace proxy listening on the kubernetes service, 10.152.183.1:443).
             controller.listen(
                 self.node.ip,
                 port_setting(self.node, "ingress_http", 80),

@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The pod network, Calico-style with host-gateway routes (MicroK8s runs Calico; no encapsulation here).
+"""The pod network, as Calico in VXLAN mode (MicroK8s' default CNI) lays it out.
 
 Each node owns the /24 of the cluster CIDR in its `Node.spec.podCIDR`. A pod gets the lowest free address of it, a
-netns `pod-<uid8>` and a veth pair: `eth0` in the pod with the address as /32 and a default route via 169.254.1.1,
-the host end `cali<uid8>` with proxy ARP and a /32 route to the pod (proxy ARP answers for 169.254.1.1 only
-because the node routes it elsewhere, by its default route, as on Calico nodes). Between nodes: one route per other
-node's /24 via its InternalIP (`proto 80`, so the sync knows its own routes). Cluster IPs are local on every node
-(`local 10.152.183.0/24 dev lo`) so the userspace proxy answers them.
+netns `pod-<uid8>` and a veth pair (MTU 1450, as Calico sets it for VXLAN): `eth0` in the pod with the address as
+/32 and a default route via 169.254.1.1, the host end `cali<uid8>` with proxy ARP and a /32 route to the pod (proxy
+ARP answers for 169.254.1.1 only because the node routes it elsewhere, by its default route, as on Calico nodes).
+
+Between nodes: a VXLAN device `vxlan.calico` (VNI 4096, UDP 4789, MTU 1450) whose address is the first address of
+the node's podCIDR (the tunnel address) and whose MAC is derived from the node's InternalIP (Calico keeps a random
+one in its Node resource; deriving it lets every node know every other's without an API of its own). For every
+other node: a route to its podCIDR via its tunnel address `onlink` (`proto 80`, so the sync knows its own routes),
+a permanent neighbour entry for that tunnel address and a permanent FDB entry sending its MAC to its InternalIP, as
+Calico's Felix programs them. Static entries never fail, so traffic to a pod on a powered-off node is encapsulated
+and lost on the wire: the sender sees no error, its SYNs go unanswered (no EHOSTUNREACH after a failed ARP). The
+nodes' own traffic (API server, dqlite, ...) goes by their addresses as before, with ordinary ARP.
 
 Double setting `pod_network`: "netns" (default) as above; "host" (the contract suite, no root) gives pods the
 node's own IP and runs no command here.
@@ -23,6 +30,8 @@ from .runner import Runner
 GATEWAY = "169.254.1.1"
 ROUTE_PROTO = "80"
 SERVICE_CIDR = "10.152.183.0/24"
+VXLAN = "vxlan.calico"
+VXLAN_ID, VXLAN_PORT, MTU = "4096", "4789", "1450"
 
 
 def netns(uid: str) -> str:
@@ -42,7 +51,7 @@ def attach_commands(uid: str, ip: str) -> list[tuple[str, ...]]:
     inside = ("ip", "netns", "exec", ns)
     return [
         ("ip", "netns", "add", ns),
-        ("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns),
+        ("ip", "link", "add", veth, "mtu", MTU, "type", "veth", "peer", "name", "eth0", "mtu", MTU, "netns", ns),
         ("sysctl", "-qw", f"net.ipv4.conf.{veth}.proxy_arp=1", f"net.ipv4.neigh.{veth}.proxy_delay=0"),
         ("ip", "link", "set", veth, "up"),
         ("ip", "route", "replace", f"{ip}/32", "dev", veth),
@@ -59,30 +68,70 @@ def detach_commands(uid: str, ip: str) -> list[tuple[str, ...]]:
     return [("ip", "route", "del", f"{ip}/32"), ("ip", "netns", "del", netns(uid))]
 
 
+def tunnel_address(pod_cidr: str) -> str:
+    """The node's VXLAN address: the first address of its pod CIDR (pods get the ones after it)."""
+    return str(ipaddress.ip_network(pod_cidr).network_address)
+
+
+def vtep_mac(node_ip: str) -> str:
+    """The node's VXLAN MAC, from its InternalIP: locally administered, unicast (66:6b:<the four bytes>)."""
+    return ":".join(["66", "6b", *(f"{b:02x}" for b in ipaddress.IPv4Address(node_ip).packed)])
+
+
+def node_address(node: dict) -> str | None:
+    return {a["type"]: a["address"] for a in node.get("status", {}).get("addresses", [])}.get("InternalIP")
+
+
 def node_routes(my_name: str, nodes: list[dict]) -> dict[str, str]:
     """Other nodes' pod /24 -> their InternalIP."""
     routes = {}
     for node in nodes:
-        cidr = node.get("spec", {}).get("podCIDR")
-        addresses = {a["type"]: a["address"] for a in node.get("status", {}).get("addresses", [])}
-        if node["metadata"]["name"] != my_name and cidr and addresses.get("InternalIP"):
-            routes[cidr] = addresses["InternalIP"]
+        cidr, address = node.get("spec", {}).get("podCIDR"), node_address(node)
+        if node["metadata"]["name"] != my_name and cidr and address:
+            routes[cidr] = address
     return routes
 
 
-def route_commands(current: str, wanted: dict[str, str]) -> list[tuple[str, ...]]:
-    """From `ip -4 -o route show proto 80` output to the wanted routes."""
+def vxlan_commands(node_ip: str, pod_cidr: str, exists: bool) -> list[tuple[str, ...]]:
+    """This node's VTEP (the device created unless it `exists`, e.g. after a restart of the daemon)."""
+    create = ("ip", "link", "add", VXLAN, *f"type vxlan id {VXLAN_ID} dstport {VXLAN_PORT} local {node_ip}".split())
+    return [
+        *([] if exists else [(*create, "nolearning")]),
+        ("ip", "link", "set", VXLAN, "address", vtep_mac(node_ip), "mtu", MTU, "up"),
+        ("ip", "addr", "replace", f"{tunnel_address(pod_cidr)}/32", "dev", VXLAN),
+        # A pod's traffic to another node's own address leaves by eth0 and its answer comes back through the tunnel
+        # (the pod CIDR's route): no reverse-path check on the tunnel, or the answer would be dropped.
+        ("sysctl", "-qw", f"net/ipv4/conf/{VXLAN}/rp_filter=0"),
+    ]
+
+
+def peer_commands(cidr: str, node_ip: str) -> list[tuple[str, ...]]:
+    """Route, neighbour and FDB entry for another node's pods (all static, as Felix writes them)."""
+    tunnel, mac = tunnel_address(cidr), vtep_mac(node_ip)
+    return [
+        ("ip", "neigh", "replace", tunnel, "lladdr", mac, "dev", VXLAN, "nud", "permanent"),
+        ("bridge", "fdb", "replace", mac, "dev", VXLAN, "dst", node_ip, "self", "permanent"),
+        ("ip", "route", "replace", cidr, "via", tunnel, "dev", VXLAN, "onlink", "proto", ROUTE_PROTO),
+    ]
+
+
+def route_commands(current: str, wanted: dict[str, str], known: dict[str, str]) -> list[tuple[str, ...]]:
+    """From `ip -4 -o route show proto 80` output and the peers set up so far (`known`, pod CIDR -> InternalIP) to
+    the wanted peers: their entries (re)written when new or changed, those of peers gone removed."""
     have = {}
     for line in current.splitlines():
         fields = line.split()
         if "via" in fields:
             have[fields[0]] = fields[fields.index("via") + 1]
-    commands = [("ip", "route", "del", dest, "proto", ROUTE_PROTO) for dest in sorted(have) if dest not in wanted]
-    commands += [
-        ("ip", "route", "replace", dest, "via", via, "proto", ROUTE_PROTO)
-        for dest, via in sorted(wanted.items())
-        if have.get(dest) != via
-    ]
+    commands = []
+    for dest in sorted(set(have) - set(wanted)):
+        commands.append(("ip", "route", "del", dest, "proto", ROUTE_PROTO))
+        if dest in known:
+            commands.append(("ip", "neigh", "del", tunnel_address(dest), "dev", VXLAN))
+            commands.append(("bridge", "fdb", "del", vtep_mac(known[dest]), "dev", VXLAN, "self"))
+    for dest, node_ip in sorted(wanted.items()):
+        if have.get(dest) != tunnel_address(dest) or known.get(dest) != node_ip:
+            commands += peer_commands(dest, node_ip)
     return commands
 
 
@@ -92,6 +141,8 @@ class PodNetwork:
     def __init__(self, runner: Runner, state_file: Path, netns_dir: Path = Path("/run/netns")):
         self.runner, self.state_file, self.netns_dir = runner, state_file, netns_dir
         self.prepared = False
+        self.vtep: tuple[str, str] | None = None  # (node IP, pod CIDR) this node's VXLAN device was set up for
+        self.peers: dict[str, str] = {}  # other nodes' pod CIDR -> InternalIP, as set up
 
     def allocations(self) -> dict[str, str]:
         return json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
@@ -125,14 +176,27 @@ class PodNetwork:
             self.save(allocations)
 
     def sync_node(self, my_name: str, nodes: list[dict]) -> None:
-        """Forwarding on and cluster IPs local (once), a route to every other node's pods."""
+        """Forwarding on (once), this node's VXLAN device, the other nodes' pod CIDRs through it."""
         if not self.prepared:
             self.runner.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-            self.runner.run("ip", "route", "replace", "local", SERVICE_CIDR, "dev", "lo")
+            # Cluster IPs are no local addresses (kube-proxy DNATs them): drop what an older double added.
+            if "local" in self.runner.run("ip", "-4", "-o", "route", "show", "table", "local", SERVICE_CIDR)[1]:
+                self.runner.run("ip", "route", "del", "local", SERVICE_CIDR, "dev", "lo", "table", "local")
             self.prepared = True
+        me = next((n for n in nodes if n["metadata"]["name"] == my_name), None)
+        vtep = (node_address(me), me.get("spec", {}).get("podCIDR")) if me else None
+        if not vtep or not all(vtep):
+            return  # no pod CIDR yet: nothing to tunnel from
+        if vtep != self.vtep:
+            exists = self.runner.run("ip", "-o", "link", "show", "dev", VXLAN)[0] == 0
+            for command in vxlan_commands(*vtep, exists):
+                self.runner.run(*command)
+            self.vtep = vtep
         current = self.runner.run("ip", "-4", "-o", "route", "show", "proto", ROUTE_PROTO)[1]
-        for command in route_commands(current, node_routes(my_name, nodes)):
+        wanted = node_routes(my_name, nodes)
+        for command in route_commands(current, wanted, self.peers):
             self.runner.run(*command)
+        self.peers = wanted
 
 
 def for_node(node, runner: Runner | None = None) -> PodNetwork:

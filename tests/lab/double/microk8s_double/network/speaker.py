@@ -6,7 +6,8 @@ silent for `speaker_dead_after` seconds (default 3) is dead. For each LoadBalanc
 externalTrafficPolicy Local only those on nodes with a ready endpoint) are ordered by sha256("<node>#<ip>") and the
 first one announces it: the address is added to the interface that carries the node's IP and a gratuitous ARP
 tells the segment its new MAC; a node that is no longer the announcer removes it. (Real MetalLB answers ARP for the
-address without adding it and lets kube-proxy catch the traffic; the double adds it so its userspace proxy can.)"""
+address without adding it and lets kube-proxy catch the traffic; the double adds it, so the node takes the traffic
+in, where the kube-proxy rules DNAT it, and the suite's userspace proxy can listen on it.)"""
 
 from __future__ import annotations
 
