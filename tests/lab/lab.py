@@ -41,8 +41,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--workers", type=int, help="how many nodes are workers, the last ones (default: the rest)")
     up.add_argument("--profile", default="1.28", help="microk8s version profile of the double (default 1.28)")
     up.add_argument("--backend", choices=("double", "real"), default="double", help="see tests/lab/README.md")
-    up.add_argument("--rebalance-interval", type=int, default=5, help="double: seconds between voter rebalancing")
-    up.add_argument("--grace-period", type=int, default=15, help="double: seconds of silence before NotReady")
     down = commands.add_parser("down", help="delete the lab's containers, image, profile, bridge and pool")
     down.add_argument("--purge", action="store_true", help="also delete the image and snap build caches")
     commands.add_parser("status", help="list the lab's containers")
@@ -80,7 +78,7 @@ def up(args: argparse.Namespace) -> None:
             public_key=access.ensure_key(KEY),
             snaps=double.build_snaps(args.profile, BUILD_DIR / "snaps" / args.profile),
             core=core_snap.build(BUILD_DIR / "snaps"),
-            settings=double.settings(args.rebalance_interval, args.grace_period),
+            settings=double.settings(),
         )
     existing = {container["name"]: container["status"] for container in lxd.lab_containers()}
     with step(f"{len(args.machines)} containers up and reachable by SSH"):

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from microk8s_double import profiles  # noqa: E402
+from microk8s_double import default_args, profiles  # noqa: E402
 
 DAEMONS = {
     "daemon-cluster-agent": "bin/daemon agent",
@@ -93,6 +93,7 @@ def stage_microk8s(profile: profiles.Profile, tree: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(HERE / "microk8s_double", tree / "lib" / "microk8s_double", ignore=ignore)
     (tree / "meta" / "snap.yaml").write_text(snap_yaml(profile))
+    default_args.write(profile, tree / "default-args")  # the install hook copies them to $SNAP_DATA/args
     (tree / profiles.PROFILE_FILE).write_text(json.dumps({"version": profile.version}) + "\n")
 
 

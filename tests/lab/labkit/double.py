@@ -35,6 +35,9 @@ def snap_files(out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
     return {"snap_file": microk8s[0], "base_snap_file": bases[0]}
 
 
-def settings(rebalance_interval: int, grace_period: int) -> str:
-    """The double's own settings (never read by the collection): fast role rebalancing and NotReady detection."""
-    return json.dumps({"rebalance_interval": rebalance_interval, "node_grace_period": grace_period}, indent=2) + "\n"
+def settings() -> str:
+    """The double's own settings file (never read by the collection). The lab sets nothing in it: Kubernetes
+    timings come from the args files the double's snap ships as MicroK8s does (edit `args/kube-controller-manager`
+    on a node and restart kubelite to tune them), and go-dqlite's 30 s role rebalancing is fixed. Written anyway so
+    that an `up` replaces a file left by an older lab."""
+    return json.dumps({}) + "\n"

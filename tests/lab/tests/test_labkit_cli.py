@@ -9,7 +9,12 @@ def test_up_defaults():
     args = lab.parse_args(["up"])
     assert (args.nodes, args.profile, args.backend) == (4, "1.28", "double")
     assert [m.group for m in args.machines].count("masters") == 4
-    assert (args.rebalance_interval, args.grace_period) == (5, 15)
+    assert not hasattr(args, "grace_period") and not hasattr(args, "rebalance_interval")  # timings: args files
+
+
+def test_up_no_longer_takes_timings_of_the_double():
+    with pytest.raises(SystemExit):
+        lab.parse_args(["up", "--grace-period", "15"])
 
 
 @pytest.mark.parametrize("roles", [["--workers", "2"], ["--masters", "3"], ["--masters", "3", "--workers", "2"]])

@@ -26,5 +26,5 @@ def test_snap_files_refuses_an_unexpected_build(tmp_path, names):
         double.snap_files(tmp_path)
 
 
-def test_settings_are_the_doubles_json_keys():
-    assert json.loads(double.settings(5, 15)) == {"rebalance_interval": 5, "node_grace_period": 15}
+def test_the_lab_sets_no_timing_of_its_own():
+    assert json.loads(double.settings()) == {}

@@ -3,8 +3,9 @@
 client and the double's own components (kubeclient.py).
 
 Authentication: the bearer token of `credentials/client.config` (listed in `credentials/known_tokens.csv`).
-The double's setting `pod_eviction_timeout` is the DefaultTolerationSeconds admission's value (real:
-`--default-{not-ready,unreachable}-toleration-seconds`); 1.25+ profiles honour `fieldValidation` (default Warn).
+The DefaultTolerationSeconds admission takes its values from `args/kube-apiserver`
+(`--default-{not-ready,unreachable}-toleration-seconds`, default 300, read when kubelite starts: kubeargs.py);
+1.25+ profiles honour `fieldValidation` (default Warn).
 Served: discovery (`/version`, `/api`, `/apis`, each group version), `/openapi/v2` (an empty document: kubectl
 then skips client-side schema validation and builds apply patches from its compiled-in types, as with a server
 whose schema lacks a kind) and the kinds of api/resources.py through api/handlers.py. Every read and write goes to
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from http.server import ThreadingHTTPServer
 
-from . import certs, datastore, wire
+from . import certs, datastore, kubeargs, wire
 from .api import handlers, resources, store
 from .node import Node
 
@@ -25,12 +26,15 @@ OPENAPI_V2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 
 
 class ApiServer:
-    def __init__(self, node: Node, backend=None):
+    def __init__(self, node: Node, backend=None, timings: kubeargs.Timings | None = None):
         self.node = node
+        timings = timings or kubeargs.load(node)
         self.handlers = handlers.Handlers(
             backend or store.DatastoreStore(node),
-            node_grace=node.setting("node_grace_period", 40),
-            toleration_seconds=int(node.setting("pod_eviction_timeout", 300)),
+            toleration_seconds={
+                handlers.NODE_TAINTS[0]: timings.not_ready_toleration,
+                handlers.NODE_TAINTS[1]: timings.unreachable_toleration,
+            },
             field_validation="Warn" if node.profile.since(25) else None,
         )
 
@@ -105,7 +109,7 @@ def bootstrap_namespaces(node: Node, backend=None) -> None:
                 continue  # another control plane made it meanwhile
 
 
-def serve(node: Node, backend=None) -> ThreadingHTTPServer:
+def serve(node: Node, backend=None, timings: kubeargs.Timings | None = None) -> ThreadingHTTPServer:
     """Serve in a thread; `backend` replaces the datastore (tests: api/store.py's MemoryStore)."""
-    server = ApiServer(node, backend)
+    server = ApiServer(node, backend, timings)
     return wire.serve((node.bind_address, node.port("apiserver")), server.route, tls=lambda: certs.server_context(node))

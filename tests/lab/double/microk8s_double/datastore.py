@@ -31,6 +31,17 @@ def execute(node: Node, ops: list[dict], timeout: float | None = None) -> list:
         raise DatastoreError(f"failed to create dqlite connection: {error}") from error
 
 
+def wait_change(node: Node, prefixes: list[str], since: int, timeout: float) -> int:
+    """Block until a key under one of `prefixes` (e.g. `/registry/pods/`) changed after log index `since`, or for
+    `timeout` seconds; the index of the newest such change (pass it as `since` next time). -1 = "now": answers at once.
+    Raises DatastoreError when this node's datastore does not answer."""
+    body = {"prefixes": prefixes, "since": since, "timeout": timeout}
+    try:
+        return int(wire.call(node.ip, node.port("dqlite"), "POST", "/wait", body, timeout=timeout + 5)["index"])
+    except (wire.RemoteError, OSError, KeyError, TypeError, ValueError) as error:
+        raise DatastoreError(f"failed to watch the datastore: {error}") from error
+
+
 def local_view(node: Node) -> dict:
     """Members and roles as `dqlite .cluster` reports them (liveness is not checked); empty with `error` when the
     datastore cannot be queried, which status prints as `none`."""

@@ -5,7 +5,10 @@ Every tick each member probes the voters (the leader: every member). The leader 
 those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to
 the leader; a write is replicated to every live member and acknowledged once a majority of the voters holds it.
 The leader pushes its state to live members that are behind (a restarted node catches up) and re-balances roles
-every `rebalance_interval` seconds. Without a majority nothing is served: requests fail after `request_timeout`.
+every `rebalance_interval` seconds (go-dqlite's fixed RolesAdjustmentFrequency, 30 s; a double-only setting so the
+suite can run faster). Without a majority nothing is served: requests fail after `request_timeout`.
+`POST /wait` is the double's change feed (kine's watch): it answers once a key under one of the given prefixes
+changed after a log index, or at the timeout, so kubelite's loops sleep until there is something to do.
 """
 
 from __future__ import annotations
@@ -42,16 +45,29 @@ class Daemon:
         self.peer_index: dict[int, int] = {}
         self.last_seen: dict[int, tuple[float, int]] = {}
         self.last_rebalance = time.monotonic()
+        self.changed = threading.Condition(self.lock)
+        self.touched: dict[str, int] = {}  # "/registry/<resource>/" -> log index of its last change
+        self.state: dict = {}
         self.reload()
 
     # -- identity and membership ------------------------------------------------------------------------------
     def reload(self) -> None:
         """(Re)start from the backend on disk, as after a restart of the service."""
         with self.lock:
-            self.self_id, self.state = replica.ensure(self.backend, self.port)
+            self.self_id, state = replica.ensure(self.backend, self.port)
+            self.adopt(state)
             self.leader_id, self.peer_index, self.last_seen = None, {}, {}
         if self.me() and self.me()["Role"] != replica.VOTER:
             threading.Thread(target=self.ask_promotion, daemon=True).start()
+
+    def adopt(self, state: dict) -> None:
+        """Take `state` as this member's (under the lock) and wake the waiters of the prefixes it changed."""
+        before, after = self.state.get("data", {}), state.get("data", {})
+        for key in before.keys() | after.keys():
+            if before.get(key) != after.get(key):
+                self.touched[group(key)] = state["index"]
+        self.state = state
+        self.changed.notify_all()
 
     def me(self) -> dict | None:
         return next((m for m in self.state["members"] if m["ID"] == self.self_id), None)
@@ -151,7 +167,7 @@ class Daemon:
             acked = self.replicate(state, live) | {self.self_id}
             if len([i for i in self.voters() if i in acked]) * 2 <= len(self.voters()):
                 raise NotLeader()
-            self.state = state
+            self.adopt(state)
             replica.save_if_current(self.backend, state, self.self_id)
             return results
 
@@ -209,7 +225,7 @@ class Daemon:
             if body["to"] != self.self_id or state["cluster"] != self.state["cluster"]:
                 return 409, {"error": "not this node"}
             if state["index"] > self.state["index"]:
-                self.state = state
+                self.adopt(state)
                 replica.save_if_current(self.backend, state, self.self_id)
         return 200, {"index": self.state["index"]}
 
@@ -225,13 +241,34 @@ class Daemon:
         except wire.RemoteError as error:
             return error.status, {"error": error.message}
 
+    def on_wait(self, request: wire.Request):
+        """{"prefixes": [...], "since": index, "timeout": s} -> {"index": the newest change of those prefixes}, as
+        soon as it is newer than `since`, else at the timeout (at most 60 s)."""
+        body = request.json()
+        prefixes, since = [group(p) for p in body["prefixes"]], int(body.get("since", -1))
+        deadline = time.monotonic() + min(float(body.get("timeout", 30)), 60.0)
+        with self.changed:
+            while True:
+                latest = max([self.touched.get(p, 0) for p in prefixes], default=0)
+                left = deadline - time.monotonic()
+                if latest > since or since > self.state["index"] or left <= 0:  # (a join replaced the history)
+                    return 200, {"index": latest}
+                self.changed.wait(left)
+
     def routes(self, method: str, path: str):
         return {
+            ("POST", "/wait"): self.on_wait,
             ("GET", "/ping"): self.on_ping,
             ("POST", "/replicate"): self.on_replicate,
             ("POST", "/leader"): self.on_leader,
             ("POST", "/execute"): self.on_execute,
         }.get((method, path))
+
+
+def group(key: str) -> str:
+    """The collection a key belongs to: `/registry/pods/default/x` -> `/registry/pods/`."""
+    parts = key.split("/")
+    return "/".join(parts[:3]) + "/" if len(parts) > 3 else key
 
 
 def serve(node: Node) -> None:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Kubernetes Node objects: what a kubelet posts, liveness as the node lifecycle controller judges it, and the
-server-side Table (`kubectl get nodes [-o wide]`) with the real columns."""
+"""Kubernetes Node objects: what a kubelet posts and the server-side Table (`kubectl get nodes [-o wide]`) with
+the real columns (liveness is the node lifecycle controller's: controllers/nodelifecycle.py)."""
 
 from __future__ import annotations
 
@@ -105,15 +105,6 @@ def merge(stored: dict | None, posted: dict, resource_version: int) -> dict:
     merged["metadata"]["uid"] = created["uid"]
     merged["metadata"]["resourceVersion"] = str(resource_version)
     return merged
-
-
-def with_liveness(node_object: dict, grace: float) -> dict:
-    """Ready turns Unknown ("NotReady") once the last heartbeat is older than the grace period."""
-    ready = node_object["status"]["conditions"][0]
-    if (now() - parse(ready["lastHeartbeatTime"])).total_seconds() <= grace:
-        return node_object
-    stale = dict(ready, status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
-    return dict(node_object, status=dict(node_object["status"], conditions=[stale]))
 
 
 def summary(node_object: dict) -> dict:

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Settings of the double itself (timings, addresses for several nodes on one host), never of MicroK8s."""
+"""Settings of the double itself (addresses for several nodes on one host, simulated delays), never of MicroK8s.
+The Kubernetes timings (node monitor and grace periods, leader election, node status updates, default
+tolerations) are not here: they come from the args files real MicroK8s reads (kubeargs.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,7 @@ from pathlib import Path
 DEFAULT_FILE = "/etc/microk8s-double.conf"
 
 DEFAULTS = {
-    "rebalance_interval": 30,
-    "node_grace_period": 40,
-    "heartbeat_interval": 10,
+    "rebalance_interval": 30,  # go-dqlite's fixed RolesAdjustmentFrequency; lower only in the contract suite
     "addon_delay": 2,
     "join_wait": 10,
     "node_ip": None,

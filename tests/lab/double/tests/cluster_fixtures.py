@@ -16,18 +16,27 @@ import threading
 import time
 from pathlib import Path
 
-from microk8s_double import agent_client, certs, datastore, paths, profiles, wire
+from microk8s_double import agent_client, certs, datastore, default_args, paths, profiles, wire
 from microk8s_double.node import Node
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DAEMONS = ("datastore", "agent", "kubelite")
 FAST = {
     "rebalance_interval": 1,
-    "heartbeat_interval": 2,
-    "node_grace_period": 6,
     "join_wait": 0,
     "request_timeout": 5,
     "cert_key": "ec",
+}
+# Short Kubernetes timings for the suite, written into each node's args files after MicroK8s' defaults (last wins).
+FAST_ARGS = {
+    "kubelet": {"node-status-update-frequency": "2s"},
+    "kube-controller-manager": {
+        "node-monitor-period": "1s",
+        "node-monitor-grace-period": "6s",
+        "leader-elect-lease-duration": "6s",
+        "leader-elect-renew-deadline": "4s",
+        "leader-elect-retry-period": "1s",
+    },
 }
 
 
@@ -124,6 +133,9 @@ class LoopbackNode:
         self.conf.write_text(json.dumps(self.settings))
         self.paths.lock("ha-cluster").parent.mkdir(parents=True)
         self.paths.lock("ha-cluster").touch()
+        default_args.write(cluster.profile, self.paths.snap_data / "args")  # what the install hook copies
+        for component, flags in cluster.args.items():
+            self.set_args(component, **flags)
         with open(cluster.hosts_file, "a") as hosts:
             hosts.write(f"{self.ip} {self.hostname}\n")
 
@@ -145,6 +157,29 @@ class LoopbackNode:
     def kill(self) -> None:
         """A power cut: every daemon dies at once."""
         kill_all(self.daemons)
+
+    def set_args(self, component: str, **flags: str) -> None:
+        """Edit `args/<component>` as a user would: each flag's lines replaced by `--name=value` (keys with `_` for
+        `-`); None removes the flag. Takes effect when kubelite (re)starts."""
+        path = self.paths.args(component)
+        lines = path.read_text().splitlines() if path.exists() else []
+        for key, value in flags.items():
+            name = "--" + key.replace("_", "-")
+            lines = [line for line in lines if line.split("=", 1)[0].split(" ", 1)[0] != name]
+            if value is not None:
+                lines.append(f"{name}={value}")
+        path.write_text("\n".join(lines) + "\n")
+
+    def restart_kubelite(self) -> None:
+        """`snap restart microk8s.daemon-kubelite`: the process ends and its supervisor starts it again."""
+        daemon = next(d for d in self.daemons if d.module == "kubelite")
+        with daemon.lock:
+            old = daemon.process
+            old.terminate()
+        old.wait(timeout=10)
+        wait_for(lambda: daemon.process is not old and daemon.process.poll() is None, what="kubelite restarted")
+        if not self.paths.lock("clustered.lock").exists():
+            wait_for(lambda: listening(self.ip, 16443), what=f"{self.hostname}'s API server")
 
     def add_token(self, token: str, ttl: float | None = None) -> None:
         """What `microk8s add-node --token T [--token-ttl S]` stores."""
@@ -177,8 +212,11 @@ class LoopbackNode:
 
 
 class Cluster:
-    def __init__(self, base: Path, profile: profiles.Profile, **overrides):
+    def __init__(self, base: Path, profile: profiles.Profile, args: dict | None = None, **overrides):
+        """`args`: {component: {flag: value}} written into every node's args files over MicroK8s' defaults (None:
+        the suite's short timings, FAST_ARGS; {}: MicroK8s' own defaults); `overrides`: the double's settings."""
         self.base, self.profile, self.overrides = base, profile, overrides
+        self.args = FAST_ARGS if args is None else args
         base.mkdir(parents=True)
         self.hosts_file = base / "hosts"
         self.hosts_file.write_text("127.0.0.1 localhost\n")
@@ -214,12 +252,12 @@ class Cluster:
 
 @contextlib.contextmanager
 def clusters(base: Path):
-    """make(version, **settings) -> a new empty Cluster under `base`; every node is killed afterwards and the
+    """make(version, args=None, **settings) -> a new empty Cluster under `base`; every node is killed afterwards and the
     daemons' logs printed (pytest shows them when a test fails)."""
     made: list[Cluster] = []
 
-    def make(version: str = "1.28", **overrides) -> Cluster:
-        cluster = Cluster(base / f"cluster-{len(made)}", profiles.for_track(version), **overrides)
+    def make(version: str = "1.28", args: dict | None = None, **overrides) -> Cluster:
+        cluster = Cluster(base / f"cluster-{len(made)}", profiles.for_track(version), args, **overrides)
         made.append(cluster)
         return cluster
 

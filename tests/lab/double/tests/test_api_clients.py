@@ -14,7 +14,7 @@ import threading
 import pytest
 from api_fixtures import api_server
 from kubelet_fakes import FakeHost, FakeNetwork
-from microk8s_double import nodes
+from microk8s_double import kubeargs, nodes
 from microk8s_double.controllers import workloads
 from microk8s_double.kubelet.pods import Kubelet
 from microk8s_double.kubelet.runtime import Runtime
@@ -127,7 +127,7 @@ class Workloads:
 
     def run(self) -> None:
         while not self.stopped.wait(0.2):
-            workloads.sync(self.api.client, self.api.node)
+            workloads.sync(self.api.client, self.api.node, kubeargs.load(self.api.node))
             self.kubelet.sync()
 
     def stop(self) -> None:

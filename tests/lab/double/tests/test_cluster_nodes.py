@@ -12,8 +12,15 @@ import time
 import pytest
 from cluster_fixtures import api_get, clusters, kubeconfig, wait_for
 from microk8s_double import kubelite, wire
+from microk8s_double.kubeclient import KubeClient
 
 GRACE = 4
+QUICK = {  # args files: heartbeats every second, a node monitor pass every second, a 4 s grace period
+    "kubelet": {"node-status-update-frequency": "1s"},
+    "kube-controller-manager": {"node-monitor-period": "1s", "node-monitor-grace-period": f"{GRACE}s",
+                                "leader-elect-lease-duration": "6s", "leader-elect-renew-deadline": "4s",
+                                "leader-elect-retry-period": "1s"},
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -26,20 +33,87 @@ def statuses(node) -> dict[str, str]:
     return {row["name"]: row["status"] for row in kubelite.list_nodes(node.node)}
 
 
-def test_a_silent_node_turns_not_ready_after_the_grace_period_and_ready_when_back(make_cluster):
-    cluster = make_cluster(node_grace_period=GRACE, heartbeat_interval=1)
-    first = cluster.new_node()
-    (second,) = cluster.grow(1)
+def silence(first, second, grace: float) -> float:
+    """Power off `second`; seconds until `first` lists it NotReady (bounded by the grace period plus 5 s)."""
     wait_for(lambda: statuses(first) == {"node-1": "Ready", "node-2": "Ready"}, what="both Ready")
     second.kill()
     killed = time.monotonic()
-    assert statuses(first)["node-2"] == "Ready"  # the last heartbeat is still fresh
-    wait_for(lambda: statuses(first)["node-2"] == "NotReady", timeout=GRACE + 5, what="NotReady")
-    # not before the grace period: the last heartbeat (every 1 s, stamped to the second) is at most 2 s older
-    assert time.monotonic() - killed >= GRACE - 2
+    wait_for(lambda: statuses(first)["node-2"] == "NotReady", timeout=grace + 5, what="NotReady")
+    return time.monotonic() - killed
+
+
+def test_a_silent_node_turns_not_ready_after_the_grace_period_and_ready_when_back(make_cluster):
+    cluster = make_cluster(args=QUICK)
+    first = cluster.new_node()
+    (second,) = cluster.grow(1)
+    took = silence(first, second, GRACE)
+    # not before the grace period: the last heartbeat (every 1 s) was seen at most 1 s + a monitor period before
+    assert took >= GRACE - 2
     assert statuses(first)["node-1"] == "Ready"
     second.start()
     wait_for(lambda: statuses(first)["node-2"] == "Ready", what="Ready again")
+
+
+def test_a_grace_period_edited_in_the_args_file_applies_after_a_kubelite_restart(make_cluster):
+    cluster = make_cluster(
+        args=dict(
+            QUICK, **{"kube-controller-manager": dict(QUICK["kube-controller-manager"], node_monitor_grace_period="9s")}
+        )
+    )
+    first = cluster.new_node()
+    (second,) = cluster.grow(1)
+    assert 7 <= silence(first, second, 9) <= 12
+    second.start()
+    first.set_args("kube-controller-manager", node_monitor_grace_period="3s")
+    first.restart_kubelite()  # the lease holder: its node lifecycle controller reads the new value
+    assert 1 <= silence(first, second, 3) <= 6
+
+
+def test_lease_duration_and_toleration_seconds_come_from_the_args_files(make_cluster):
+    cluster = make_cluster(args={"kubelet": QUICK["kubelet"]})  # MicroK8s' defaults otherwise
+    first = cluster.new_node()
+    path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
+    assert wait_for(lambda: api_get(first, path))["spec"]["leaseDurationSeconds"] == 60
+    client = KubeClient.for_node(first.node)
+    wait_for(lambda: client.get("serviceaccounts", "default", "default") or True, what="API up")
+
+    def tolerations(name: str) -> dict:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "hello:local"}]}}  # fmt: skip
+        made = client.create("pods", pod)
+        return {t["key"]: t["tolerationSeconds"] for t in made["spec"]["tolerations"]}
+
+    assert tolerations("before") == {"node.kubernetes.io/not-ready": 300, "node.kubernetes.io/unreachable": 300}
+    first.set_args("kube-controller-manager", leader_elect_lease_duration="20s", leader_elect_renew_deadline="15s")
+    first.set_args("kube-apiserver", default_unreachable_toleration_seconds="7")
+    first.restart_kubelite()
+    wait_for(lambda: api_get(first, path)["spec"]["leaseDurationSeconds"] == 20, what="lease renewed with 20 s")
+    client = KubeClient.for_node(first.node)
+    assert wait_for(lambda: tolerations("after")) == {"node.kubernetes.io/not-ready": 300,
+                                                      "node.kubernetes.io/unreachable": 7}  # fmt: skip
+
+
+def test_pods_of_a_powered_off_node_are_evicted_after_grace_plus_toleration(make_cluster):
+    args = dict(QUICK, **{"kube-apiserver": {"default-unreachable-toleration-seconds": "3"}})
+    cluster = make_cluster(args=args, pod_network="host")
+    first = cluster.new_node()
+    (second,) = cluster.grow(1)
+    client = KubeClient.for_node(first.node)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+           "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "hello:local"}]}}  # fmt: skip
+    wait_for(lambda: client.create("pods", pod), what="pod created")
+    wait_for(lambda: statuses(first) == {"node-1": "Ready", "node-2": "Ready"}, what="both Ready")
+    second.kill()
+    killed = time.monotonic()
+
+    def evicted():
+        found = client.get("pods", "p", "default")
+        return found is None or (found["metadata"].get("deletionTimestamp") and found["status"].get("reason"))
+
+    wait_for(evicted, timeout=GRACE + 3 + 8, what="the pod evicted")
+    took = time.monotonic() - killed
+    assert GRACE + 3 - 2 <= took <= GRACE + 3 + 4
+    assert client.get("pods", "p", "default")["status"]["reason"] == "NodeLost"
 
 
 def test_table_has_the_real_columns_and_wide_ones_at_priority_1(make_cluster):

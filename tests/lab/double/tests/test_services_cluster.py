@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from cluster_fixtures import clusters, wait_for
+from cluster_fixtures import FAST_ARGS, clusters, wait_for
 from microk8s_double.commands import addon_workloads
 from microk8s_double.controllers import services
 from microk8s_double.kubeclient import KubeClient
@@ -26,7 +26,7 @@ def fetch(ip: str, port: int) -> str:
 
 
 def test_a_load_balancer_service_is_allocated_and_every_node_proxies_its_node_port(make_cluster):
-    cluster = make_cluster(pod_network="host", heartbeat_interval=1)
+    cluster = make_cluster(args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}), pod_network="host")
     first = cluster.new_node()
     (second,) = cluster.grow(1)
     client = KubeClient.for_node(first.node)

@@ -10,7 +10,7 @@ import datetime
 import pytest
 from api_fixtures import api_server
 from kubelet_fakes import FakeHost, FakeNetwork
-from microk8s_double import nodes
+from microk8s_double import kubeargs, nodes
 from microk8s_double.controllers import workloads
 from microk8s_double.kubelet.pods import Kubelet
 from microk8s_double.kubelet.runtime import Runtime
@@ -64,7 +64,7 @@ class Cluster:
         self.silent: set[str] = set()
 
     def round(self) -> None:
-        workloads.sync(self.client, self.api.node)
+        workloads.sync(self.client, self.api.node, kubeargs.load(self.api.node))
         for name, kubelet in self.kubelets.items():
             if name not in self.silent:
                 kubelet.sync()
@@ -122,9 +122,15 @@ def test_pods_of_a_silent_node_are_evicted_and_replaced(cluster):
     cluster.client.create("deployments", manifest())
     cluster.until(lambda: cluster.deployment().get("status", {}).get("availableReplicas") == 3)
     cluster.silent.add("node-3")
-    long_ago = nodes.now() - datetime.timedelta(seconds=1000)
-    stale = node_object("node-3", 3, long_ago)["status"]
-    cluster.client.patch("nodes", "node-3", {"status": stale}, subresource="status")
+    long_ago = nodes.stamp(nodes.now() - datetime.timedelta(seconds=1000))  # past the default 300 s tolerations
+    unknown = {
+        "type": "Ready",
+        "status": "Unknown",
+        "lastHeartbeatTime": long_ago,
+        "lastTransitionTime": long_ago,
+        "reason": "NodeStatusUnknown",
+    }  # fmt: skip  (what the node monitor writes, tested on its own)
+    cluster.client.patch("nodes", "node-3", {"status": {"conditions": [unknown]}}, subresource="status")
 
     def replaced():
         pods = cluster.pods()

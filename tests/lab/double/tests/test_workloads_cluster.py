@@ -6,7 +6,7 @@ the pods are spread, bound and reported by their own node's kubelet in ErrImageP
 from __future__ import annotations
 
 import pytest
-from cluster_fixtures import clusters, wait_for
+from cluster_fixtures import FAST_ARGS, clusters, wait_for
 from microk8s_double.kubeclient import KubeClient
 
 
@@ -17,7 +17,7 @@ def make_cluster(tmp_path):
 
 
 def test_a_deployment_is_spread_and_each_kubelet_reports_its_pods(make_cluster):
-    cluster = make_cluster(pod_network="host", heartbeat_interval=1)
+    cluster = make_cluster(args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}), pod_network="host")
     first = cluster.new_node()
     (worker,) = cluster.grow(1, worker=True)
     client = KubeClient.for_node(first.node)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Node lifecycle for pods: not ready at once when a node goes silent, evicted after the timeout, garbage."""
+"""Node lifecycle: the node monitor turns a silent node Unknown after the grace period (on its own clock, at its
+monitor period); pods on it turn not ready at once and are evicted after their toleration; garbage."""
 
 from __future__ import annotations
 
@@ -7,25 +8,71 @@ from microk8s_double.controllers import garbage, nodelifecycle
 from workload_objects import NOW, node, pod
 
 RS = {"metadata": {"name": "hello-abc", "uid": "uid-rs"}}
-GRACE, TIMEOUT = 40, 300
+TIMEOUT = 300
+TOLERATIONS = {nodelifecycle.NOT_READY: TIMEOUT, nodelifecycle.UNREACHABLE: TIMEOUT}
 
 
 def verbs(actions) -> list[tuple[str, str]]:
     return [(a.verb, a.name) for a in actions]
 
 
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_monitor_marks_a_node_unknown_once_its_heartbeat_stopped_for_the_grace_period():
+    clock = Clock()
+    monitor = nodelifecycle.Monitor(period=5, grace=40, clock=clock)
+    silent, talking = node("n1", beat_age=100), node("n2")
+    assert monitor.due() and monitor.check([silent, talking], NOW) == []  # first sight starts the clock
+    clock.now += 4
+    assert not monitor.due()  # next pass one monitor period later
+    for step in range(8):
+        clock.now += 5
+        talking = node("n2", beat_age=-step)  # a new heartbeat each pass
+        marked = monitor.check([silent, talking], NOW)
+        if clock.now - 1000 <= 40:
+            assert marked == [], clock.now
+    assert verbs(marked) == [("status", "n1")]
+    ready = marked[0].body["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+    )  # fmt: skip
+    assert ready["lastHeartbeatTime"] == silent["status"]["conditions"][0]["lastHeartbeatTime"]
+
+
+def test_a_node_already_unknown_is_not_written_again_and_a_new_heartbeat_restarts_the_clock():
+    clock = Clock()
+    monitor = nodelifecycle.Monitor(period=1, grace=10, clock=clock)
+    gone = node("n1", ready="Unknown", beat_age=100)
+    monitor.check([gone], NOW)
+    clock.now += 20
+    assert monitor.check([gone], NOW) == []
+    back = node("n1")
+    clock.now += 1
+    assert monitor.check([back], NOW) == []
+    clock.now += 10
+    assert monitor.check([back], NOW) == []  # 10 s is not more than the grace period
+    clock.now += 1
+    assert verbs(monitor.check([back], NOW)) == [("status", "n1")]
+
+
 def test_pods_on_a_live_node_are_left_alone():
-    assert nodelifecycle.reconcile([node("n1", beat_age=10)], [pod("p", RS, "n1")], NOW, GRACE, TIMEOUT) == []
+    assert nodelifecycle.reconcile([node("n1", beat_age=10)], [pod("p", RS, "n1")], NOW, TOLERATIONS) == []
 
 
-def test_pods_on_a_silent_node_turn_not_ready_then_are_evicted():
-    silent = node("n1", beat_age=GRACE + 10)
-    actions = nodelifecycle.reconcile([silent], [pod("p", RS, "n1")], NOW, GRACE, TIMEOUT)
+def test_pods_on_an_unknown_node_turn_not_ready_then_are_evicted_after_the_toleration():
+    silent = node("n1", ready="Unknown", beat_age=60, changed_age=10)
+    actions = nodelifecycle.reconcile([silent], [pod("p", RS, "n1")], NOW, TOLERATIONS)
     assert verbs(actions) == [("status", "p")]
     ready = next(c for c in actions[0].body["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
-    gone = node("n1", beat_age=GRACE + TIMEOUT + 1)
-    actions = nodelifecycle.reconcile([gone], [pod("p", RS, "n1")], NOW, GRACE, TIMEOUT)
+    gone = node("n1", ready="Unknown", beat_age=400, changed_age=TIMEOUT + 1)
+    actions = nodelifecycle.reconcile([gone], [pod("p", RS, "n1")], NOW, TOLERATIONS)
     assert verbs(actions) == [("status", "p"), ("delete", "p")]
     assert actions[0].body["status"] == {
         "reason": "NodeLost",
@@ -33,20 +80,30 @@ def test_pods_on_a_silent_node_turn_not_ready_then_are_evicted():
     }
 
 
+def test_the_default_toleration_depends_on_the_taint():
+    unreachable = node("n1", ready="Unknown", changed_age=30)
+    not_ready = node("n2", ready=False, changed_age=30)
+    pods = [pod("a", RS, "n1", ready=False), pod("b", RS, "n2", ready=False)]
+    short = {nodelifecycle.UNREACHABLE: 20, nodelifecycle.NOT_READY: 60}
+    assert verbs(nodelifecycle.reconcile([unreachable, not_ready], pods, NOW, short)) == [
+        ("status", "a"), ("delete", "a")
+    ]  # fmt: skip
+
+
 def test_pods_already_terminating_are_not_evicted_again():
-    gone = node("n1", beat_age=GRACE + TIMEOUT + 1)
+    gone = node("n1", ready="Unknown", changed_age=TIMEOUT + 1)
     leaving = pod("p", RS, "n1", metadata={"deletionTimestamp": "2026-01-01T11:00:00Z"})
-    assert nodelifecycle.reconcile([gone], [leaving], NOW, GRACE, TIMEOUT) == []
+    assert nodelifecycle.reconcile([gone], [leaving], NOW, TOLERATIONS) == []
 
 
 def test_a_pod_toleration_sets_its_own_eviction_time():
-    gone = node("n1", beat_age=GRACE + 30)
+    gone = node("n1", ready="Unknown", changed_age=30)
     quick = pod("quick", RS, "n1", ready=False)
     quick["spec"]["tolerations"] = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
                                      "effect": "NoExecute", "tolerationSeconds": 20}]  # fmt: skip
     forever = pod("forever", RS, "n1", ready=False)
     forever["spec"]["tolerations"] = [{"operator": "Exists"}]
-    actions = nodelifecycle.reconcile([gone], [quick, forever], NOW, GRACE, TIMEOUT)
+    actions = nodelifecycle.reconcile([gone], [quick, forever], NOW, TOLERATIONS)
     assert verbs(actions) == [("status", "quick"), ("delete", "quick")]
 
 

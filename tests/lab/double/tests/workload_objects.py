@@ -18,8 +18,19 @@ def ago(seconds: float) -> str:
     return stamp(NOW - datetime.timedelta(seconds=seconds))
 
 
-def node(name: str, ready: bool = True, beat_age: float = 1, unschedulable: bool = False, labels=None, taints=None):
+def node(
+    name: str,
+    ready: bool | str = True,
+    beat_age: float = 1,
+    unschedulable: bool = False,
+    labels=None,
+    taints=None,
+    changed_age: float | None = None,
+):
+    """`ready`: True/False or a status string ("Unknown"); `changed_age`: seconds since the Ready transition."""
     beat = ago(beat_age)
+    changed = beat if changed_age is None else ago(changed_age)
+    status = ready if isinstance(ready, str) else ("True" if ready else "False")
     return {
         "metadata": {"name": name, "uid": f"uid-{name}", "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
         "spec": dict({"unschedulable": True} if unschedulable else {}, **({"taints": taints} if taints else {})),
@@ -27,9 +38,9 @@ def node(name: str, ready: bool = True, beat_age: float = 1, unschedulable: bool
             "conditions": [
                 {
                     "type": "Ready",
-                    "status": "True" if ready else "False",
+                    "status": status,
                     "lastHeartbeatTime": beat,
-                    "lastTransitionTime": beat,
+                    "lastTransitionTime": changed,
                 }
             ]
         },

@@ -128,12 +128,13 @@ def stripped(obj: dict) -> dict:
 
 
 class Handlers:
-    """`node_grace`: NotReady after this many seconds without heartbeat; `toleration_seconds`: the
-    DefaultTolerationSeconds admission's value; `field_validation`: the default directive (1.25+: Warn), None when
-    the server predates the `fieldValidation` parameter (it is then ignored)."""
+    """`toleration_seconds`: the DefaultTolerationSeconds admission's values, per taint key (kube-apiserver's
+    `--default-{not-ready,unreachable}-toleration-seconds`); `field_validation`: the default directive (1.25+: Warn),
+    None when the server predates the `fieldValidation` parameter (it is then ignored)."""
 
-    def __init__(self, store, node_grace: float = 40.0, toleration_seconds: int = 300, field_validation="Warn"):
-        self.store, self.node_grace, self.toleration_seconds = store, node_grace, toleration_seconds
+    def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn"):
+        self.store = store
+        self.toleration_seconds = toleration_seconds or dict.fromkeys(NODE_TAINTS, 300)
         self.field_validation = field_validation
         self.evictions = threading.Lock()  # one eviction at a time judges a budget (real: the budget's CAS)
 
@@ -197,10 +198,7 @@ class Handlers:
         return self.shown(found) if found else None
 
     def shown(self, obj: dict) -> dict:
-        """Nodes turn NotReady when their heartbeat is older than the grace period, budgets get the disruption
-        controller's status (both judged when read)."""
-        if obj.get("kind") == "Node":
-            return nodes.with_liveness(obj, self.node_grace)
+        """Budgets get the disruption controller's status (judged when read)."""
         if obj.get("kind") == "PodDisruptionBudget":
             return dict(obj, status=self.budget_status(obj))
         return obj
@@ -290,7 +288,7 @@ class Handlers:
             if not any(t.get("key") in (None, "", taint) and t.get("effect") in (None, "", "NoExecute")
                        for t in tolerations):  # fmt: skip
                 tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute",
-                                    "tolerationSeconds": self.toleration_seconds})  # fmt: skip
+                                    "tolerationSeconds": self.toleration_seconds[taint]})  # fmt: skip
 
     def known_fields(self, target: Target, obj: dict, write: Write, creating: bool = False) -> dict:
         """The object without unknown fields, as decoding into the Go type leaves it; Strict refuses them."""

@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Leader election of the controllers: the holder of Lease `kube-system/kube-controller-manager`
 (coordination.k8s.io/v1) runs them, as kube-controller-manager's `--leader-elect` does, so exactly one control
-plane does at a time. The holder renews every round; another node takes the lease once `renewTime` is older than
-`leaseDurationSeconds`. Every change is a compare-and-swap on the Lease's resourceVersion, so two candidates
-never both win.
+plane does at a time. Timings from `args/kube-controller-manager` (kubeargs.py): every `--leader-elect-retry-period`
+(default 2s) the holder renews and the others try to acquire; another node takes the lease once `renewTime` is
+older than the lease's `leaseDurationSeconds` (`--leader-elect-lease-duration`, MicroK8s 1.21+ ships 60s); a holder
+that cannot renew for `--leader-elect-renew-deadline` (MicroK8s: 30s) stops leading. Every change is a
+compare-and-swap on the Lease's resourceVersion, so two candidates never both win.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
 
 from ..kubeclient import ApiError, KubeClient
 
@@ -34,26 +37,39 @@ def expired(lease: dict, moment: datetime.datetime) -> bool:
 
 
 class Election:
-    def __init__(self, client: KubeClient, identity: str, duration: float = 15):
+    def __init__(
+        self, client: KubeClient, identity: str, duration: float = 15, renew_deadline: float = 10, retry: float = 2
+    ):
         self.client, self.identity, self.duration = client, identity, duration
+        self.renew_deadline, self.retry_period = renew_deadline, retry
+        self.renewed: float | None = None  # monotonic time of the last successful acquire or renew
 
     def step(self) -> bool:
-        """Acquire or renew the lease; True while this node holds it. API errors (a lost race) give False."""
+        """Acquire or renew the lease; True while this node leads: it holds the lease, or failed to renew for less
+        than the renew deadline. Losing a race or an unreachable API server counts as a failed attempt."""
+        try:
+            won = self.attempt()
+        except (ApiError, OSError):
+            won = None
+        if won:
+            self.renewed = time.monotonic()
+        elif won is False or self.renewed is None or time.monotonic() - self.renewed >= self.renew_deadline:
+            self.renewed = None
+        return self.renewed is not None
+
+    def attempt(self) -> bool:
+        """One try: True when this node now holds the lease, False when another valid holder has it."""
         moment = now()
         spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.duration), "renewTime": stamp(moment)}
-        try:
-            lease = self.client.get("leases", NAME, NAMESPACE)
-            if lease is None:
-                first = dict(spec, acquireTime=stamp(moment), leaseTransitions=0)
-                body = {"metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": first}
-                self.client.create("leases", body)
-                return True
-            current = lease.get("spec", {})
-            if current.get("holderIdentity") != self.identity:
-                if not expired(lease, moment):
-                    return False
-                spec.update(acquireTime=stamp(moment), leaseTransitions=int(current.get("leaseTransitions", 0)) + 1)
-            self.client.update("leases", dict(lease, spec=dict(current, **spec)))
+        lease = self.client.get("leases", NAME, NAMESPACE)
+        if lease is None:
+            first = dict(spec, acquireTime=stamp(moment), leaseTransitions=0)
+            self.client.create("leases", {"metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": first})
             return True
-        except ApiError:
-            return False
+        current = lease.get("spec", {})
+        if current.get("holderIdentity") != self.identity:
+            if not expired(lease, moment):
+                return False
+            spec.update(acquireTime=stamp(moment), leaseTransitions=int(current.get("leaseTransitions", 0)) + 1)
+        self.client.update("leases", dict(lease, spec=dict(current, **spec)))
+        return True

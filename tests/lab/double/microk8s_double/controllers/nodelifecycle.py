@@ -1,31 +1,76 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The node lifecycle controller, for pods: on a node whose kubelet stopped posting (Ready not True, or its last
-heartbeat older than `node_grace_period`) pods are marked not Ready at once (so endpoints drop them) and evicted once
-the node has been gone for their toleration of `node.kubernetes.io/unreachable` (NoExecute), by default the double's
-`pod_eviction_timeout` setting (real clusters: 300 s, added as a default toleration). Evicted pods get reason
-`NodeLost` (kubectl shows STATUS Unknown) and a graceful delete; the ReplicaSet then replaces them elsewhere."""
+"""The node lifecycle controller (kube-controller-manager's, on the lease holder), with its timings from
+`args/kube-controller-manager` (kubeargs.py):
+- node health (`Monitor`): every `--node-monitor-period` (default 5s) it notes, on its own clock, when each node's
+  Ready heartbeat last changed; a node not heard of for `--node-monitor-grace-period` (40s, 50s from 1.32) gets
+  Ready (and its other conditions) `Unknown`, reason `NodeStatusUnknown`, "Kubelet stopped posting node status."
+  (kubectl: NotReady). A new leader starts its clocks when it first sees a node, as the real one does;
+- pods (`reconcile`): on a node whose Ready is not True they are marked not Ready at once (endpoints drop them) and
+  evicted once the node has been so for their NoExecute toleration of `node.kubernetes.io/unreachable` (Unknown) or
+  `not-ready` (False), which the API server's DefaultTolerationSeconds admission gives every pod (kube-apiserver
+  `--default-{unreachable,not-ready}-toleration-seconds`, default 300); evicted pods get reason `NodeLost` (kubectl
+  shows STATUS Unknown) and a graceful delete; the ReplicaSet then replaces them elsewhere.
+Simplified: no taints are written on the nodes (the scheduler derives them from the Ready condition)."""
 
 from __future__ import annotations
 
 import datetime
+import time
 
 from .actions import Action
-from .podutil import condition, is_ready, parse, set_condition
+from .podutil import condition, is_ready, parse, set_condition, stamp
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 
 
-def gone_since(node: dict, now: datetime.datetime, grace: float) -> datetime.datetime | None:
-    """When the node stopped being Ready (None while it is): the last heartbeat plus the grace period."""
+class Monitor:
+    """monitorNodeHealth / tryUpdateNodeHealth: when this controller last saw each node's heartbeat change."""
+
+    def __init__(self, period: float, grace: float, clock=time.monotonic):
+        self.period, self.grace, self.clock = period, grace, clock
+        self.seen: dict[str, tuple[str | None, float]] = {}  # node -> (heartbeat stamp, when observed)
+        self.last_check: float | None = None
+
+    def due(self) -> bool:
+        return self.last_check is None or self.clock() - self.last_check >= self.period
+
+    def check(self, nodes: list[dict], now: datetime.datetime) -> list[Action]:
+        """One monitor pass: the nodes to turn Unknown (as status patches)."""
+        moment = self.last_check = self.clock()
+        actions = []
+        names = set()
+        for node in nodes:
+            name = node["metadata"]["name"]
+            names.add(name)
+            ready = condition(node, "Ready") or {}
+            beat = ready.get("lastHeartbeatTime")
+            if self.seen.get(name, (None, 0.0))[0] != beat or name not in self.seen:
+                self.seen[name] = (beat, moment)
+            if ready.get("status") != "Unknown" and moment - self.seen[name][1] > self.grace:
+                actions.append(unknown(node, now))
+        self.seen = {k: v for k, v in self.seen.items() if k in names}
+        return actions
+
+
+def unknown(node: dict, now: datetime.datetime) -> Action:
+    """Every condition Unknown, the heartbeat times kept, transitions now (as the real controller writes them)."""
+    changed = stamp(now)
+    conditions = [
+        dict(c, status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.",
+             lastTransitionTime=changed if c.get("status") != "Unknown" else c.get("lastTransitionTime", changed))
+        for c in (node.get("status") or {}).get("conditions") or []
+    ]  # fmt: skip
+    return Action("status", "nodes", None, node["metadata"]["name"], {"status": {"conditions": conditions}})
+
+
+def gone_since(node: dict, now: datetime.datetime) -> datetime.datetime | None:
+    """When the node stopped being Ready (None while it is): its Ready condition's last transition."""
     ready = condition(node, "Ready") or {}
-    beat = ready.get("lastHeartbeatTime")
-    last = parse(beat) if beat else now
-    if ready.get("status") == "True" and (now - last).total_seconds() <= grace:
+    if ready.get("status") == "True":
         return None
-    if ready.get("status") == "False":
-        return parse(ready["lastTransitionTime"]) if ready.get("lastTransitionTime") else last
-    return last + datetime.timedelta(seconds=grace)
+    changed = ready.get("lastTransitionTime") or ready.get("lastHeartbeatTime")
+    return parse(changed) if changed else now
 
 
 def toleration_seconds(pod: dict, taint_key: str, default: float) -> float | None:
@@ -41,11 +86,13 @@ def toleration_seconds(pod: dict, taint_key: str, default: float) -> float | Non
 
 
 def reconcile(
-    nodes: list[dict], pods: list[dict], now: datetime.datetime, grace: float, eviction_timeout: float
+    nodes: list[dict], pods: list[dict], now: datetime.datetime, tolerations: dict[str, float] | None = None
 ) -> list[Action]:
+    """`tolerations`: seconds per taint key for pods without a toleration of their own (the admission's values)."""
+    defaults = tolerations or {NOT_READY: 300, UNREACHABLE: 300}
     actions = []
     for node in nodes:
-        since = gone_since(node, now, grace)
+        since = gone_since(node, now)
         if since is None:
             continue
         name = node["metadata"]["name"]
@@ -56,7 +103,7 @@ def reconcile(
                 continue
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            allowed = toleration_seconds(pod, taint, eviction_timeout)
+            allowed = toleration_seconds(pod, taint, defaults[taint])
             if allowed is not None and (now - since).total_seconds() >= allowed:
                 actions += evict(pod, name)
             elif is_ready(pod):

@@ -1,22 +1,40 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The workload controllers' round on the lease holder: one snapshot of deployments, replicasets, pods and nodes,
 then garbage collection, the Deployment and ReplicaSet controllers, the scheduler and the node lifecycle
-controller, each deciding on that snapshot (what one creates, the next sees a round later, as with informers)."""
+controller, each deciding on that snapshot (what one creates, the next sees a round later, as with informers).
+Timings (node monitor period and grace period, default toleration seconds) come from kubelite's args files
+(kubeargs.py), read when kubelite starts; `forget()` drops the node monitor's clocks when the lease is lost."""
 
 from __future__ import annotations
 
+from ..kubeargs import Timings
 from ..kubeclient import KubeClient
-from ..node import Node
-from ..nodes import with_liveness
 from . import deployment, garbage, nodelifecycle, replicaset, scheduler
 from .actions import apply
 from .podutil import in_namespace, now
 
+MONITORS: dict[str, nodelifecycle.Monitor] = {}  # per node name (the suite runs several in one process)
 
-def sync(client: KubeClient, node: Node) -> None:
-    moment, grace = now(), node.setting("node_grace_period", 40)
+
+def forget(name: str) -> None:
+    MONITORS.pop(name, None)
+
+
+def sync(client: KubeClient, node, timings: Timings) -> None:
+    moment = now()
+    monitor = MONITORS.get(node.hostname)
+    if monitor is None:
+        monitor = MONITORS[node.hostname] = nodelifecycle.Monitor(
+            timings.node_monitor_period, timings.node_monitor_grace_period
+        )
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
     pods, nodes = client.list("pods"), client.list("nodes")
+    if monitor.due():
+        marked = monitor.check(nodes, moment)
+        apply(client, marked)
+        changed = {a.name: a.body["status"] for a in marked}
+        nodes = [dict(n, status=dict(n["status"], **changed[n["metadata"]["name"]])) if n["metadata"]["name"]
+                 in changed else n for n in nodes]  # fmt: skip
     collected = garbage.collect(deployments, replica_sets, pods, nodes)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}
@@ -30,8 +48,12 @@ def sync(client: KubeClient, node: Node) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
-    apply(client, scheduler.schedule(pods, [with_liveness(n, grace) for n in nodes], moment))
-    apply(client, nodelifecycle.reconcile(nodes, pods, moment, grace, node.setting("pod_eviction_timeout", 300)))
+    apply(client, scheduler.schedule(pods, nodes, moment))
+    tolerations = {
+        nodelifecycle.NOT_READY: timings.not_ready_toleration,
+        nodelifecycle.UNREACHABLE: timings.unreachable_toleration,
+    }
+    apply(client, nodelifecycle.reconcile(nodes, pods, moment, tolerations))
 
 
 def key(obj: dict) -> tuple[str | None, str]:

@@ -60,3 +60,9 @@ def sync(node: Node) -> None:
     else:
         kubelet.client = KubeClient.for_node(node)  # a join replaces the CA and token
     kubelet.sync()
+
+
+def busy(node: Node) -> bool:
+    """Pods are bound to this node or still have containers here: the kubelet then looks every second."""
+    kubelet = KUBELETS.get(node.hostname)
+    return kubelet is None or kubelet.pod_count > 0 or bool(kubelet.runtime.pod_uids())

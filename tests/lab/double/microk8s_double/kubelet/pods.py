@@ -9,6 +9,7 @@ import base64
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -48,6 +49,7 @@ class Kubelet:
         self.stopping: dict[str, float] = {}  # pod uid -> kill deadline
         self.termed: set[tuple[str, str]] = set()
         self.dns_ip: str | None = None
+        self.pod_count = 0  # pods bound to this node at the last sync
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def sync(self) -> None:
@@ -56,9 +58,10 @@ class Kubelet:
             for p in self.client.list("pods", field_selector=f"spec.nodeName={self.node_name}")
             if p["spec"].get("nodeName") == self.node_name
         ]
+        self.pod_count = len(pods)
         me = self.client.get("nodes", self.node_name) or {}
         pod_cidr = (me.get("spec") or {}).get("podCIDR")
-        listing = self.runtime.images()
+        listing = Lazy(self.runtime.images)  # `ctr images ls` only when a container has to start
         services = self.client.list("services")
         self.dns_ip = files.cluster_dns(services)
         for pod in pods:
@@ -319,3 +322,24 @@ def user_ids(pod: dict, container: dict, image_config: dict) -> dict:
     uid = context.get("runAsUser", int(user) if user.isdigit() else None)
     gid = context.get("runAsGroup", int(group) if group.isdigit() else None)
     return {"uid": uid, "gid": gid}
+
+
+class Lazy(Mapping):
+    """A mapping computed on first use."""
+
+    def __init__(self, load):
+        self.load, self.value = load, None
+
+    def data(self) -> dict:
+        if self.value is None:
+            self.value = self.load()
+        return self.value
+
+    def __getitem__(self, key):
+        return self.data()[key]
+
+    def __iter__(self):
+        return iter(self.data())
+
+    def __len__(self) -> int:
+        return len(self.data())
