@@ -107,3 +107,125 @@ def test_metallb_range_outside_the_network_fails_in_preflight(tmp_path):
     assert run.status == "failed"
     assert any("not inside the nodes' subnet" in m for m in messages), messages
     assert _changed(run) == 0
+
+
+def _single(tmp_path, **extra):
+    return _inventory(tmp_path, ["pc1"], {"microk8s_node_ha": False, **extra})
+
+
+def _ran_after_preflight(run, host):
+    """Tasks that ran on host after the preflight checks (their task names), from the runner's events."""
+    preflight = {
+        "Gather the facts the roles use (host name, OS, architecture, default IPv4 route)",
+        "Read the node (snaps, refresh hold, ufw, memory, clock, staging directory, other nodes' names)",
+        "Check the inventory and the settings (once for the cluster)",
+        "Check the node (OS, memory, clock, staging directory, installed channel, name resolution)",
+    }
+    return [
+        e["event_data"]["task"]
+        for e in run.events
+        if e.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped")
+        and e["event_data"].get("host") == host
+        and not e["event_data"]["task"].endswith(tuple(preflight))
+        and "argument" not in e["event_data"]["task"]  # the roles' argument spec validation
+    ]
+
+
+@pytest.mark.parametrize(("uid", "mode"), [(65534, 0o700), (0, 0o777), (0, 0o770)])
+def test_a_staging_dir_another_user_could_write_is_refused_before_any_change(tmp_path, uid, mode):
+    parent = tmp_path / "safe"
+    parent.mkdir(mode=0o755)
+    staging = parent / "onprem-microk8s"
+    staging.mkdir()
+    os.chown(staging, uid, uid)
+    os.chmod(staging, mode)
+    run = _run(tmp_path, _single(tmp_path, onprem_staging_dir=str(staging)), cmdline="--check")
+    messages = _failure_messages(run)
+    assert run.status == "failed"
+    expected = "belongs to uid 65534, not root" if uid else "is writable by group or others (mode 0%o)" % mode
+    assert any(("the staging directory %s " % staging) in m and expected in m for m in messages), messages
+    assert _ran_after_preflight(run, "pc1") == []
+    assert _changed(run) == 0
+
+
+def _fake_snapd(tmp_path, monkeypatch):
+    """A `snap` command that lists no snap (this machine has no snapd), first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    snap = bin_dir / "snap"
+    snap.write_text('#!/bin/sh\n[ "$1" = list ] && echo "No snaps are installed yet." >&2\nexit 1\n')
+    snap.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+
+
+def test_one_nodes_failed_check_stops_every_node_before_any_change(tmp_path, monkeypatch):
+    """pc1 passes every check; pc2 (this machine again, under another host name in its own UTS namespace) is short
+    of memory. No node may go on to change anything."""
+    _fake_snapd(tmp_path, monkeypatch)
+    other = tmp_path / "python-as-pc2"
+    other.write_text('#!/bin/sh\nexec unshare -u sh -c \'hostname pc2; exec "$0" "$@"\' %s "$@"\n' % sys.executable)
+    other.chmod(0o755)
+    inventory = _inventory(
+        tmp_path, ["pc1", "pc2"], {"microk8s_node_ha": False, "microk8s_node_manage_etc_hosts": True}
+    )
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["children"]["masters"]["hosts"]["pc2"].update(
+        {"ansible_python_interpreter": str(other), "microk8s_node_min_memory_mb": 10**9}
+    )
+    inventory.write_text(yaml.safe_dump(data))
+    run = _run(tmp_path, inventory, cmdline="--check")
+    messages = _failure_messages(run)
+    assert run.status == "failed"
+    assert any(m.startswith("Nothing was changed. pc2 has ") and "MB of memory" in m for m in messages), messages
+    assert not any("pc1" in m for m in messages), messages
+    assert _ran_after_preflight(run, "pc1") == []
+    assert _changed(run) == 0
+
+
+def test_an_unreachable_node_stops_every_node_in_preflight(tmp_path, monkeypatch):
+    _fake_snapd(tmp_path, monkeypatch)
+    inventory = _single(tmp_path)
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["children"]["masters"]["hosts"]["pc2"] = {
+        "ansible_connection": "ssh",
+        "ansible_host": "127.0.0.1",
+        "ansible_port": 1,  # nothing listens: refused at once
+    }
+    inventory.write_text(yaml.safe_dump(data))
+    run = _run(tmp_path, inventory, cmdline="--check")
+    assert run.status == "failed"
+    assert "pc2" in (run.stats or {}).get("dark", {})
+    assert _ran_after_preflight(run, "pc1") == []
+    assert _changed(run) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"microk8s_node_channel": "1.32"}, "is not a MicroK8s channel: write the full TRACK/RISK"),
+        ({"microk8s_node_channel": "latest/stable"}, "is not a MicroK8s channel"),
+        ({"ha_join_extra_addons": [{"name": "dashbaord"}]}, "addon dashbaord is not a core addon of MicroK8s 1.32"),
+        ({"ha_join_addons": [{"name": "core/dns"}], "microk8s_node_channel": "1.23/stable"}, "no addon repositories"),
+        ({"onprem_api_vip": "fd00::1"}, "onprem_api_vip 'fd00::1' is not an IPv4 address"),
+        ({"ha_join_metallb_range": "fd00::10-fd00::20"}, "is IPv6 but the nodes' subnet"),
+    ],
+)
+def test_bad_settings_fail_in_preflight(tmp_path, extra, expected):
+    run = _run(tmp_path, _single(tmp_path, **extra), cmdline="--check")
+    messages = _failure_messages(run)
+    if any("default IPv4 route" in m for m in messages):
+        pytest.skip("this machine has no default IPv4 route")
+    assert run.status == "failed"
+    assert any(expected in m for m in messages), messages
+    assert _ran_after_preflight(run, "pc1") == []
+    assert _changed(run) == 0
+
+
+def test_an_offline_snap_without_its_assertion_needs_the_opt_in(tmp_path):
+    snap = tmp_path / "microk8s_1234.snap"
+    snap.write_bytes(b"hsqs")
+    run = _run(tmp_path, _single(tmp_path, microk8s_node_snap_file=str(snap)), cmdline="--check")
+    messages = _failure_messages(run)
+    assert run.status == "failed"
+    assert any("no .assert file for %s" % snap in m and "microk8s_node_allow_dangerous=true" in m for m in messages)
+    assert _changed(run) == 0
