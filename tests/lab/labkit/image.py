@@ -32,6 +32,8 @@ PACKAGES = (
     "netbase",
     "procps",
     "less",
+    # VRRP for a virtual IP in front of the Kubernetes API (the collection configures it; the image only has it).
+    "keepalived",
 )
 _HOSTKEYS_UNIT = """\
 [Unit]

@@ -3,6 +3,11 @@
 
 CA `certs/ca.{crt,key}`, the node's `certs/server.{crt,key}` (cluster agent and API server), the admin token in
 `credentials/known_tokens.csv` and the kubeconfig `credentials/client.config` that `microk8s config` prints.
+
+The server certificate comes from `certs/csr.conf` as `actions/common/utils.sh` makes it: the install hook copies
+`csr.conf.template` (users add `IP.<n>`/`DNS.<n>` lines under `[ alt_names ]` there), `render_csr_conf` replaces
+`#MOREIPS` with the host's addresses into `csr.conf.rendered`, `refresh_csr_conf` copies that to `csr.conf`, and
+`gen_server_cert` signs a CSR of the kept `server.key` with the `v3_ext` section of `csr.conf`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,46 @@ from pathlib import Path
 from .node import Node
 
 DAYS = "3650"
+SERVER_DAYS = "365"  # gen_server_cert: `-days 365`
 SERVICE_IP = "10.152.183.1"
+# microk8s-resources/certs/csr.conf.template (the same in every release branch 1.20..HEAD)
+CSR_CONF_TEMPLATE = """\
+[ req ]
+default_bits = 2048
+prompt = no
+default_md = sha256
+req_extensions = req_ext
+distinguished_name = dn
+
+[ dn ]
+C = GB
+ST = Canonical
+L = Canonical
+O = Canonical
+OU = Canonical
+CN = 127.0.0.1
+
+[ req_ext ]
+subjectAltName = @alt_names
+
+[ alt_names ]
+DNS.1 = kubernetes
+DNS.2 = kubernetes.default
+DNS.3 = kubernetes.default.svc
+DNS.4 = kubernetes.default.svc.cluster
+DNS.5 = kubernetes.default.svc.cluster.local
+IP.1 = 127.0.0.1
+IP.2 = 10.152.183.1
+#MOREIPS
+
+[ v3_ext ]
+authorityKeyIdentifier=keyid,issuer:always
+basicConstraints=CA:FALSE
+keyUsage=keyEncipherment,dataEncipherment,digitalSignature
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=@alt_names
+
+"""
 
 
 def openssl(*args: str) -> None:
@@ -36,6 +80,8 @@ def ensure(node: Node) -> None:
     node.paths.cert("ca.crt").parent.mkdir(parents=True, exist_ok=True)
     with open(node.paths.cert(".lock"), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        if not node.paths.cert("csr.conf.template").exists():
+            node.paths.cert("csr.conf.template").write_text(CSR_CONF_TEMPLATE)
         if not node.paths.cert("ca.crt").exists():
             make_ca(node)
         if not node.paths.cert("server.crt").exists():
@@ -56,34 +102,64 @@ def make_ca(node: Node) -> None:
             "-keyout", ca_key, "-out", ca_crt)  # fmt: skip
 
 
-def issue_server_cert(node: Node) -> None:
-    """A server certificate signed by the node's CA, for the node's addresses and the in-cluster names."""
-    names = [f"IP:{ip}" for ip in dict.fromkeys(["127.0.0.1", SERVICE_IP, node.ip])]
-    names += [f"DNS:{name}" for name in ("kubernetes", "kubernetes.default", "kubernetes.default.svc", node.hostname)]
-    key, crt = node.paths.cert("server.key"), node.paths.cert("server.crt")
+def render_csr_conf(template: str, ips: list[str]) -> str:
+    """`render_csr_conf`: `#MOREIPS` becomes `IP.<n> = <ip>` per address, n from 3 skipping ids the template uses."""
+    if not ips or ips == ["127.0.0.1"]:
+        return template.replace("#MOREIPS", "")
+    lines, n = [], 3
+    used = {line.split("=", 1)[0].strip() for line in template.splitlines() if line.startswith("IP.")}
+    for ip in ips:
+        while f"IP.{n}" in used:
+            n += 1
+        lines.append(f"IP.{n} = {ip}")
+        n += 1
+    return template.replace("#MOREIPS", "\n".join(lines))
+
+
+def node_ips(node: Node) -> list[str]:
+    """`get_ips`: `hostname -I` (the double has no CNI interfaces to leave out), plus the double's own node address."""
+    try:
+        found = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
+    except OSError:
+        found = []
+    return list(dict.fromkeys([*found, node.ip])) if found or node.ip != "127.0.0.1" else []
+
+
+def refresh_csr_conf(node: Node) -> None:
+    """`refresh_csr_conf`: render the template to `csr.conf.rendered` and copy it to `csr.conf`."""
+    template = node.paths.cert("csr.conf.template")
+    if not template.exists():
+        template.write_text(CSR_CONF_TEMPLATE)
+    rendered = render_csr_conf(template.read_text(), node_ips(node))
+    node.paths.cert("csr.conf.rendered").write_text(rendered)
+    node.paths.cert("csr.conf").write_text(rendered)
+
+
+def gen_server_cert(node: Node) -> None:
+    """`gen_server_cert`: a CSR of `server.key` (made once) from `csr.conf`, signed with its `v3_ext` section."""
+    key, crt, conf = node.paths.cert("server.key"), node.paths.cert("server.crt"), node.paths.cert("csr.conf")
     with tempfile.TemporaryDirectory() as work:
-        csr, ext = Path(work) / "server.csr", Path(work) / "ext.cnf"
-        ext.write_text(f"subjectAltName={','.join(names)}\nextendedKeyUsage=serverAuth,clientAuth\n")
-        openssl("req", "-new", *new_key(node), "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
-                "-out", str(csr))  # fmt: skip
-        openssl(
-            "x509",
-            "-req",
-            "-sha256",
-            "-days",
-            DAYS,
-            "-in",
-            str(csr),
-            "-CA",
-            str(node.paths.cert("ca.crt")),
-            "-CAkey",
-            str(node.paths.cert("ca.key")),
-            "-CAcreateserial",
-            "-extfile",
-            str(ext),
-            "-out",
-            str(crt),
-        )
+        csr = Path(work) / "server.csr"
+        make_key = ["-key", str(key)] if key.exists() else [*new_key(node), "-nodes", "-keyout", str(key)]
+        openssl("req", "-new", "-sha256", *make_key, "-out", str(csr), "-config", str(conf))
+        openssl("x509", "-req", "-sha256", "-in", str(csr), "-CA", str(node.paths.cert("ca.crt")),
+                "-CAkey", str(node.paths.cert("ca.key")), "-CAcreateserial", "-out", str(crt),
+                "-days", SERVER_DAYS, "-extensions", "v3_ext", "-extfile", str(conf))  # fmt: skip
+
+
+def issue_server_cert(node: Node) -> None:
+    """A server certificate signed by the node's CA from the freshly rendered csr.conf (install, join, leave)."""
+    refresh_csr_conf(node)
+    gen_server_cert(node)
+
+
+def server_alt_names(node: Node) -> list[str]:
+    """The server certificate's subjectAltName entries as openssl prints them (`IP Address:10.0.0.1`, `DNS:x`)."""
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", str(node.paths.cert("server.crt"))],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [name.strip() for line in out.splitlines()[1:] for name in line.split(",") if name.strip()]
 
 
 def write_credentials(node: Node, token: str) -> None:

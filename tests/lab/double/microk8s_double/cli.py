@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "join": ("join", 20),
     "kubectl": ("passthrough", 20),
     "leave": ("leave", 20),
+    "refresh-certs": ("refresh_certs", 20),
     "remove-node": ("leave", 20),
     "start": ("service", 20),
     "status": ("status", 20),

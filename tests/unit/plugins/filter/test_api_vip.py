@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pathlib
+
+import jinja2
+import pytest
+
+from ansible_collections.onprem.microk8s.plugins.filter.api_vip import api_vip_problems, csr_ip_line
+
+NODES = ["10.77.0.11", "10.77.0.12", "10.77.0.13", "10.77.0.14"]
+METALLB = "10.77.0.240-10.77.0.250"
+TEMPLATE = pathlib.Path(__file__).parents[4] / "roles" / "api_vip" / "templates" / "keepalived.conf.j2"
+CSR = "[ alt_names ]\nDNS.1 = kubernetes\nIP.1 = 127.0.0.1\nIP.2 = 10.152.183.1\n#MOREIPS\n"
+
+
+def test_a_free_address_of_the_subnet_passes():
+    assert api_vip_problems("10.77.0.10", "10.77.0.0/24", NODES, "10.77.0.1", METALLB) == []
+
+
+@pytest.mark.parametrize(
+    ("vip", "says"),
+    [
+        ("10.77.0.300", "is not an IP address"),
+        ("", "is not an IP address"),
+        ("10.78.0.10", "not inside the nodes' subnet 10.77.0.0/24"),
+        ("10.77.0.12", "is a node's address"),
+        ("10.77.0.1", "is the gateway"),
+        ("10.77.0.245", "inside the MetalLB range 10.77.0.240-10.77.0.250"),
+        ("10.77.0.255", "network or broadcast"),
+    ],
+)
+def test_bad_addresses_are_named(vip, says):
+    problems = api_vip_problems(vip, "10.77.0.0/24", NODES, "10.77.0.1", METALLB)
+    assert len(problems) == 1 and says in problems[0]
+
+
+def test_metallb_as_cidr_list():
+    assert api_vip_problems("10.77.0.10", "10.77.0.0/24", NODES, None, "10.77.0.200/30,10.77.0.8/29")
+
+
+def test_csr_line_takes_the_next_id_then_keeps_it():
+    assert csr_ip_line(CSR, "10.77.0.10") == "IP.3 = 10.77.0.10"
+    with_vip = CSR.replace("#MOREIPS", "IP.3 = 10.77.0.10\n#MOREIPS")
+    assert csr_ip_line(with_vip, "10.77.0.10") == "IP.3 = 10.77.0.10"  # same line: lineinfile changes nothing
+    assert csr_ip_line(with_vip, "10.77.0.9") == "IP.4 = 10.77.0.9"
+
+
+def render(**overrides):
+    values = {
+        "ansible_managed": "managed",
+        "inventory_hostname": "node1",
+        "onprem_api_vip": "10.77.0.10",
+        "api_vip_apiserver_port": 16443,
+        "api_vip_check_interval": 2,
+        "api_vip_check_fall": 2,
+        "api_vip_check_rise": 2,
+        "api_vip_virtual_router_id": 51,
+        "api_vip_advert_int": 1,
+        "api_vip_preempt": False,
+        "_interface": "eth0",
+        "_address": "10.77.0.11",
+        "_peers": ["10.77.0.12", "10.77.0.13"],
+        "_priority": 150,
+    }
+    values.update(overrides)
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)  # Ansible's template settings
+    return env.from_string(TEMPLATE.read_text()).render(**values)
+
+
+def test_keepalived_config_unicast_health_checked():
+    conf = render()
+    assert "unicast_src_ip 10.77.0.11" in conf
+    assert "unicast_peer {\n        10.77.0.12\n        10.77.0.13\n    }" in conf
+    assert "10.77.0.10/32 dev eth0" in conf
+    assert "https://127.0.0.1:16443/livez" in conf
+    assert "track_script {\n        onprem_apiserver\n    }" in conf
+    assert "nopreempt" in conf and "state BACKUP" in conf
+    assert "weight" not in conf  # a failing check puts the node in FAULT: it drops the VIP whatever its priority
+    assert "nopreempt" not in render(api_vip_preempt=True)
