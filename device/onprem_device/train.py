@@ -100,7 +100,8 @@ def build(
         np.vstack([splits["x_train"], splits["x_cal"]]), np.concatenate([splits["y_train"], splits["y_cal"]])
     )
     (out / "server").mkdir(parents=True, exist_ok=True)
-    joblib.dump(server, out / "server" / SERVER_MODEL)
+    # Compressed: support vectors are integer pixels, so the artifact shrinks ten-fold (it travels in a ConfigMap).
+    joblib.dump(server, out / "server" / SERVER_MODEL, compress=("xz", 9))
     (out / "server" / SERVER_SETTINGS).write_text(json.dumps(server_settings(model_name, server_version), indent=2))
     np.savez(out / "test.npz", x=splits["x_test"].astype(np.float32), y=splits["y_test"].astype(np.int64))
     summary = {
