@@ -84,6 +84,8 @@ def markdown(report: dict) -> str:
         f"{report['training']['temperature']:.3f}, threshold {acc['at_threshold']['threshold']:.4f} "
         f"(target offload {report['training']['target_rate']:.0%}).",
         "",
+        f"Deployment re-run: changed={report['idempotent_changed']}." if "idempotent_changed" in report else "",
+        "",
         "## Accuracy against offload rate (server answers from the live service)",
         "",
         "| offloaded | cascade | random | device only | server only |",
@@ -149,6 +151,15 @@ def markdown(report: dict) -> str:
             )
         elif section.get("offload_success") is not None:
             lines.append(f"- offload success: {section['offload_success']:.2%}")
+    if report.get("metrics"):
+        lines += [
+            "",
+            "## Metrics (one replica's /metrics through the LoadBalancer)",
+            "",
+            "```",
+            *report["metrics"],
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

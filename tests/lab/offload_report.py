@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -34,11 +35,13 @@ from labkit.shell import LabError, run, say, step  # noqa: E402
 from onprem_device import report, train  # noqa: E402
 
 CLIENT = "client1"
+SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 KIT = "/opt/onprem-device"
 WORK = ROOT / "build" / "offload"
 
 
-def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) -> None:
+def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) -> str:
+    """Run playbooks/offload_report.yml; returns its output (also echoed)."""
     extra = {
         "inference_service_models": models,
         "inference_service_image_archive": str(archive),
@@ -46,7 +49,16 @@ def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) 
     }
     command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/offload_report.yml"]
     command += ["-i", "inventories/lab", "-e", json.dumps(extra)]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=1200)
+    done = subprocess.run(command, cwd=ROOT, check=False, timeout=1200, capture_output=True, text=True)
+    print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
+    if done.returncode:
+        raise LabError(f"ansible-playbook playbooks/offload_report.yml failed (rc={done.returncode})")
+    return done.stdout
+
+
+def changed_total(output: str) -> int:
+    """Sum of changed=N over the PLAY RECAP lines."""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
 
 
 def device_kit(models_dir: pathlib.Path, site: pathlib.Path) -> bytes:
@@ -147,6 +159,8 @@ def main(argv: list[str]) -> int:
         ]
         with step("deploying the inference service (v1)"):
             playbook(v1, archive, url_file)
+        with step("the same deployment again: nothing may change"):
+            result["idempotent_changed"] = changed_total(playbook(v1, archive, url_file))
         url = url_file.read_text().strip()
         say(f"service: {url}")
         with step(f"installing the device package on {CLIENT}"):
@@ -181,6 +195,11 @@ def main(argv: list[str]) -> int:
                 f"{took:.0f} s; a failed request is an offload that fell back to the device's answer."
             )
             result["rolling"] = section
+        with step("the service's metrics (Prometheus format) from client1"):
+            metrics_url = url.rsplit(":", 1)[0] + ":8082/metrics"
+            text = run(["lxc", "exec", CLIENT, "--", "python3", "-c", SCRAPE, metrics_url])
+            wanted = ("inference_model_info", "model_infer_request_success_total", "model_infer_request_duration_count")
+            result["metrics"] = [line for line in text.splitlines() if line.startswith(wanted)][:12]
         if not args.skip_failover:
             address = url.split("//")[1].split(":")[0]
             victim = announcing_node(address)
