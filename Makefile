@@ -17,7 +17,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab molecule clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab molecule offload-report device-test clean distclean collection-copy get-pip
 
 help:
 	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test + lab-test, with a closing summary"
@@ -32,6 +32,8 @@ help:
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, then site.yml, verify.yml and the failover drill against the lab, and its report"
 	@echo "make bench         site.yml converge and no-op re-run times on 4 and 8 lab nodes (numbers only)"
+	@echo "make offload-report  against a running lab (lab-up + site.yml): train, deploy the inference service, simulated devices on client1; reports/offload-*.{md,png,json}"
+	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
@@ -150,6 +152,15 @@ lab-test: venv
 # Converge and no-op re-run times of site.yml on 4 and 8 lab nodes, per phase (prints numbers, asserts nothing).
 bench: venv
 	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE))
+
+# The AI offload system's evidence against a running lab (make lab-up, then site.yml): both models trained, the
+# inference service deployed, simulated devices on client1, a rolling model update and a power cut under load.
+offload-report: venv
+	python tests/lab/offload_report.py
+
+# The offload device package (device/): calibration, cascade, v2 client, queue; trains the small models (seconds).
+device-test: venv
+	python -m pytest tests/device
 
 # The molecule scenario over the same lab: converge, idempotence, verify, failover side effect, verify, destroy.
 molecule: venv

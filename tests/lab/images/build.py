@@ -89,15 +89,17 @@ def write_layer(source: rootfs.Rootfs, paths: list[str], layer: pathlib.Path) ->
         out.addfile(info, io.BytesIO(data))
 
 
-def buildah_image(layer: pathlib.Path, ref: str, archive: pathlib.Path) -> None:
+def buildah_image(layer: pathlib.Path, ref: str, archive: pathlib.Path, config: dict | None = None) -> None:
+    config = config or CONFIG
     container = run(["buildah", "from", "scratch"]).strip()
     local = f"docker.io/library/{ref}"  # the name docker gives it; buildah would add a localhost/ one
     try:
         run(["buildah", "add", container, str(layer), "/"], timeout=300)
         run(
-            ["buildah", "config", "--cmd", json.dumps(CONFIG["cmd"]), "--workingdir", CONFIG["workingdir"]]
-            + ["--port", CONFIG["port"]]
-            + [arg for env in CONFIG["env"] for arg in ("--env", env)]
+            ["buildah", "config", "--cmd", json.dumps(config["cmd"]), "--workingdir", config["workingdir"]]
+            + [arg for port in config.get("ports", [config.get("port")]) if port for arg in ("--port", port)]
+            + ([f"--user={config['user']}"] if config.get("user") else [])
+            + [arg for env in config["env"] for arg in ("--env", env)]
             + [container]
         )
         run(["buildah", "commit", "--quiet", "--format", "docker", container, local], timeout=300)

@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Simulated devices against a live inference service (runs where the devices are: numpy + standard library).
+
+  python3 -m onprem_device.loadtest records --server URL --model DIR --data test.npz
+      every test input through the device model and through the server (server-only path): per-input confidence,
+      both answers, both latencies, uplink bytes
+  python3 -m onprem_device.loadtest devices --server URL --model DIR --data test.npz --devices N --seconds S
+      N devices running the cascade concurrently (closed loop, --pause between inputs), every answer timestamped
+  python3 -m onprem_device.loadtest rate --server URL --rate R --seconds S
+      open loop: R inference requests per second spread over workers; latency of each (server p95 at a rate)
+Prints one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import sys
+import threading
+import time
+
+import numpy as np
+
+from onprem_device.cascade import Device
+from onprem_device.client import OffloadError, V2Client
+from onprem_device.model import DeviceModel
+
+
+def records(url: str, model: DeviceModel, x, y, name: str, timeout: float) -> dict:
+    probs = model.predict_proba(x)
+    client = V2Client(url, timeout=timeout)
+    server_pred, server_ms, uplink = [], [], []
+    device = Device(model, client, name, policy="server")
+    local = Device(model, None, name, policy="device")
+    device_ms = []
+    for row in x:
+        answer = device.answer(row)
+        server_pred.append(answer.label if answer.path == "server" else -1)
+        server_ms.append(answer.latency_ms)
+        uplink.append(answer.uplink_bytes)
+        device_ms.append(local.answer(row).latency_ms)
+    return {
+        "confidence": probs.max(1).tolist(),
+        "device_pred": [int(model.labels[i]) for i in probs.argmax(1)],
+        "server_pred": server_pred,
+        "labels": [int(label) for label in y],
+        "server_ms": server_ms,
+        "device_ms": device_ms,
+        "uplink_bytes": uplink,
+        "threshold": model.threshold,
+    }
+
+
+def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: float, stop_file=None) -> dict:
+    """`count` devices, each its own connection, cycling through the test inputs from a different start; they stop
+    after `seconds` or as soon as `stop_file` exists."""
+    answers: list[dict] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def one(index: int) -> None:
+        device = Device(model, V2Client(url, timeout=timeout), name, policy="cascade")
+        position = index * 97
+        mine = []
+        while time.monotonic() < stop and not (stop_file and os.path.exists(stop_file)):
+            row = position % len(x)
+            try:
+                answer = device.answer(x[row]).as_dict()
+            except Exception as exc:  # an unanswered query is what is measured
+                answer = {"label": None, "path": "error", "latency_ms": 0.0, "uplink_bytes": 0, "error": str(exc)}
+            answer.update(t=time.time(), device=index, correct=answer["label"] == int(y[row]))
+            mine.append(answer)
+            position += 1
+            if pause:
+                time.sleep(pause)
+        with lock:
+            answers.extend(mine)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answers.sort(key=lambda a: a["t"])
+    return {"devices": count, "seconds": seconds, "answers": answers}
+
+
+def rate(url: str, name: str, x, per_second: float, seconds: float, workers: int, timeout: float) -> dict:
+    """Open loop: requests are due every 1/rate s whether or not earlier ones finished."""
+    due: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, bool]] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        client = V2Client(url, timeout=timeout)
+        while True:
+            item = due.get()
+            if item is None:
+                return
+            when, row = item
+            delay = when - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            start = time.monotonic()
+            try:
+                client.infer(name, [float(v) for v in row])
+                ok = True
+            except OffloadError:
+                ok = False
+            with lock:
+                results.append((start - when, (time.monotonic() - start) * 1000, ok))
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    begin = time.monotonic() + 0.5
+    total = int(per_second * seconds)
+    for index in range(total):
+        due.put((begin + index / per_second, x[index % len(x)]))
+    for _ in threads:
+        due.put(None)
+    for thread in threads:
+        thread.join()
+    latencies = [r[1] for r in results if r[2]]
+    late = [r[0] * 1000 for r in results]
+    return {
+        "rate": per_second,
+        "seconds": seconds,
+        "requests": total,
+        "ok": len(latencies),
+        "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
+        "p95_ms": float(np.percentile(latencies, 95)) if latencies else None,
+        "p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
+        "start_lag_p95_ms": float(np.percentile(late, 95)) if late else None,
+        "achieved_rate": len(results) / seconds,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="loadtest", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("mode", choices=("records", "devices", "rate"))
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--model", help="device model bundle")
+    parser.add_argument("--data", required=True, help="test.npz (x, y)")
+    parser.add_argument("--model-name", default="digits")
+    parser.add_argument("--timeout", type=float, default=0.3)
+    parser.add_argument("--devices", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--pause", type=float, default=0.05, help="seconds between a device's inputs")
+    parser.add_argument("--stop-file", help="devices: stop as soon as this file exists")
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--out", help="write the JSON here instead of stdout")
+    args = parser.parse_args(argv)
+    data = np.load(args.data)
+    x, y = data["x"].astype(np.float64), data["y"]
+    if args.mode == "rate":
+        result = rate(args.server, args.model_name, x, args.rate, args.seconds, args.workers, max(args.timeout, 2.0))
+    else:
+        model = DeviceModel.load(args.model)
+        if args.mode == "records":
+            result = records(args.server, model, x, y, args.model_name, args.timeout)
+        else:
+            result = devices(
+                args.server, model, x, y, args.model_name, args.timeout, args.devices, args.seconds, args.pause
+            )
+    text = json.dumps(result)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The offload report (controller side; the figure needs matplotlib): from the lab's measurements to a table
+(Markdown), a JSON summary and a PNG of accuracy against offload rate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from onprem_device import simulate
+
+
+def _pct(values, q):
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def accuracy_section(records: dict) -> dict:
+    confidence = np.asarray(records["confidence"])
+    device_pred = np.asarray(records["device_pred"])
+    server_pred = np.asarray(records["server_pred"])
+    labels = np.asarray(records["labels"])
+    rows = simulate.curves(confidence, device_pred, server_pred, labels)
+    accuracy, rate = simulate.threshold_outcome(confidence, device_pred, server_pred, labels, records["threshold"])
+    return {
+        "curves": rows,
+        "n": len(labels),
+        "server_failures": int(np.sum(server_pred < 0)),
+        "at_threshold": {"threshold": records["threshold"], "accuracy": accuracy, "offload_rate": rate},
+        "cascade_above_random": all(
+            row["cascade"] > row["random"] for row in rows if 0.0 < row["rate"] < 1.0 and row["rate"] <= 0.9
+        ),
+        "device_p50_ms": _pct(records["device_ms"], 50),
+        "device_p95_ms": _pct(records["device_ms"], 95),
+        "server_path_p50_ms": _pct(records["server_ms"], 50),
+        "server_path_p95_ms": _pct(records["server_ms"], 95),
+        "uplink_bytes_per_1000_server_only": float(np.sum(records["uplink_bytes"]) / len(labels) * 1000),
+    }
+
+
+def devices_section(result: dict, window: tuple[float, float] | None = None) -> dict:
+    """Answers of simulated devices; with a failure window (epoch seconds), offload success outside it."""
+    answers = result["answers"]
+    if not answers:
+        return {"answers": 0}
+    latency = [a["latency_ms"] for a in answers]
+    paths = [a["path"] for a in answers]
+    offloads = [a for a in answers if a["path"] in ("server", "fallback")]
+    section = {
+        "devices": result["devices"],
+        "seconds": result["seconds"],
+        "answers": len(answers),
+        "answered_share": sum(1 for a in answers if a["label"] is not None) / len(answers),
+        "accuracy": float(np.mean([a["correct"] for a in answers])),
+        "offload_rate": len(offloads) / len(answers),
+        "fallbacks": paths.count("fallback"),
+        "p50_ms": _pct(latency, 50),
+        "p95_ms": _pct(latency, 95),
+        "uplink_bytes_per_1000": float(sum(a["uplink_bytes"] for a in answers) / len(answers) * 1000),
+        "offload_success": (paths.count("server") / len(offloads)) if offloads else None,
+        "versions": sorted({a["model_version"] for a in answers if a.get("model_version")}),
+    }
+    if window is not None:
+        start, end = window
+        outside = [a for a in offloads if not start <= a["t"] <= end]
+        inside = [a for a in offloads if start <= a["t"] <= end]
+        section["window_s"] = end - start
+        section["offload_success_outside_window"] = (
+            sum(1 for a in outside if a["path"] == "server") / len(outside) if outside else None
+        )
+        section["offload_success_inside_window"] = (
+            sum(1 for a in inside if a["path"] == "server") / len(inside) if inside else None
+        )
+        fallbacks = [a["t"] for a in answers if a["path"] == "fallback"]
+        section["fallback_span_s"] = (max(fallbacks) - min(fallbacks)) if fallbacks else 0.0
+    return section
+
+
+def markdown(report: dict) -> str:
+    acc = report["accuracy"]
+    lines = [
+        "# Offload report",
+        "",
+        f"Lab: {report.get('lab', '')}. Test split: {acc['n']} digits never seen in training. "
+        f"Device model: {report['training']['device_parameters']} parameters, temperature "
+        f"{report['training']['temperature']:.3f}, threshold {acc['at_threshold']['threshold']:.4f} "
+        f"(target offload {report['training']['target_rate']:.0%}).",
+        "",
+        f"Deployment re-run: changed={report['idempotent_changed']}." if "idempotent_changed" in report else "",
+        "",
+        "## Accuracy against offload rate (server answers from the live service)",
+        "",
+        "| offloaded | cascade | random | device only | server only |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in acc["curves"]:
+        if round(row["rate"] * 100) % 10 == 0 or abs(row["rate"] - 0.3) < 1e-9:
+            lines.append(
+                f"| {row['rate']:.0%} | {row['cascade']:.2%} | {row['random']:.2%} | {row['device_only']:.2%} "
+                f"| {row['server_only']:.2%} |"
+            )
+    at = acc["at_threshold"]
+    lines += [
+        "",
+        f"Calibrated threshold on the test split: {at['accuracy']:.2%} accuracy with {at['offload_rate']:.1%} "
+        f"offloaded. Cascade above random at every rate in (0, 90 %]: {acc['cascade_above_random']}.",
+        "",
+        "## Latency and uplink",
+        "",
+        "| path | p50 ms | p95 ms | uplink bytes / 1,000 inputs |",
+        "|---|---:|---:|---:|",
+        f"| device only | {acc['device_p50_ms']:.2f} | {acc['device_p95_ms']:.2f} | 0 |",
+        f"| server only (one device, sequential) | {acc['server_path_p50_ms']:.1f} | {acc['server_path_p95_ms']:.1f} "
+        f"| {acc['uplink_bytes_per_1000_server_only']:,.0f} |",
+    ]
+    live = report.get("cascade")
+    if live:
+        lines.append(
+            f"| cascade ({live['devices']} devices, {live['answers']} answers, {live['offload_rate']:.1%} offloaded,"
+            f" accuracy {live['accuracy']:.2%}) | {live['p50_ms']:.1f} | {live['p95_ms']:.1f} "
+            f"| {live['uplink_bytes_per_1000']:,.0f} |"
+        )
+    rate = report.get("rate")
+    if rate:
+        lines += [
+            "",
+            "## Server under load",
+            "",
+            f"Open loop at {rate['rate']:.0f} requests/s for {rate['seconds']:.0f} s from client1 through the "
+            f"LoadBalancer address: {rate['ok']}/{rate['requests']} answered, p50 {rate['p50_ms']:.1f} ms, "
+            f"p95 {rate['p95_ms']:.1f} ms, p99 {rate['p99_ms']:.1f} ms (achieved {rate['achieved_rate']:.0f}/s; "
+            f"client start lag p95 {rate['start_lag_p95_ms']:.1f} ms).",
+        ]
+    for key, title in (("rolling", "Rolling model update under device load"), ("failover", "Failover drill")):
+        section = report.get(key)
+        if not section:
+            continue
+        lines += ["", f"## {title}", "", section.get("what", "")]
+        lines.append(
+            f"- {section['answers']} answers from {section['devices']} devices over {section['seconds']:.0f} s; "
+            f"answered {section['answered_share']:.1%}; accuracy {section['accuracy']:.2%}; "
+            f"offloaded {section['offload_rate']:.1%}; fallbacks {section['fallbacks']}; "
+            f"p95 {section['p95_ms']:.1f} ms; server versions seen {', '.join(section['versions'])}"
+        )
+        if "window_s" in section:
+            outside = section["offload_success_outside_window"]
+            inside = section["offload_success_inside_window"]
+            lines.append(
+                f"- offload success outside the {section['window_s']:.0f} s failure window: "
+                f"{outside:.2%}"
+                + (f"; inside it: {inside:.2%}" if inside is not None else "")
+                + f"; fallbacks spread over {section['fallback_span_s']:.1f} s"
+            )
+        elif section.get("offload_success") is not None:
+            lines.append(f"- offload success: {section['offload_success']:.2%}")
+    if report.get("metrics"):
+        lines += [
+            "",
+            "## Metrics (one replica's /metrics through the LoadBalancer)",
+            "",
+            "```",
+            *report["metrics"],
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def figure(report: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["accuracy"]["curves"]
+    rates = [row["rate"] * 100 for row in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.plot(rates, [row["cascade"] * 100 for row in rows], "o-", label="confidence cascade (least confident first)")
+    ax.plot(rates, [row["random"] * 100 for row in rows], "s--", label="random offload")
+    ax.axhline(rows[0]["device_only"] * 100, color="grey", linestyle=":", label="device only")
+    ax.axhline(rows[0]["server_only"] * 100, color="black", linestyle="-.", label="server only")
+    at = report["accuracy"]["at_threshold"]
+    ax.plot([at["offload_rate"] * 100], [at["accuracy"] * 100], "r*", markersize=14, label="calibrated threshold")
+    ax.set_xlabel("inputs offloaded to the cluster (%)")
+    ax.set_ylabel("accuracy on held-out digits (%)")
+    ax.set_title("On-device model + cluster inference service (lab)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The inference_service role without a cluster: bad settings stop in preflight before anything changes, and the
+manifests it applies (rendered from its templates) say what the issue asks: replicas spread over nodes, a budget,
+readiness on the v2 health endpoint, requests, a LoadBalancer, the model version as data."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+
+import ansible_runner
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ROLE = REPO / "roles" / "inference_service"
+
+
+@pytest.fixture(autouse=True)
+def _venv_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def run_playbook(tmp_path, playbook, extra_vars):
+    hosts = {"node1": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}
+    inventory = {"all": {"vars": {"ansible_become": False}, "children": {"masters": {"hosts": hosts}}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    data = tmp_path / "runner"
+    data.mkdir()
+    return ansible_runner.run(
+        private_data_dir=str(data),
+        project_dir=str(REPO),
+        playbook=str(playbook),
+        inventory=str(tmp_path / "hosts.yml"),
+        extravars=extra_vars,
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+        quiet=True,
+        timeout=300,
+    )
+
+
+def failures(run):
+    """(task, message) of every failed task, with the messages of its failed loop items."""
+    found = []
+    for event in run.events:
+        if event.get("event") == "runner_on_failed":
+            res = event["event_data"]["res"]
+            messages = [res.get("msg", "")] + [
+                item.get("msg", "") for item in res.get("results", []) if item.get("failed")
+            ]
+            found.append((event["event_data"].get("task", ""), " | ".join(messages)))
+    return found
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"\x00model bytes\xff" * 10)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({}, "needs at least one model"),
+        ({"models": [{"name": "Digits", "version": "v1"}]}, "needs at least one model"),
+        ({"models": [{"name": "digits", "version": "V 1"}]}, "needs at least one model"),
+        ({"models": "ok", "inference_service_min_available": 3}, "must be below"),
+        ({"models": [{"name": "digits", "version": "v1", "artifact": "/nonexistent/model.joblib"}]}, "missing"),
+    ],
+)
+def test_bad_settings_stop_in_preflight(tmp_path, artifact, extra, message):
+    models = extra.pop("models", [])
+    if models == "ok":
+        models = [{"name": "digits", "version": "v1", "artifact": str(artifact)}]
+    run = run_playbook(
+        tmp_path, REPO / "playbooks" / "offload_report.yml", {"inference_service_models": models, **extra}
+    )
+    assert run.rc != 0
+    found = failures(run)
+    assert found, "the run failed without a failed task"
+    assert all("kubeconfig" not in task and "Import" not in task and "Copy" not in task for task, _ in found)
+    assert any(message in msg for _, msg in found), found
+
+
+def render(tmp_path, artifact, **overrides):
+    """The role's templates rendered with its defaults, as its deploy tasks render them."""
+    out = tmp_path / "out"
+    out.mkdir()
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "node1",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "ansible.builtin.slurp": {"src": "{{ inference_service_models[0].artifact }}"},
+                            "register": "blob",
+                        },
+                        {
+                            "ansible.builtin.copy": {
+                                "dest": f"{out}/{{{{ item }}}}.json",
+                                "content": f"{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/' ~ item)"
+                                " | from_yaml | to_json }}",
+                            },
+                            "loop": ["deployment.yml.j2", "pdb.yml.j2", "service.yml.j2"],
+                        },
+                        {
+                            "ansible.builtin.copy": {
+                                "dest": f"{out}/configmap.json",
+                                "content": f"{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/'"
+                                " ~ 'configmap.yml.j2') | from_yaml | to_json }}",
+                            },
+                            "loop": "{{ inference_service_models | zip([blob]) | list }}",
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    settings = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    settings["inference_service_models"] = [{"name": "digits", "version": "v2", "artifact": str(artifact)}]
+    settings.update(overrides)
+    run = run_playbook(tmp_path, playbook, settings)
+    assert run.rc == 0, failures(run)
+    return {
+        name: json.loads((out / f"{name}.json").read_text())
+        for name in ("deployment.yml.j2", "pdb.yml.j2", "service.yml.j2", "configmap")
+    }
+
+
+def test_manifests_spread_budget_probe_requests_and_version_as_data(tmp_path, artifact):
+    docs = render(tmp_path, artifact, inference_service_load_balancer_ip="10.77.0.245")
+    deployment, pdb, service, configmap = (
+        docs[k] for k in ("deployment.yml.j2", "pdb.yml.j2", "service.yml.j2", "configmap")
+    )
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert spec["replicas"] >= 3
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    assert pod["affinity"]["podAntiAffinity"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+    assert pdb["kind"] == "PodDisruptionBudget" and pdb["spec"]["minAvailable"] < spec["replicas"]
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["loadBalancerIP"] == "10.77.0.245"
+    # The version is data: it names the ConfigMap the pods mount and the annotation that rolls them.
+    assert configmap["metadata"]["name"] == "inference-digits-v2"
+    assert pod["volumes"][0]["configMap"]["name"] == "inference-digits-v2"
+    assert spec["template"]["metadata"]["annotations"]["inference.onprem.microk8s/models"] == "digits=v2"
+    settings = json.loads(configmap["data"]["model-settings.json"])
+    assert settings["parameters"] == {"uri": "./model.joblib", "version": "v2"}
+    import base64
+
+    assert base64.b64decode(configmap["data"]["model.joblib.b64"]) == artifact.read_bytes()

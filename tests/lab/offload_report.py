@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`make offload-report`: the AI offload system's evidence, against a running lab (make lab-up + site.yml).
+
+Trains both models (scikit-learn's bundled digits), builds the inference image offline (cached), deploys the
+inference service with playbooks/offload_report.yml, installs the device package on client1 (with numpy from the
+image's pinned wheels: the lab's containers have no route out), then from client1 through the LoadBalancer:
+records (every test input through the device model and the server), the server at a fixed request rate, simulated
+devices running the cascade, the same load during a rolling model update (v1 -> v2) and during a node power-off.
+Writes reports/offload-<time>.{md,json,png}.
+
+offload_report.py [--devices 8] [--rate 100] [--seconds 20] [--skip-rolling] [--skip-failover]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import tarfile
+import time
+
+LAB_DIR = pathlib.Path(__file__).resolve().parent
+ROOT = LAB_DIR.parents[1]
+sys.path.insert(0, str(LAB_DIR))
+sys.path.insert(0, str(ROOT / "device"))
+
+from images import build as hello_build  # noqa: E402
+from images import inference  # noqa: E402
+from labkit.shell import LabError, run, say, step  # noqa: E402
+from onprem_device import report, train  # noqa: E402
+
+CLIENT = "client1"
+SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+KIT = "/opt/onprem-device"
+WORK = ROOT / "build" / "offload"
+
+
+def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) -> str:
+    """Run playbooks/offload_report.yml; returns its output (also echoed)."""
+    extra = {
+        "inference_service_models": models,
+        "inference_service_image_archive": str(archive),
+        "offload_url_file": str(url_file),
+    }
+    command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/offload_report.yml"]
+    command += ["-i", "inventories/lab", "-e", json.dumps(extra)]
+    done = subprocess.run(command, cwd=ROOT, check=False, timeout=1200, capture_output=True, text=True)
+    print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
+    if done.returncode:
+        raise LabError(f"ansible-playbook playbooks/offload_report.yml failed (rc={done.returncode})")
+    return done.stdout
+
+
+def changed_total(output: str) -> int:
+    """Sum of changed=N over the PLAY RECAP lines."""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
+
+
+def device_kit(models_dir: pathlib.Path, site: pathlib.Path) -> bytes:
+    """onprem_device, numpy (the image's pinned wheel, cp311 manylinux), the device model and the test split."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(ROOT / "device" / "onprem_device", "lib/onprem_device", filter=_no_cache)
+        for entry in sorted(site.iterdir()):
+            if entry.name == "numpy" or entry.name == "numpy.libs" or entry.name.startswith("numpy-"):
+                tar.add(entry, f"lib/{entry.name}", filter=_no_cache)
+        tar.add(models_dir / "device", "model")
+        tar.add(models_dir / "test.npz", "test.npz")
+    return buffer.getvalue()
+
+
+def _no_cache(info: tarfile.TarInfo):
+    return None if "__pycache__" in info.name or "/tests/" in info.name else info
+
+
+def on_client(args: list[str], timeout: float = 600) -> str:
+    command = ["lxc", "exec", CLIENT, "--env", f"PYTHONPATH={KIT}/lib", "--", "python3", "-m", *args]
+    return run(command, timeout=timeout)
+
+
+def loadtest(mode: str, url: str, *extra: str, timeout: float = 600) -> dict:
+    out = f"/tmp/offload-{mode}.json"
+    command = ["onprem_device.loadtest", mode, "--server", url, "--model", f"{KIT}/model"]
+    on_client([*command, "--data", f"{KIT}/test.npz", "--out", out, *extra], timeout)
+    return json.loads(run(["lxc", "exec", CLIENT, "--", "cat", out]))
+
+
+def start_devices(url: str, devices: int, seconds: float, name: str, stop_file: str | None = None) -> subprocess.Popen:
+    command = ["lxc", "exec", CLIENT, "--env", f"PYTHONPATH={KIT}/lib", "--", "python3", "-m"]
+    command += ["onprem_device.loadtest", "devices", "--server", url, "--model", f"{KIT}/model"]
+    command += ["--data", f"{KIT}/test.npz", "--devices", str(devices), "--seconds", str(seconds)]
+    command += ["--out", f"/tmp/offload-{name}.json"] + (["--stop-file", stop_file] if stop_file else [])
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(process: subprocess.Popen, name: str, timeout: float) -> dict:
+    _out, err = process.communicate(timeout=timeout)
+    if process.returncode:
+        raise LabError(f"the devices ({name}) failed: {err.decode()[-500:]}")
+    return json.loads(run(["lxc", "exec", CLIENT, "--", "cat", f"/tmp/offload-{name}.json"]))
+
+
+def announcing_node(address: str) -> str:
+    """The node whose interface holds the LoadBalancer address (MetalLB layer 2's announcer in the lab)."""
+    for node in json.loads(run(["lxc", "list", "--format", "json"])):
+        name = node["name"]
+        if not name.startswith("node") or node["status"] != "Running":
+            continue
+        if f"inet {address}/" in run(["lxc", "exec", name, "--", "ip", "-4", "addr", "show"]):
+            return name
+    raise LabError(f"no running node holds {address}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="offload_report.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--devices", type=int, default=8, help="simulated devices (threads on client1)")
+    parser.add_argument("--rate", type=float, default=100, help="requests per second for the server latency")
+    parser.add_argument("--seconds", type=float, default=20, help="length of the rate and device phases")
+    parser.add_argument("--drill-seconds", type=float, default=60, help="device load during the failover drill")
+    parser.add_argument("--window", type=float, default=30, help="seconds after the power cut counted as the failure")
+    parser.add_argument("--skip-rolling", action="store_true")
+    parser.add_argument("--skip-failover", action="store_true")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = ROOT / "reports"
+    out_dir.mkdir(exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    result: dict = {"lab": "4 LXD nodes with the microk8s test double, client1; 2-core host"}
+    try:
+        with step("training the device and server models (digits)"):
+            result["training"] = train.build(WORK / "models", target_rate=0.3, seed=0)
+            import joblib
+            import numpy as np
+
+            splits = train.load_splits(0)
+            v2 = train.train_server(
+                np.vstack([splits["x_train"], splits["x_cal"]]),
+                np.concatenate([splits["y_train"], splits["y_cal"]]),
+                c=5.0,
+            )
+            (WORK / "models" / "server-v2").mkdir(exist_ok=True)
+            joblib.dump(v2, WORK / "models" / "server-v2" / train.SERVER_MODEL, compress=("xz", 9))
+        archive = inference.build(
+            hello_build.default_rootfs_tar(), LAB_DIR / ".build" / "images", "onprem-inference:local"
+        )
+        site = next((LAB_DIR / ".build" / "images").glob("inference-site-*/.complete")).parent
+        url_file = WORK / "url.txt"
+        v1 = [{"name": "digits", "version": "v1", "artifact": str(WORK / "models" / "server" / train.SERVER_MODEL)}]
+        v2_models = [
+            {"name": "digits", "version": "v2", "artifact": str(WORK / "models" / "server-v2" / train.SERVER_MODEL)}
+        ]
+        with step("deploying the inference service (v1)"):
+            playbook(v1, archive, url_file)
+        with step("the same deployment again: nothing may change"):
+            result["idempotent_changed"] = changed_total(playbook(v1, archive, url_file))
+        url = url_file.read_text().strip()
+        say(f"service: {url}")
+        with step(f"installing the device package on {CLIENT}"):
+            (WORK / "device-kit.tar.gz").write_bytes(device_kit(WORK / "models", site))
+            run(["lxc", "exec", CLIENT, "--", "rm", "-rf", KIT])
+            run(["lxc", "exec", CLIENT, "--", "mkdir", "-p", KIT])
+            run(["lxc", "file", "push", str(WORK / "device-kit.tar.gz"), f"{CLIENT}/tmp/device-kit.tar.gz"])
+            run(["lxc", "exec", CLIENT, "--", "tar", "-xzf", "/tmp/device-kit.tar.gz", "-C", KIT])
+            on_client(["onprem_device", "check", "--server", url])
+        with step("records: every test input through the device model and through the service"):
+            result["accuracy"] = report.accuracy_section(loadtest("records", url))
+        with step(f"the service at {args.rate:.0f} requests/s for {args.seconds:.0f} s"):
+            result["rate"] = loadtest("rate", url, "--rate", str(args.rate), "--seconds", str(args.seconds))
+        with step(f"{args.devices} devices running the cascade for {args.seconds:.0f} s"):
+            result["cascade"] = report.devices_section(
+                loadtest("devices", url, "--devices", str(args.devices), "--seconds", str(args.seconds))
+            )
+        if not args.skip_rolling:
+            with step("rolling model update v1 -> v2 under device load"):
+                run(["lxc", "exec", CLIENT, "--", "rm", "-f", "/tmp/offload-stop"])
+                process = start_devices(url, args.devices, 900, "rolling", stop_file="/tmp/offload-stop")
+                time.sleep(5)
+                began = time.time()
+                playbook(v2_models, archive, url_file)
+                took = time.time() - began
+                time.sleep(5)
+                run(["lxc", "exec", CLIENT, "--", "touch", "/tmp/offload-stop"])
+                section = report.devices_section(finish(process, "rolling", 120))
+            section["what"] = (
+                f"ansible-playbook playbooks/offload_report.yml with digits v2 (a new ConfigMap; the replicas roll "
+                f"one at a time, maxUnavailable 0) while {args.devices} devices ran the cascade: the update took "
+                f"{took:.0f} s; a failed request is an offload that fell back to the device's answer."
+            )
+            result["rolling"] = section
+        with step("the service's metrics (Prometheus format) from client1"):
+            metrics_url = url.rsplit(":", 1)[0] + ":8082/metrics"
+            text = run(["lxc", "exec", CLIENT, "--", "python3", "-c", SCRAPE, metrics_url])
+            wanted = ("inference_model_info", "model_infer_request_success_total", "model_infer_request_duration_count")
+            result["metrics"] = [line for line in text.splitlines() if line.startswith(wanted)][:12]
+        if not args.skip_failover:
+            address = url.split("//")[1].split(":")[0]
+            victim = announcing_node(address)
+            with step(f"failover drill: power cut of {victim} (announces {address}) under device load"):
+                process = start_devices(url, args.devices, args.drill_seconds, "failover")
+                time.sleep(10)
+                cut = time.time()
+                run(["lxc", "stop", "--force", victim])
+                drill = finish(process, "failover", args.drill_seconds + 120)
+                run(["lxc", "start", victim])
+            section = report.devices_section(drill, (cut, cut + args.window))
+            section["what"] = (
+                f"{victim} (holding the LoadBalancer address and a replica) powered off with `lxc stop --force` "
+                f"10 s into {args.drill_seconds:.0f} s of device load; failure window = {args.window:.0f} s after "
+                "the cut."
+            )
+            result["failover"] = section
+    except (LabError, OSError, subprocess.SubprocessError, ValueError) as exc:
+        print(f"offload_report.py: {exc}", file=sys.stderr)
+        return 1
+    result["took_s"] = time.monotonic() - started
+    base = out_dir / f"offload-{stamp}"
+    (base.with_suffix(".json")).write_text(json.dumps(result, indent=2))
+    (base.with_suffix(".md")).write_text(report.markdown(result) + f"\nReport made in {result['took_s']:.0f} s.\n")
+    report.figure(result, base.with_suffix(".png"))
+    print((base.with_suffix(".md")).read_text())
+    say(f"written: {base}.md, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

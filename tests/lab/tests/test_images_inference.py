@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The inference image recipe: which installed files go in, and which rootfs libraries the wheels need."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from images import inference, rootfs
+
+
+def fake_elf(data: bytes):
+    """'ELF needs=a,b' declares dependencies (as in test_images_rootfs)."""
+    if not data.startswith(b"ELF"):
+        return None, []
+    needs = data.decode().partition("needs=")[2]
+    return None, [name for name in needs.split(",") if name]
+
+
+def test_site_files_leave_out_tests_caches_and_scripts(tmp_path):
+    for name in ("pkg/__init__.py", "pkg/tests/test_x.py", "pkg/__pycache__/x.pyc", "bin/mlserver", "pkg/sub/m.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".complete").write_text("key")
+    kept = [path.relative_to(tmp_path).as_posix() for path in inference.site_files(tmp_path)]
+    assert kept == ["pkg/__init__.py", "pkg/sub/m.py"]
+
+
+def test_needed_libraries_take_only_what_the_wheels_do_not_bundle(tmp_path, monkeypatch):
+    monkeypatch.setattr(rootfs, "elf_dependencies", fake_elf)
+    (tmp_path / "sklearn").mkdir()
+    (tmp_path / "scikit_learn.libs").mkdir()
+    (tmp_path / "sklearn" / "_svm.cpython-311-x86_64-linux-gnu.so").write_bytes(
+        b"ELF needs=libgomp-a1b2.so.1,libstdc++.so.6"
+    )
+    (tmp_path / "scikit_learn.libs" / "libgomp-a1b2.so.1").write_bytes(b"ELF needs=libc.so.6")
+    libs = "usr/lib/x86_64-linux-gnu"
+    entries = {
+        f"{libs}/libstdc++.so.6": "libstdc++.so.6.0.30",
+        f"{libs}/libstdc++.so.6.0.30": b"ELF needs=libm.so.6",
+        f"{libs}/libm.so.6": b"ELF needs=libc.so.6",
+        f"{libs}/libc.so.6": b"ELF",
+    }
+    path = tmp_path / "rootfs.tar"
+    with tarfile.open(path, "w") as out:
+        for name in ("usr", "usr/lib", libs):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            out.addfile(info)
+        for name, value in entries.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(value, str):
+                info.type, info.linkname = tarfile.SYMTYPE, value
+                out.addfile(info)
+            else:
+                info.size = len(value)
+                out.addfile(info, io.BytesIO(value))
+    with tarfile.open(path) as tar:
+        wanted = inference.needed_libraries(rootfs.Rootfs(tar), inference.site_files(tmp_path))
+    assert wanted == sorted(
+        [f"{libs}/libstdc++.so.6", f"{libs}/libstdc++.so.6.0.30", f"{libs}/libm.so.6", f"{libs}/libc.so.6"]
+    )
