@@ -35,10 +35,13 @@ from .kubeclient import ApiError, KubeClient
 from .node import Node
 
 PACKAGE = __name__.rsplit(".", 1)[0]
-CONTROLLED = ["deployments", "replicasets", "pods", "minions", "services", "endpoints"]  # what wakes the controllers
-KUBELET_WATCH = ["pods", "minions", "services"]
+# What wakes the controllers and the kubelet at once. Nodes are left out (every heartbeat changes them): the node
+# monitor's pass, every --node-monitor-period, starts a full round when a node's spec, labels or readiness changed.
+CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints"]
+KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
-KUBELET_RESYNC = 60.0  # --sync-frequency: a kubelet without pods looks again at least this often
+KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)
+RESYNC_PERIOD = 30.0  # a full controller round at least this often (time-based decisions: progress deadlines...)
 
 
 def prefixes(resources: list[str]) -> list[str]:
@@ -67,14 +70,22 @@ class Waker:
         return changed
 
 
-def post_heartbeat(client: KubeClient, node: Node, worker: bool) -> None:
-    """Register the Node object, or refresh its labels and status (spec, e.g. cordon or podCIDR, is left alone)."""
+def post_heartbeat(client: KubeClient, node: Node, worker: bool, registered: bool = False) -> None:
+    """Register the Node object, or refresh its labels and status (spec, e.g. cordon or podCIDR, is left alone).
+    `registered`: this kubelite already saw its Node (a missing one is then found by the 404 of the patch)."""
     posted = nodes.heartbeat(node, worker)
-    if client.get("nodes", node.hostname) is None:
+    if not registered and client.get("nodes", node.hostname) is None:
         client.create("nodes", posted)
         return
-    client.patch("nodes", node.hostname, {"metadata": {"labels": posted["metadata"]["labels"]}})
-    client.patch("nodes", node.hostname, {"status": posted["status"]}, subresource="status")
+    try:
+        client.patch("nodes", node.hostname, {"status": posted["status"]}, subresource="status")
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        client.create("nodes", posted)  # deleted meanwhile (`microk8s remove-node`, `kubectl delete node`)
+        return
+    if not registered:
+        client.patch("nodes", node.hostname, {"metadata": {"labels": posted["metadata"]["labels"]}})
 
 
 def list_nodes(node: Node) -> list[dict]:
@@ -118,8 +129,8 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
     )
     syncs = controller_syncs()
     waker = Waker(node, CONTROLLED, local=True)
-    leading, changed, client = False, True, None
-    next_election = last_round = 0.0
+    leading, changed, client, shape = False, True, None, None
+    next_election = last_round = last_check = 0.0
     while True:
         now = time.monotonic()
         if now >= next_election:
@@ -132,23 +143,38 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
                 was, leading = leading, election.step()
                 if was and not leading and workloads:
                     workloads.forget(node.hostname)  # a new term starts the node monitor's clocks afresh
-        if leading and client and (changed or now - last_round >= timings.node_monitor_period):
-            last_round = time.monotonic()
-            for sync in syncs:
-                call(sync, client, node, timings)
-        wake = min(next_election, last_round + timings.node_monitor_period if leading else next_election)
+        if leading and client:
+            full = changed or now - last_round >= RESYNC_PERIOD
+            if not full and workloads and now - last_check >= timings.node_monitor_period:
+                last_check = now  # between full rounds only the node monitor runs (one list of the nodes)
+                try:
+                    seen = workloads.monitor_nodes(client, node, timings)
+                    full = not workloads.all_ready(seen) or workloads.shape(seen) != shape
+                    shape = workloads.shape(seen)
+                except (ApiError, OSError) as error:
+                    print(f"node monitor: {error}", file=sys.stderr, flush=True)
+            if full:
+                last_round = last_check = time.monotonic()
+                for sync in syncs:
+                    call(sync, client, node, timings)
+        wake = min(next_election, last_check + timings.node_monitor_period) if leading else next_election
         changed = waker.wait(wake - time.monotonic()) and leading
 
 
 def run_node_parts(node: Node, worker: bool) -> None:
     kubelet, network = optional("kubelet"), optional("network")
-    parts = [getattr(module, "sync", None) for module in (kubelet, network) if module]
     waker = Waker(node, KUBELET_WATCH, local=not worker)
+    refresh, last_refresh = True, 0.0
     while True:
-        for sync in [p for p in parts if callable(p)]:
-            call(sync, node)
-        running = kubelet is not None and getattr(kubelet, "busy", lambda _node: True)(node)
-        waker.wait(PLEG_PERIOD if running or worker else KUBELET_RESYNC)
+        if network is not None and callable(getattr(network, "sync", None)):
+            call(network.sync, node)
+        if kubelet is not None:
+            refresh = refresh or time.monotonic() - last_refresh >= KUBELET_RESYNC
+            if refresh:
+                last_refresh = time.monotonic()
+            call(kubelet.sync, node, refresh)
+        running = kubelet is not None and kubelet.busy(node)
+        refresh = waker.wait(PLEG_PERIOD if running or worker else KUBELET_RESYNC)
 
 
 def loop(target: Callable, *args) -> None:
@@ -168,15 +194,17 @@ def main() -> int:
         apiserver.serve(node, timings=timings)
         loop(run_controllers, node, timings)
     loop(run_node_parts, node, worker)
-    namespaces_done = worker
+    namespaces_done, registered = worker, False
     interval = timings.node_status_update_frequency
     while datastore.is_worker(node) == worker:
         try:
             if not namespaces_done:
                 apiserver.bootstrap_namespaces(node)
                 namespaces_done = True
-            post_heartbeat(KubeClient.for_node(node), node, worker)  # a join replaces the CA and token
+            post_heartbeat(KubeClient.for_node(node), node, worker, registered)  # a join replaces the CA and token
+            registered = True
         except (datastore.DatastoreError, ApiError, OSError) as error:
+            registered = False
             print(f"heartbeat failed: {error}", file=sys.stderr, flush=True)
         time.sleep(interval)
     print("node role changed, restarting", file=sys.stderr, flush=True)

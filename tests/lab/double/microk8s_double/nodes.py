@@ -5,6 +5,7 @@ the real columns (liveness is the node lifecycle controller's: controllers/nodel
 from __future__ import annotations
 
 import datetime
+import functools
 import platform
 import subprocess
 import uuid
@@ -39,11 +40,13 @@ def parse(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
 
 
+@functools.cache  # fixed for the daemon's life: not re-read on every heartbeat
 def os_image() -> str:
     fields = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
     return fields.get("PRETTY_NAME", "Linux").strip('"')
 
 
+@functools.cache
 def container_runtime() -> str:
     try:
         words = subprocess.run(["containerd", "--version"], capture_output=True, text=True, check=False).stdout.split()

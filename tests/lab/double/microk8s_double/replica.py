@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import threading
 import uuid
@@ -99,6 +100,17 @@ def ensure(backend: Path, port: int) -> tuple[int, dict]:
 
 
 def identity(backend: Path) -> tuple[int, str] | None:
-    """(own ID, cluster id): changes when a join or leave replaces the backend, so the daemon reloads."""
-    stored = load(backend)
-    return (stored[0], stored[1]["cluster"]) if stored else None
+    """(own ID, cluster id): changes when a join or leave replaces the backend, so the daemon reloads. Cheap: the
+    state file is saved with sorted keys, so the cluster id is its first field (the rest is not parsed)."""
+    info, state = backend / "info.yaml", backend / STATE_FILE
+    try:
+        fields = dict(line.split(": ", 1) for line in info.read_text().splitlines() if ": " in line)
+        with open(state, "rb") as stored:
+            head = stored.read(256).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    found = re.match(r'\{"cluster": "([^"\\]*)"', head)
+    if found is None:
+        loaded = load(backend)
+        return (loaded[0], loaded[1]["cluster"]) if loaded else None
+    return int(fields["ID"]), found.group(1)

@@ -43,6 +43,7 @@ class Election:
         self.client, self.identity, self.duration = client, identity, duration
         self.renew_deadline, self.retry_period = renew_deadline, retry
         self.renewed: float | None = None  # monotonic time of the last successful acquire or renew
+        self.held: dict | None = None  # the Lease as this node last wrote it (a renewal then needs no read)
 
     def step(self) -> bool:
         """Acquire or renew the lease; True while this node leads: it holds the lease, or failed to renew for less
@@ -53,7 +54,9 @@ class Election:
             won = None
         if won:
             self.renewed = time.monotonic()
-        elif won is False or self.renewed is None or time.monotonic() - self.renewed >= self.renew_deadline:
+            return True
+        self.held = None
+        if won is False or self.renewed is None or time.monotonic() - self.renewed >= self.renew_deadline:
             self.renewed = None
         return self.renewed is not None
 
@@ -61,15 +64,24 @@ class Election:
         """One try: True when this node now holds the lease, False when another valid holder has it."""
         moment = now()
         spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.duration), "renewTime": stamp(moment)}
+        if self.held is not None:  # renewing: a compare-and-swap on what we wrote; a conflict means someone else did
+            try:
+                self.held = self.client.update("leases", dict(self.held, spec=dict(self.held["spec"], **spec)))
+                return True
+            except ApiError as error:
+                self.held = None
+                if error.status != 409:
+                    raise
         lease = self.client.get("leases", NAME, NAMESPACE)
         if lease is None:
             first = dict(spec, acquireTime=stamp(moment), leaseTransitions=0)
-            self.client.create("leases", {"metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": first})
+            body = {"metadata": {"name": NAME, "namespace": NAMESPACE}, "spec": first}
+            self.held = self.client.create("leases", body)
             return True
         current = lease.get("spec", {})
         if current.get("holderIdentity") != self.identity:
             if not expired(lease, moment):
                 return False
             spec.update(acquireTime=stamp(moment), leaseTransitions=int(current.get("leaseTransitions", 0)) + 1)
-        self.client.update("leases", dict(lease, spec=dict(current, **spec)))
+        self.held = self.client.update("leases", dict(lease, spec=dict(current, **spec)))
         return True

@@ -20,21 +20,44 @@ def forget(name: str) -> None:
     MONITORS.pop(name, None)
 
 
-def sync(client: KubeClient, node, timings: Timings) -> None:
-    moment = now()
+def node_monitor(node, timings: Timings) -> nodelifecycle.Monitor:
     monitor = MONITORS.get(node.hostname)
     if monitor is None:
         monitor = MONITORS[node.hostname] = nodelifecycle.Monitor(
             timings.node_monitor_period, timings.node_monitor_grace_period
         )
+    return monitor
+
+
+def monitor_nodes(client: KubeClient, node, timings: Timings, nodes: list[dict] | None = None) -> list[dict]:
+    """The node monitor's pass when due; the nodes as they are after it."""
+    nodes = client.list("nodes") if nodes is None else nodes
+    monitor = node_monitor(node, timings)
+    if not monitor.due():
+        return nodes
+    marked = monitor.check(nodes, now())
+    apply(client, marked)
+    changed = {a.name: a.body["status"] for a in marked}
+    return [dict(n, status=dict(n["status"], **changed[n["metadata"]["name"]])) if n["metadata"]["name"] in changed
+            else n for n in nodes]  # fmt: skip
+
+
+def shape(nodes: list[dict]) -> list:
+    """What the other controllers care about in the nodes (not the heartbeats): names, spec, labels, readiness."""
+    return sorted(
+        (n["metadata"]["name"], repr(n.get("spec")), repr(n["metadata"].get("labels")), all_ready([n])) for n in nodes
+    )
+
+
+def all_ready(nodes: list[dict]) -> bool:
+    return all((nodelifecycle.condition(n, "Ready") or {}).get("status") == "True" for n in nodes)
+
+
+def sync(client: KubeClient, node, timings: Timings) -> None:
+    moment = now()
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
-    pods, nodes = client.list("pods"), client.list("nodes")
-    if monitor.due():
-        marked = monitor.check(nodes, moment)
-        apply(client, marked)
-        changed = {a.name: a.body["status"] for a in marked}
-        nodes = [dict(n, status=dict(n["status"], **changed[n["metadata"]["name"]])) if n["metadata"]["name"]
-                 in changed else n for n in nodes]  # fmt: skip
+    pods = client.list("pods")
+    nodes = monitor_nodes(client, node, timings, client.list("nodes"))
     collected = garbage.collect(deployments, replica_sets, pods, nodes)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}

@@ -53,13 +53,14 @@ def for_node(node: Node) -> Kubelet:
     return Kubelet(KubeClient.for_node(node), runtime, network, node.hostname, node.ip)
 
 
-def sync(node: Node) -> None:
+def sync(node: Node, refresh: bool = True) -> None:
+    """One round of this node's kubelet; `refresh`: read its pods from the API again (see Kubelet.sync)."""
     kubelet = KUBELETS.get(node.hostname)
     if kubelet is None:
         kubelet = KUBELETS[node.hostname] = for_node(node)
-    else:
+    elif refresh:
         kubelet.client = KubeClient.for_node(node)  # a join replaces the CA and token
-    kubelet.sync()
+    kubelet.sync(refresh)
 
 
 def busy(node: Node) -> bool:

@@ -50,20 +50,26 @@ class Kubelet:
         self.termed: set[tuple[str, str]] = set()
         self.dns_ip: str | None = None
         self.pod_count = 0  # pods bound to this node at the last sync
+        self.view: tuple[list[dict], str | None, list[dict]] | None = None  # (pods, podCIDR, services)
 
     # -- the loop -------------------------------------------------------------------------------------------------
-    def sync(self) -> None:
-        pods = [
-            p
-            for p in self.client.list("pods", field_selector=f"spec.nodeName={self.node_name}")
-            if p["spec"].get("nodeName") == self.node_name
-        ]
+    def sync(self, refresh: bool = True) -> None:
+        """One round. `refresh`: read this node's pods, its podCIDR and the services from the API server again;
+        otherwise the last ones are used (kubelite refreshes when the datastore reports a change of pods, and
+        every few seconds)."""
+        if refresh or self.view is None:
+            pods = [
+                p
+                for p in self.client.list("pods", field_selector=f"spec.nodeName={self.node_name}")
+                if p["spec"].get("nodeName") == self.node_name
+            ]
+            me = self.client.get("nodes", self.node_name) or {}
+            services = self.client.list("services")
+            self.view = (pods, (me.get("spec") or {}).get("podCIDR"), services)
+            self.dns_ip = files.cluster_dns(services)
+        pods, pod_cidr, services = self.view
         self.pod_count = len(pods)
-        me = self.client.get("nodes", self.node_name) or {}
-        pod_cidr = (me.get("spec") or {}).get("podCIDR")
         listing = Lazy(self.runtime.images)  # `ctr images ls` only when a container has to start
-        services = self.client.list("services")
-        self.dns_ip = files.cluster_dns(services)
         for pod in pods:
             try:
                 self.sync_pod(pod, pod_cidr, listing, services)
