@@ -229,3 +229,12 @@ def test_an_offline_snap_without_its_assertion_needs_the_opt_in(tmp_path):
     assert run.status == "failed"
     assert any("no .assert file for %s" % snap in m and "microk8s_node_allow_dangerous=true" in m for m in messages)
     assert _changed(run) == 0
+
+
+def test_four_control_planes_are_not_warned_about(tmp_path):
+    """3 voters + 1 standby is the seed's right setup: no 'even number' warning (this run then stops on the
+    duplicate host names of one machine)."""
+    run = _run(tmp_path, _inventory(tmp_path, ["pc1", "pc2", "pc3", "pc4"]), cmdline="--check")
+    output = run.stdout.read()
+    assert "is used by more than one node" in output
+    assert "even" not in output.lower()
