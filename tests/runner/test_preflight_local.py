@@ -148,12 +148,14 @@ def test_a_staging_dir_another_user_could_write_is_refused_before_any_change(tmp
     assert _changed(run) == 0
 
 
-def _fake_snapd(tmp_path, monkeypatch):
-    """A `snap` command that lists no snap (this machine has no snapd), first on PATH."""
+def _fake_snapd(tmp_path, monkeypatch, listing=""):
+    """A `snap` command first on PATH (this machine has no snapd): `snap list` prints listing (none: no snaps),
+    everything else fails."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     snap = bin_dir / "snap"
-    snap.write_text('#!/bin/sh\n[ "$1" = list ] && echo "No snaps are installed yet." >&2\nexit 1\n')
+    answer = "printf '%s'; exit 0" % listing if listing else 'echo "No snaps are installed yet." >&2'
+    snap.write_text('#!/bin/sh\nif [ "$1" = list ]; then %s; fi\nexit 1\n' % answer)
     snap.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
 
@@ -228,4 +230,32 @@ def test_an_offline_snap_without_its_assertion_needs_the_opt_in(tmp_path):
     messages = _failure_messages(run)
     assert run.status == "failed"
     assert any("no .assert file for %s" % snap in m and "microk8s_node_allow_dangerous=true" in m for m in messages)
+    assert _changed(run) == 0
+
+
+def test_four_control_planes_are_not_warned_about(tmp_path):
+    """3 voters + 1 standby is the seed's right setup: no 'even number' warning (this run then stops on the
+    duplicate host names of one machine)."""
+    run = _run(tmp_path, _inventory(tmp_path, ["pc1", "pc2", "pc3", "pc4"]), cmdline="--check")
+    output = run.stdout.read()
+    assert "is used by more than one node" in output
+    assert "even" not in output.lower()
+
+
+def test_an_installed_node_on_another_channel_is_refused_before_any_change(tmp_path, monkeypatch):
+    """community.general.snap would refresh it to the inventory's channel, on every node at once."""
+    listing = (
+        "Name      Version   Rev   Tracking     Publisher   Notes\\n"
+        "microk8s  v1.28.15  7001  1.28/stable  canonical**  classic\\n"
+    )
+    _fake_snapd(tmp_path, monkeypatch, listing)
+    run = _run(tmp_path, _single(tmp_path, microk8s_node_channel="1.32/stable"), cmdline="--check")
+    messages = _failure_messages(run)
+    assert run.status == "failed"
+    assert any(
+        "pc1 runs MicroK8s tracking 1.28/stable, the inventory asks for 1.32/stable" in m
+        and "playbooks/upgrade.yml" in m
+        for m in messages
+    ), messages
+    assert _ran_after_preflight(run, "pc1") == []
     assert _changed(run) == 0
