@@ -5,6 +5,7 @@ import pathlib
 
 import jinja2
 import pytest
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.onprem.microk8s.plugins.filter.api_vip import api_vip_problems, csr_ip_line
 
@@ -65,6 +66,7 @@ def render(**overrides):
     }
     values.update(overrides)
     env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)  # Ansible's template settings
+    env.filters["bool"] = boolean
     return env.from_string(TEMPLATE.read_text()).render(**values)
 
 
@@ -78,3 +80,4 @@ def test_keepalived_config_unicast_health_checked():
     assert "nopreempt" in conf and "state BACKUP" in conf
     assert "weight" not in conf  # a failing check puts the node in FAULT: it drops the VIP whatever its priority
     assert "nopreempt" not in render(api_vip_preempt=True)
+    assert "nopreempt" not in render(api_vip_preempt="true")  # -e api_vip_preempt=true is a string

@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""api_vip and failover_profile through ansible-runner on this machine (local connection): syntax, preflight
+refusals that change nothing, and the failover profile's args files applied, re-applied (changed=0) and reverted
+byte for byte (kubelite restarts skipped: `--skip-tags restart`; the lab covers them)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+import ansible_runner
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# canonical/microk8s microk8s-resources/default-args (HEAD d099c907), abridged
+ARGS = {
+    "kube-controller-manager": "--kubeconfig=${SNAP_DATA}/credentials/controller.config\n"
+    "--leader-elect-lease-duration=60s\n--leader-elect-renew-deadline=30s\n--profiling=false\n",
+    "kube-scheduler": "--kubeconfig=${SNAP_DATA}/credentials/scheduler.config\n"
+    "--leader-elect-lease-duration=60s\n--leader-elect-renew-deadline=30s\n--profiling=false\n",
+    "kubelet": "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n--read-only-port=0\n",
+    "kube-apiserver": "--secure-port=16443\n--allow-privileged=true\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def _venv_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def _run(tmp_path, playbook, extra_vars=None, cmdline=None):
+    host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    inventory = {
+        "all": {
+            "vars": {"ansible_become": False, **(extra_vars or {})},
+            "children": {"masters": {"hosts": {"node1": host}}, "workers": {"hosts": {}}},
+        }
+    }
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    data = tmp_path / ("runner-%d" % len(list(tmp_path.glob("runner-*"))))
+    data.mkdir()
+    return ansible_runner.run(
+        private_data_dir=str(data),
+        project_dir=str(REPO),
+        playbook=playbook,
+        inventory=str(tmp_path / "hosts.yml"),
+        cmdline=cmdline,
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
+        quiet=True,
+        timeout=300,
+    )
+
+
+def _failures(run):
+    return [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"]
+
+
+def _changed(run):
+    return sum((run.stats or {}).get("changed", {}).values())
+
+
+def test_failover_profile_playbook_syntax(tmp_path):
+    run = _run(tmp_path, "playbooks/failover_profile.yml", cmdline="--syntax-check")
+    assert run.rc == 0, run.stdout.read()
+
+
+def test_failover_profile_refuses_inconsistent_timings(tmp_path):
+    run = _run(
+        tmp_path,
+        "playbooks/failover_profile.yml",
+        {"failover_profile_node_status_update_frequency": "30s", "failover_profile_args_dir": str(tmp_path)},
+    )
+    assert run.rc != 0
+    assert any("node_status_update_frequency (30s) must be shorter" in m for m in _failures(run)), _failures(run)
+    assert _changed(run) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the record is written root-owned, as on a node")
+def test_failover_profile_apply_rerun_revert(tmp_path):
+    args = tmp_path / "args"
+    args.mkdir()
+    for name, text in ARGS.items():
+        (args / name).write_text(text)
+    common = {"failover_profile_args_dir": str(args), "onprem_staging_dir": str(tmp_path / "staging")}
+    skip = "--skip-tags restart"
+
+    applied = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
+    assert applied.rc == 0, _failures(applied)
+    controller = (args / "kube-controller-manager").read_text().splitlines()
+    assert "--leader-elect-lease-duration=15s" in controller and "--leader-elect-lease-duration=60s" not in controller
+    assert "--node-monitor-grace-period=16s" in controller
+    assert "--node-status-update-frequency=4s" in (args / "kubelet").read_text().splitlines()
+    assert "--default-unreachable-toleration-seconds=30" in (args / "kube-apiserver").read_text()
+    assert (tmp_path / "staging" / "failover_profile.restart-pending").exists()
+
+    again = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
+    assert (again.rc, _changed(again)) == (0, 0)
+
+    reverted = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
+    assert reverted.rc == 0, _failures(reverted)
+    assert {name: (args / name).read_text() for name in ARGS} == ARGS
+    assert not (tmp_path / "staging" / "failover_profile.json").exists()
+
+    again = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
+    assert (again.rc, _changed(again)) == (0, 0)
+
+
+def test_failover_profile_is_opt_in(tmp_path):
+    run = _run(tmp_path, "playbooks/failover_profile.yml", cmdline="-e failover_profile_enabled=false")
+    assert (run.rc, _changed(run)) == (0, 0)
+    assert not [e for e in run.events if e.get("event") == "runner_on_ok" and "args" in str(e["event_data"]["task"])]
+
+
+@pytest.mark.parametrize(("vip", "says"), [("not-an-ip", "is not an IP address"), ("", "api_vip needs onprem_api_vip")])
+def test_api_vip_refuses_a_bad_address_before_any_change(tmp_path, vip, says):
+    playbook = tmp_path / "vip.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [{"name": "VIP", "hosts": "masters", "gather_facts": False, "roles": [{"role": "onprem.microk8s.api_vip"}]}]
+        )
+    )
+    run = _run(tmp_path, str(playbook), {"onprem_api_vip": vip})
+    assert run.rc != 0
+    assert any(says in m for m in _failures(run)), _failures(run)
+    assert _changed(run) == 0
