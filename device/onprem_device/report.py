@@ -84,8 +84,11 @@ def markdown(report: dict) -> str:
         f"{report['training']['temperature']:.3f}, threshold {acc['at_threshold']['threshold']:.4f} "
         f"(target offload {report['training']['target_rate']:.0%}).",
         "",
-        f"Deployment re-run: changed={report['idempotent_changed']}." if "idempotent_changed" in report else "",
-        "",
+        *(
+            [f"Deployment re-run: changed={report['idempotent_changed']}.", ""]
+            if "idempotent_changed" in report
+            else []
+        ),
         "## Accuracy against offload rate (server answers from the live service)",
         "",
         "| offloaded | cascade | random | device only | server only |",
@@ -124,8 +127,8 @@ def markdown(report: dict) -> str:
             "",
             "## Server under load",
             "",
-            f"Open loop at {rate['rate']:.0f} requests/s for {rate['seconds']:.0f} s from client1 through the "
-            f"LoadBalancer address: {rate['ok']}/{rate['requests']} answered, p50 {rate['p50_ms']:.1f} ms, "
+            f"Open loop at {rate['rate']:.0f} requests/s for {rate['seconds']:.0f} s ({report.get('where', '')}): "
+            f"{rate['ok']}/{rate['requests']} answered, p50 {rate['p50_ms']:.1f} ms, "
             f"p95 {rate['p95_ms']:.1f} ms, p99 {rate['p99_ms']:.1f} ms (achieved {rate['achieved_rate']:.0f}/s; "
             f"client start lag p95 {rate['start_lag_p95_ms']:.1f} ms).",
         ]
@@ -180,7 +183,7 @@ def figure(report: dict, path) -> None:
     ax.plot([at["offload_rate"] * 100], [at["accuracy"] * 100], "r*", markersize=14, label="calibrated threshold")
     ax.set_xlabel("inputs offloaded to the cluster (%)")
     ax.set_ylabel("accuracy on held-out digits (%)")
-    ax.set_title("On-device model + cluster inference service (lab)")
+    ax.set_title("On-device model + cluster inference service")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
