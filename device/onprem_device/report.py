@@ -154,6 +154,8 @@ def markdown(report: dict) -> str:
             )
         elif section.get("offload_success") is not None:
             lines.append(f"- offload success: {section['offload_success']:.2%}")
+    if report.get("error"):
+        lines += ["", "## INCOMPLETE", "", f"The run stopped: {report['error']}"]
     if report.get("metrics"):
         lines += [
             "",

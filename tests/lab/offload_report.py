@@ -254,15 +254,20 @@ def main(argv: list[str]) -> int:
             lab_phases(args, result)
     except (LabError, OSError, subprocess.SubprocessError, ValueError) as exc:
         print(f"offload_report.py: {exc}", file=sys.stderr)
-        return 1
+        result["error"] = str(exc)[-2000:]
+        if "accuracy" not in result:
+            return 1
+        status = 1  # what was measured before the failure is still written, marked incomplete
+    else:
+        status = 0
     result["took_s"] = time.monotonic() - started
     base = out_dir / f"offload-{stamp}"
     (base.with_suffix(".json")).write_text(json.dumps(result, indent=2))
     (base.with_suffix(".md")).write_text(report.markdown(result) + f"\nReport made in {result['took_s']:.0f} s.\n")
     report.figure(result, base.with_suffix(".png"))
     print((base.with_suffix(".md")).read_text())
-    say(f"written: {base}.md, .json, .png")
-    return 0
+    say(f"written: {base}.md, .json, .png" + (" (INCOMPLETE: see its error)" if status else ""))
+    return status
 
 
 if __name__ == "__main__":
