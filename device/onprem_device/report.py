@@ -16,14 +16,16 @@ def _pct(values, q):
 def accuracy_section(records: dict) -> dict:
     confidence = np.asarray(records["confidence"])
     device_pred = np.asarray(records["device_pred"])
-    server_pred = np.asarray(records["server_pred"])
+    answered = np.asarray(records["server_pred"])
+    # An offload the server did not answer gets the device's own answer (the fallback), as on a device.
+    server_pred = np.where(answered < 0, device_pred, answered)
     labels = np.asarray(records["labels"])
     rows = simulate.curves(confidence, device_pred, server_pred, labels)
     accuracy, rate = simulate.threshold_outcome(confidence, device_pred, server_pred, labels, records["threshold"])
     return {
         "curves": rows,
         "n": len(labels),
-        "server_failures": int(np.sum(server_pred < 0)),
+        "server_failures": int(np.sum(answered < 0)),
         "at_threshold": {"threshold": records["threshold"], "accuracy": accuracy, "offload_rate": rate},
         "cascade_above_random": all(
             row["cascade"] > row["random"] for row in rows if 0.0 < row["rate"] < 1.0 and row["rate"] <= 0.9
@@ -104,7 +106,12 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"Calibrated threshold on the test split: {at['accuracy']:.2%} accuracy with {at['offload_rate']:.1%} "
-        f"offloaded. Cascade above random at every rate in (0, 90 %]: {acc['cascade_above_random']}.",
+        f"offloaded. Cascade above random at every rate in (0, 90 %]: {acc['cascade_above_random']}."
+        + (
+            f" The service failed {acc['server_failures']} of the test inputs (counted as device fallbacks)."
+            if acc["server_failures"]
+            else ""
+        ),
         "",
         "## Latency and uplink",
         "",
@@ -122,7 +129,9 @@ def markdown(report: dict) -> str:
             f"| {live['uplink_bytes_per_1000']:,.0f} |"
         )
     rate = report.get("rate")
-    if rate:
+    if rate and not rate["ok"]:
+        lines += ["", "## Server under load", "", f"None of {rate['requests']} requests was answered."]
+    elif rate:
         lines += [
             "",
             "## Server under load",
