@@ -32,7 +32,7 @@ help:
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, then site.yml, verify.yml and the failover drill against the lab, and its report"
 	@echo "make bench         site.yml converge and no-op re-run times on 4 and 8 lab nodes (numbers only)"
-	@echo "make offload-report  against a running lab (lab-up + site.yml): train, deploy the inference service, simulated devices on client1; reports/offload-*.{md,png,json}"
+	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
 	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
@@ -156,7 +156,7 @@ bench: venv
 # The AI offload system's evidence against a running lab (make lab-up, then site.yml): both models trained, the
 # inference service deployed, simulated devices on client1, a rolling model update and a power cut under load.
 offload-report: venv
-	python tests/lab/offload_report.py
+	python tests/lab/offload_report.py $(if $(SERVER),--server $(SERVER))
 
 # The offload device package (device/): calibration, cascade, v2 client, queue; trains the small models (seconds).
 device-test: venv

@@ -29,7 +29,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, low: float = 0.05, h
     ratio = (math.sqrt(5) - 1) / 2
     c, d = b - ratio * (b - a), a + ratio * (b - a)
     fc, fd = nll(logits, labels, math.exp(c)), nll(logits, labels, math.exp(d))
-    for _ in range(80):
+    for _step in range(80):
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - ratio * (b - a)

@@ -102,7 +102,7 @@ def make_collector(host: str, port: int, out: pathlib.Path) -> http.server.Threa
 
 
 def cmd_collect(args) -> int:
-    host, _, port = args.listen.rpartition(":")
+    host, _colon, port = args.listen.rpartition(":")
     server = make_collector(host or "0.0.0.0", int(port), pathlib.Path(args.out))
     print(f"collecting on {args.listen} into {args.out}", file=sys.stderr)
     server.serve_forever()

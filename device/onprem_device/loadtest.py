@@ -111,14 +111,14 @@ def rate(url: str, name: str, x, per_second: float, seconds: float, workers: int
             with lock:
                 results.append((start - when, (time.monotonic() - start) * 1000, ok))
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker) for _worker in range(workers)]
     for thread in threads:
         thread.start()
     begin = time.monotonic() + 0.5
     total = int(per_second * seconds)
     for index in range(total):
         due.put((begin + index / per_second, x[index % len(x)]))
-    for _ in threads:
+    for _thread in threads:
         due.put(None)
     for thread in threads:
         thread.join()

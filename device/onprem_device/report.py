@@ -16,14 +16,16 @@ def _pct(values, q):
 def accuracy_section(records: dict) -> dict:
     confidence = np.asarray(records["confidence"])
     device_pred = np.asarray(records["device_pred"])
-    server_pred = np.asarray(records["server_pred"])
+    answered = np.asarray(records["server_pred"])
+    # An offload the server did not answer gets the device's own answer (the fallback), as on a device.
+    server_pred = np.where(answered < 0, device_pred, answered)
     labels = np.asarray(records["labels"])
     rows = simulate.curves(confidence, device_pred, server_pred, labels)
     accuracy, rate = simulate.threshold_outcome(confidence, device_pred, server_pred, labels, records["threshold"])
     return {
         "curves": rows,
         "n": len(labels),
-        "server_failures": int(np.sum(server_pred < 0)),
+        "server_failures": int(np.sum(answered < 0)),
         "at_threshold": {"threshold": records["threshold"], "accuracy": accuracy, "offload_rate": rate},
         "cascade_above_random": all(
             row["cascade"] > row["random"] for row in rows if 0.0 < row["rate"] < 1.0 and row["rate"] <= 0.9
@@ -84,8 +86,11 @@ def markdown(report: dict) -> str:
         f"{report['training']['temperature']:.3f}, threshold {acc['at_threshold']['threshold']:.4f} "
         f"(target offload {report['training']['target_rate']:.0%}).",
         "",
-        f"Deployment re-run: changed={report['idempotent_changed']}." if "idempotent_changed" in report else "",
-        "",
+        *(
+            [f"Deployment re-run: changed={report['idempotent_changed']}.", ""]
+            if "idempotent_changed" in report
+            else []
+        ),
         "## Accuracy against offload rate (server answers from the live service)",
         "",
         "| offloaded | cascade | random | device only | server only |",
@@ -101,7 +106,12 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"Calibrated threshold on the test split: {at['accuracy']:.2%} accuracy with {at['offload_rate']:.1%} "
-        f"offloaded. Cascade above random at every rate in (0, 90 %]: {acc['cascade_above_random']}.",
+        f"offloaded. Cascade above random at every rate in (0, 90 %]: {acc['cascade_above_random']}."
+        + (
+            f" The service failed {acc['server_failures']} of the test inputs (counted as device fallbacks)."
+            if acc["server_failures"]
+            else ""
+        ),
         "",
         "## Latency and uplink",
         "",
@@ -119,13 +129,15 @@ def markdown(report: dict) -> str:
             f"| {live['uplink_bytes_per_1000']:,.0f} |"
         )
     rate = report.get("rate")
-    if rate:
+    if rate and not rate["ok"]:
+        lines += ["", "## Server under load", "", f"None of {rate['requests']} requests was answered."]
+    elif rate:
         lines += [
             "",
             "## Server under load",
             "",
-            f"Open loop at {rate['rate']:.0f} requests/s for {rate['seconds']:.0f} s from client1 through the "
-            f"LoadBalancer address: {rate['ok']}/{rate['requests']} answered, p50 {rate['p50_ms']:.1f} ms, "
+            f"Open loop at {rate['rate']:.0f} requests/s for {rate['seconds']:.0f} s ({report.get('where', '')}): "
+            f"{rate['ok']}/{rate['requests']} answered, p50 {rate['p50_ms']:.1f} ms, "
             f"p95 {rate['p95_ms']:.1f} ms, p99 {rate['p99_ms']:.1f} ms (achieved {rate['achieved_rate']:.0f}/s; "
             f"client start lag p95 {rate['start_lag_p95_ms']:.1f} ms).",
         ]
@@ -151,6 +163,8 @@ def markdown(report: dict) -> str:
             )
         elif section.get("offload_success") is not None:
             lines.append(f"- offload success: {section['offload_success']:.2%}")
+    if report.get("error"):
+        lines += ["", "## INCOMPLETE", "", f"The run stopped: {report['error']}"]
     if report.get("metrics"):
         lines += [
             "",
@@ -180,7 +194,7 @@ def figure(report: dict, path) -> None:
     ax.plot([at["offload_rate"] * 100], [at["accuracy"] * 100], "r*", markersize=14, label="calibrated threshold")
     ax.set_xlabel("inputs offloaded to the cluster (%)")
     ax.set_ylabel("accuracy on held-out digits (%)")
-    ax.set_title("On-device model + cluster inference service (lab)")
+    ax.set_title("On-device model + cluster inference service")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

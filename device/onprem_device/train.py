@@ -65,6 +65,8 @@ def calibrate(model: DeviceModel, x_cal, y_cal, target_rate: float) -> dict:
     probs = model.predict_proba(x_cal)
     model.threshold = calibration.threshold_for_rate(probs.max(axis=1), target_rate)
     return {
+        "nll_before": calibration.nll(logits, y_cal, 1.0),
+        "nll_after": calibration.nll(logits, y_cal, model.temperature),
         "temperature": model.temperature,
         "threshold": model.threshold,
         "ece_before": before,

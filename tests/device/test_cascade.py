@@ -22,18 +22,18 @@ def test_device_model_is_small_and_numpy_only(trained):
 
 
 def test_server_is_more_accurate_than_the_device(trained):
-    _confidence, device_pred, server_pred, labels, _ = records(trained)
+    _confidence, device_pred, server_pred, labels, _model = records(trained)
     assert np.mean(server_pred == labels) > np.mean(device_pred == labels)
 
 
 def test_confidence_tells_right_from_wrong(trained):
-    confidence, device_pred, _, labels, _ = records(trained)
+    confidence, device_pred, _server, labels, _model = records(trained)
     right = device_pred == labels
     assert confidence[right].mean() > confidence[~right].mean()
 
 
 def test_cascade_beats_random_offload_at_every_rate_in_between(trained):
-    confidence, device_pred, server_pred, labels, _ = records(trained)
+    confidence, device_pred, server_pred, labels, _model = records(trained)
     rows = simulate.curves(confidence, device_pred, server_pred, labels)
     for row in rows:
         assert row["cascade"] >= row["random"] - 1e-12, row
@@ -44,7 +44,7 @@ def test_cascade_beats_random_offload_at_every_rate_in_between(trained):
 
 
 def test_a_third_offloaded_gets_close_to_the_server(trained):
-    confidence, device_pred, server_pred, labels, _ = records(trained)
+    confidence, device_pred, server_pred, labels, _model = records(trained)
     cascade = simulate.cascade_accuracy(confidence, device_pred, server_pred, labels, 0.3)
     device_only, server_only = np.mean(device_pred == labels), np.mean(server_pred == labels)
     # Most of the gap between device and server is closed by offloading the least confident 30 %.

@@ -81,8 +81,8 @@ def test_bad_settings_stop_in_preflight(tmp_path, artifact, extra, message):
     assert run.rc != 0
     found = failures(run)
     assert found, "the run failed without a failed task"
-    assert all("kubeconfig" not in task and "Import" not in task and "Copy" not in task for task, _ in found)
-    assert any(message in msg for _, msg in found), found
+    assert all("kubeconfig" not in task and "Import" not in task and "Copy" not in task for task, _msg in found)
+    assert any(message in msg for _task, msg in found), found
 
 
 def render(tmp_path, artifact, **overrides):

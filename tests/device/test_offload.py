@@ -44,7 +44,7 @@ def test_a_kept_alive_connection_serves_many_requests(trained, fake_server):
 
 
 def test_a_dropped_connection_is_retried_once_on_a_new_one(trained, fake_server):
-    unsure, _ = unsure_and_sure(trained)
+    unsure, _sure = unsure_and_sure(trained)
     fake_server.close_first = 1
     answer = device(trained, fake_server.url).answer(unsure)
     assert (answer.path, answer.attempts) == ("server", 2)
@@ -52,7 +52,7 @@ def test_a_dropped_connection_is_retried_once_on_a_new_one(trained, fake_server)
 
 
 def test_a_slow_server_gives_the_local_answer_within_the_timeouts(trained, fake_server):
-    unsure, _ = unsure_and_sure(trained)
+    unsure, _sure = unsure_and_sure(trained)
     fake_server.delay = 1.0
     dev = device(trained, fake_server.url, timeout=0.1)
     answer = dev.answer(unsure)
@@ -62,7 +62,7 @@ def test_a_slow_server_gives_the_local_answer_within_the_timeouts(trained, fake_
 
 
 def test_server_errors_fall_back(trained, fake_server):
-    unsure, _ = unsure_and_sure(trained)
+    unsure, _sure = unsure_and_sure(trained)
     fake_server.status = 503
     assert device(trained, fake_server.url).answer(unsure).path == "fallback"
 
@@ -71,7 +71,7 @@ def test_nobody_listening_falls_back_fast(trained):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    unsure, _ = unsure_and_sure(trained)
+    unsure, _sure = unsure_and_sure(trained)
     answer = device(trained, f"http://127.0.0.1:{port}").answer(unsure)
     assert answer.path == "fallback" and answer.latency_ms < 700
 
