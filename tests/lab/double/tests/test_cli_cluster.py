@@ -17,6 +17,7 @@ ALTERNATIVES = (
     "If the node you are adding is not reachable through the default interface you can use one of the following:"
 )
 JOINED_OK = {"http_status": 200, "message": "", "error_kind": None}
+READY = [{"name": "node-1", "status": "Ready", "internal_ip": "127.0.0.1"}]
 
 
 def fingerprint_of(node) -> str:
@@ -202,9 +203,38 @@ def test_leave_refuses_a_node_that_never_joined_from_1_28(node):
     result = node.run("leave")
     if node.minor >= 28:
         assert (result.rc, result.out) == (1, "This MicroK8s deployment is not acting as a node in a cluster.\n")
-    else:
-        assert result.rc == 0
+        assert node.calls() == []
+    else:  # <= 1.27 the wrapper only asks for a dqlite node: a lone node goes ahead and is reset (wiped)
+        assert (result.rc, result.out) == (0, "Generating new cluster certificates.\nWaiting for node to start.  \n")
         assert node.calls() == [["leave", []]]
+
+
+def test_leave_waits_for_the_api_with_one_dot_per_try(make_node):
+    node = make_node("1.28")
+    node.lock("no-cert-reissue").touch()
+    node.lock("clustered.lock").touch()
+    node.scenario({})  # the API server does not answer: ten tries, each `. `
+    result = node.run("leave")
+    assert result.rc == 0
+    assert (
+        result.out
+        == "Configuring services.\nGenerating new cluster certificates.\nWaiting for node to start. "
+        + (". " * 10)
+        + " \n"
+    )
+
+
+def test_leave_arguments_by_version(node):
+    node.lock("no-cert-reissue").touch()
+    result = node.run("leave", "now")
+    if node.minor <= 22:
+        assert (result.rc, result.out) == (
+            1,
+            "This command will remove the node from the cluster. No arguments are needed.\n",
+        )
+    else:
+        assert result.rc == 2 and result.err.endswith("Error: Got unexpected extra argument (now)\n")
+    assert node.calls() == []
 
 
 def test_leave_passes_the_datastore_refusal_on(make_node):
@@ -224,3 +254,19 @@ def test_remove_node_arguments(node):
     done = node.run("remove-node", "node-2", "--force")
     assert (done.rc, done.out) == (0, "")
     assert node.calls() == [["remove_node", ["node-2", True]]]
+
+
+def test_remove_node_on_a_worker_points_at_leave_on_one_line(node):
+    node.lock("clustered.lock").touch()
+    result = node.run("remove-node", "node-2")
+    assert (result.rc, result.out) == (
+        1,
+        "This MicroK8s deployment is acting as a node in a cluster. Please use microk8s leave.\n",
+    )
+
+
+def test_remove_node_of_a_node_kubernetes_does_not_know_shows_kubectls_error(node):
+    node.scenario({"nodes": READY, "remove_node": [1, "Node ghost does not exist in Kubernetes."]})
+    result = node.run("remove-node", "ghost")
+    assert (result.rc, result.out) == (1, "Node ghost does not exist in Kubernetes.\n")
+    assert result.err == 'Error from server (NotFound): nodes "ghost" not found\n'
