@@ -165,3 +165,11 @@ def test_images_import_reports_unreachable_agents_with_rc_0(node, tmp_path):
         return
     assert (result.rc, result.out) == (0, "Pushing OCI images to 127.0.0.1:1\n")
     assert result.err.startswith("Failed to reach 127.0.0.1:1: ")
+
+
+def test_credentials_certs_and_args_are_not_for_other_users(node):
+    """The install hook's `chmod -R ug+rwX,o-rwX`: a user outside root and the group gets `Insufficient permissions`."""
+    for directory in ("credentials", "certs", "args"):
+        paths = [node.data / directory, *(node.data / directory).rglob("*")]
+        assert [p.name for p in paths if p.stat().st_mode & 0o007] == []
+    assert (node.data / "credentials" / "client.config").stat().st_mode & 0o660 == 0o660

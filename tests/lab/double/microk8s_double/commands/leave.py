@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from microk8s_double import datastore, kubelite
-from microk8s_double.commands import cluster
+from microk8s_double.commands import cluster, setup
 from microk8s_double.commands.common import (
     NOT_RUNNING,
     Context,
@@ -52,6 +52,7 @@ def leave(ctx: Context, args: list[str]) -> int:
     code, text = datastore.leave(ctx)
     if code:
         fail(text, code, err=False)
+    setup.restrict(ctx)
     if worker:
         print("Configuring services.")
     print("Generating new cluster certificates.")
