@@ -15,33 +15,132 @@ from microk8s_double.node import Node
 from microk8s_double.paths import Paths
 from microk8s_double.profiles import Profile
 
-# name: (description, first minor, last minor) of the core repository (built-in addons before 1.24).
-CORE = {
-    "cert-manager": ("Cloud native certificate management", 25, 99),
-    "cis-hardening": ("Apply CIS K8s hardening", 28, 99),
-    "community": ("The community addons repository", 24, 99),
-    "dashboard": ("The Kubernetes dashboard", 20, 99),
-    "dns": ("CoreDNS", 20, 99),
-    "gpu": ("Automatic enablement of Nvidia CUDA", 20, 28),
-    "ha-cluster": ("Configure high availability on the current node", 20, 99),
-    "helm": ("Helm - the package manager for Kubernetes", 20, 99),
-    "helm3": ("Helm 3 - the package manager for Kubernetes", 20, 99),
-    "host-access": ("Allow Pods connecting to Host services smoothly", 20, 99),
-    "hostpath-storage": ("Storage class; allocates storage from host directory", 24, 99),
-    "ingress": ("Ingress controller for external access", 20, 99),
-    "mayastor": ("OpenEBS MayaStor", 24, 99),
-    "metallb": ("Loadbalancer for your Kubernetes cluster", 20, 99),
-    "metrics-server": ("K8s Metrics Server for API access to service metrics", 20, 99),
-    "minio": ("MinIO object storage", 26, 99),
-    "nvidia": ("NVIDIA hardware (GPU and network) support", 29, 99),
-    "observability": ("A lightweight observability stack for logs, traces and metrics", 25, 99),
-    "openebs": ("OpenEBS is the open-source storage solution for Kubernetes", 21, 23),
-    "prometheus": ("Prometheus operator for monitoring and logging", 20, 24),
-    "rbac": ("Role-Based Access Control for authorisation", 20, 99),
-    "registry": ("Private image registry exposed on localhost:32000", 20, 99),
-    "rook-ceph": ("Distributed Ceph storage using Rook", 28, 99),
-    "storage": ("Alias to hostpath-storage add-on, deprecated", 20, 99),
-}
+# (name, first minor, last minor, description, version) of the core addons on amd64: the built-in
+# `microk8s-resources/wrappers/addon-lists.yaml` of canonical/microk8s 1.20-1.23, then `addons.yaml` of
+# canonical/microk8s-core-addons per release branch 1.24-1.35 (99 = still so on the newest branch).
+# fmt: off
+CORE_RELEASES = [
+    ('ambassador', 20, 23, 'Ambassador API Gateway and Ingress', ''),
+    ('cert-manager', 25, 32, 'Cloud native certificate management', '1.8.0'),
+    ('cert-manager', 33, 33, 'Cloud native certificate management', '1.17.1'),
+    ('cert-manager', 34, 34, 'Cloud native certificate management', '1.18.2'),
+    ('cert-manager', 35, 99, 'Cloud native certificate management', '1.19.1'),
+    ('cilium', 20, 20, 'SDN, fast with full network policy', '1.6'),
+    ('cilium', 21, 21, 'SDN, fast with full network policy', '1.8'),
+    ('cilium', 22, 23, 'SDN, fast with full network policy', '1.10'),
+    ('cis-hardening', 28, 99, 'Apply CIS K8s hardening', '1.0.0'),
+    ('community', 24, 99, 'The community addons repository', ''),
+    ('dashboard', 20, 21, 'The Kubernetes dashboard', '2.0.0'),
+    ('dashboard', 22, 24, 'The Kubernetes dashboard', '2.3.0'),
+    ('dashboard', 25, 32, 'The Kubernetes dashboard', '2.6.0'),
+    ('dashboard', 33, 33, 'The Kubernetes dashboard', '7.11.1'),
+    ('dashboard', 34, 34, 'The Kubernetes dashboard', '7.13.0'),
+    ('dashboard', 35, 99, 'The Kubernetes dashboard', '7.14.0'),
+    ('dashboard-ingress', 23, 23, 'Ingress definition for Kubernetes dashboard', '1.0.0'),
+    ('dns', 20, 20, 'CoreDNS', '1.6.6'),
+    ('dns', 21, 23, 'CoreDNS', '1.8.0'),
+    ('dns', 24, 24, 'CoreDNS', '1.9.0'),
+    ('dns', 25, 27, 'CoreDNS', '1.9.3'),
+    ('dns', 28, 32, 'CoreDNS', '1.10.1'),
+    ('dns', 33, 33, 'CoreDNS', '1.12.1'),
+    ('dns', 34, 34, 'CoreDNS', '1.12.3'),
+    ('dns', 35, 99, 'CoreDNS', '1.13.1'),
+    ('fluentd', 20, 20, 'Elasticsearch-Fluentd-Kibana logging and monitoring', '3.0.2'),
+    ('fluentd', 21, 23, 'Elasticsearch-Fluentd-Kibana logging and monitoring', '3.1.0'),
+    ('gpu', 20, 21, 'Automatic enablement of Nvidia CUDA', '1.11'),
+    ('gpu', 22, 23, 'Automatic enablement of Nvidia CUDA', '1.7.0'),
+    ('gpu', 24, 26, 'Automatic enablement of Nvidia CUDA', '1.11.0'),
+    ('gpu', 27, 28, 'Automatic enablement of Nvidia CUDA', '22.9.1'),
+    ('gpu', 29, 32, 'Alias to nvidia add-on', '22.9.1'),
+    ('gpu', 33, 33, 'Alias to nvidia add-on', '25.3.0'),
+    ('gpu', 34, 34, 'Alias to nvidia add-on', '25.3.2'),
+    ('gpu', 35, 99, 'Alias to nvidia add-on', '25.10.0'),
+    ('ha-cluster', 20, 99, 'Configure high availability on the current node', '0.1.0'),
+    ('helm', 20, 24, 'Helm 2 - the package manager for Kubernetes', '2.16.0'),
+    ('helm', 25, 33, 'Helm - the package manager for Kubernetes', '3.9.1'),
+    ('helm', 34, 99, 'Helm - the package manager for Kubernetes', '3.18.6'),
+    ('helm3', 20, 23, 'Helm 3 - Kubernetes package manager', '3.0.2'),
+    ('helm3', 24, 24, 'Helm 3 - Kubernetes package manager', '3.8.0'),
+    ('helm3', 25, 33, 'Helm 3 - the package manager for Kubernetes', '3.9.1'),
+    ('helm3', 34, 99, 'Helm 3 - the package manager for Kubernetes', '3.18.6'),
+    ('host-access', 20, 99, 'Allow Pods connecting to Host services smoothly', '1.0.0'),
+    ('hostpath-storage', 24, 24, 'Storage class; allocates storage from host directory', '1.1.0'),
+    ('hostpath-storage', 25, 33, 'Storage class; allocates storage from host directory', '1.4.2'),
+    ('hostpath-storage', 34, 99, 'Storage class; allocates storage from host directory', '1.5.0'),
+    ('inaccel', 23, 23, 'Simplifying FPGA management in Kubernetes', ''),
+    ('ingress', 20, 21, 'Ingress controller for external access', '0.25.1'),
+    ('ingress', 22, 22, 'Ingress controller for external access', '1.0.0-alpha.2'),
+    ('ingress', 23, 23, 'Ingress controller for external access', '1.2.0'),
+    ('ingress', 24, 27, 'Ingress controller for external access', '1.5.1'),
+    ('ingress', 28, 32, 'Ingress controller for external access', '1.8.0'),
+    ('ingress', 33, 33, 'Ingress controller for external access', '1.12.1'),
+    ('ingress', 34, 34, 'Ingress controller for external access', '1.13.1'),
+    ('ingress', 35, 99, 'Ingress controller for external access', '3.6.2'),
+    ('istio', 20, 21, 'Core Istio service mesh services', '1.5.1'),
+    ('istio', 22, 23, 'Core Istio service mesh services', '1.10.3'),
+    ('jaeger', 20, 20, 'Kubernetes Jaeger operator with its simple config', '1.14.0'),
+    ('jaeger', 21, 21, 'Kubernetes Jaeger operator with its simple config', '1.21.3'),
+    ('jaeger', 22, 23, 'Kubernetes Jaeger operator with its simple config', '1.24.0'),
+    ('kata', 22, 23, 'Kata Containers is a secure runtime with lightweight VMS', 'latest/stable'),
+    ('keda', 20, 20, 'Kubernetes-based Event Driven Autoscaling', '2.0.0'),
+    ('keda', 21, 23, 'Kubernetes-based Event Driven Autoscaling', '2.1.0'),
+    ('knative', 20, 20, 'The Knative framework on Kubernetes.', '0.13.0'),
+    ('knative', 21, 21, 'The Knative framework on Kubernetes.', '0.21.0'),
+    ('knative', 22, 23, 'The Knative framework on Kubernetes.', '0.24.0'),
+    ('kube-ovn', 25, 32, 'An advanced network fabric for Kubernetes', '1.10.0-alpha1'),
+    ('kube-ovn', 33, 99, 'An advanced network fabric for Kubernetes', '1.13.8'),
+    ('kubeflow', 20, 23, 'Kubeflow for easy ML deployments', ''),
+    ('linkerd', 20, 20, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.9.2'),
+    ('linkerd', 21, 21, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.9.4'),
+    ('linkerd', 22, 22, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.10.2'),
+    ('linkerd', 23, 23, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.11.1'),
+    ('mayastor', 24, 26, 'OpenEBS MayaStor', '1.0.1-alpha-2'),
+    ('mayastor', 27, 99, 'OpenEBS MayaStor', '2.0.0-microk8s-1'),
+    ('metallb', 20, 24, 'Loadbalancer for your Kubernetes cluster', '0.9.3'),
+    ('metallb', 25, 32, 'Loadbalancer for your Kubernetes cluster', '0.13.3'),
+    ('metallb', 33, 33, 'Loadbalancer for your Kubernetes cluster', '0.14.9'),
+    ('metallb', 34, 99, 'Loadbalancer for your Kubernetes cluster', '0.15.2'),
+    ('metrics-server', 20, 21, 'K8s Metrics Server for API access to service metrics', '0.3.6'),
+    ('metrics-server', 22, 27, 'K8s Metrics Server for API access to service metrics', '0.5.0'),
+    ('metrics-server', 28, 32, 'K8s Metrics Server for API access to service metrics', '0.6.3'),
+    ('metrics-server', 33, 33, 'K8s Metrics Server for API access to service metrics', '0.7.2'),
+    ('metrics-server', 34, 99, 'K8s Metrics Server for API access to service metrics', '0.8.0'),
+    ('minio', 26, 32, 'MinIO object storage', '4.5.1'),
+    ('minio', 33, 34, 'MinIO object storage', 'v6.0.4'),
+    ('minio', 35, 99, 'MinIO object storage (DEPRECATED). This addon is deprecated and will be completely removed '
+     'in the upcoming versions', 'v7.1.1'),
+    ('multus', 20, 23, 'Multus CNI enables attaching multiple network interfaces to pods', '3.4.2'),
+    ('nvidia', 29, 32, 'NVIDIA hardware (GPU and network) support', 'gpu=22.9.1/network=23.7.0/microk8s-1'),
+    ('nvidia', 33, 33, 'NVIDIA hardware (GPU and network) support', 'gpu=25.3.0/network=25.1.0/microk8s-1'),
+    ('nvidia', 34, 34, 'NVIDIA hardware (GPU and network) support', 'gpu=25.3.2/network=25.1.0/microk8s-1'),
+    ('nvidia', 35, 99, 'NVIDIA hardware (GPU and network) support', 'gpu=25.10.0/network=25.7.0/microk8s-1'),
+    ('observability', 25, 32, 'A lightweight observability stack for logs, traces and metrics', '0.57.0'),
+    ('observability', 33, 33, 'A lightweight observability stack for logs, traces and metrics', '0.70.4'),
+    ('observability', 34, 34, 'A lightweight observability stack for logs, traces and metrics', '76.4.1'),
+    ('observability', 35, 99, 'A lightweight observability stack for logs, traces and metrics', '77.6.2'),
+    ('openebs', 21, 23, 'OpenEBS is the open-source storage solution for Kubernetes', '2.6.0'),
+    ('openfaas', 21, 22, 'openfaas serverless framework', '6.2.2'),
+    ('openfaas', 23, 23, 'OpenFaaS serverless framework', '6.2.2'),
+    ('portainer', 20, 23, 'Portainer UI for your Kubernetes cluster', '2.0.0'),
+    ('prometheus', 20, 20, 'Prometheus operator for monitoring and logging', 'v0.6.0'),
+    ('prometheus', 21, 21, 'Prometheus operator for monitoring and logging', 'v0.7.0'),
+    ('prometheus', 22, 99, 'Prometheus operator for monitoring and logging', 'v0.8.0'),
+    ('rbac', 20, 99, 'Role-Based Access Control for authorisation', ''),
+    ('registry', 20, 24, 'Private image registry exposed on localhost:32000', '2.6'),
+    ('registry', 25, 32, 'Private image registry exposed on localhost:32000', '2.8.1'),
+    ('registry', 33, 99, 'Private image registry exposed on localhost:32000', '2.8.3'),
+    ('rook-ceph', 28, 32, 'Distributed Ceph storage using Rook', '1.11.9'),
+    ('rook-ceph', 33, 33, 'Distributed Ceph storage using Rook', '1.16.6'),
+    ('rook-ceph', 34, 34, 'Distributed Ceph storage using Rook', '1.18.0'),
+    ('rook-ceph', 35, 99, 'Distributed Ceph storage using Rook', '1.18.7'),
+    ('storage', 20, 23, 'Storage class; allocates storage from host directory', '1.0.0'),
+    ('storage', 24, 24, 'Alias to hostpath-storage add-on, deprecated', '1.1.0'),
+    ('storage', 25, 33, 'Alias to hostpath-storage add-on, deprecated', '1.4.0'),
+    ('storage', 34, 99, 'Alias to hostpath-storage add-on, deprecated', '1.5.0'),
+    ('traefik', 20, 21, 'traefik Ingress controller for external access', '2.3.0'),
+    ('traefik', 22, 23, 'traefik Ingress controller for external access', '2.5.0'),
+]
+# fmt: on
 COMMUNITY = {
     "argocd": "Argo CD is a declarative continuous deployment for Kubernetes.",
     "istio": "Core Istio service mesh services",
@@ -59,6 +158,7 @@ class Addon:
     name: str
     repository: str
     description: str
+    version: str = ""
 
     @property
     def full_name(self) -> str:
@@ -73,13 +173,17 @@ def repositories(paths: Paths, profile: Profile) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/addons.yaml"))
 
 
+def core(minor: int) -> dict[str, tuple[str, str]]:
+    """name -> (description, version) of the core addons of one version."""
+    return {name: (text, version) for name, first, last, text, version in CORE_RELEASES if first <= minor <= last}
+
+
 def catalog(paths: Paths, profile: Profile) -> list[Addon]:
-    known = {"core": {n: d for n, (d, first, last) in CORE.items() if first <= profile.minor <= last}}
-    known["community"] = COMMUNITY
+    known = {"core": core(profile.minor), "community": {n: (d, "") for n, d in COMMUNITY.items()}}
     return [
-        Addon(name, repo, description)
+        Addon(name, repo, description, version)
         for repo in repositories(paths, profile)
-        for name, description in sorted(known.get(repo, {}).items())
+        for name, (description, version) in sorted(known.get(repo, {}).items())
     ]
 
 
