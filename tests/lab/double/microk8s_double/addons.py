@@ -141,13 +141,74 @@ CORE_RELEASES = [
     ('traefik', 22, 23, 'traefik Ingress controller for external access', '2.5.0'),
 ]
 # fmt: on
-COMMUNITY = {
-    "argocd": "Argo CD is a declarative continuous deployment for Kubernetes.",
-    "istio": "Core Istio service mesh services",
-    "linkerd": "Linkerd is a service mesh for Kubernetes and other frameworks",
-    "openebs": "OpenEBS is the open-source storage solution for Kubernetes",
-    "traefik": "traefik Ingress controller",
-}
+# The same for canonical/microk8s-community-addons' addons.yaml per release branch (1.24-1.35).
+# fmt: off
+COMMUNITY_RELEASES = [
+    ('amd', 34, 99, 'AMD hardware support', '1.0.0'),
+    ('argocd', 24, 27, 'Argo CD is a declarative continuous deployment for Kubernetes.', '2.3.3'),
+    ('argocd', 28, 99, 'Argo CD is a declarative continuous deployment for Kubernetes.', '2.7.2'),
+    ('cilium', 24, 26, 'SDN, fast with full network policy', '1.10'),
+    ('cilium', 27, 27, 'SDN, fast with full network policy', '1.11.12'),
+    ('cilium', 28, 30, 'SDN, fast with full network policy', '1.13.4'),
+    ('cilium', 31, 99, 'SDN, fast with full network policy', '1.15.2'),
+    ('cloudnative-pg', 29, 99, 'PostgreSQL operator CloudNativePG', '0.0.1'),
+    ('dashboard-ingress', 24, 99, 'Ingress definition for Kubernetes dashboard', '1.0.0'),
+    ('easyhaproxy', 27, 99, 'EasyHAProxy can configure HAProxy automatically based on ingress labels', '0.1.5'),
+    ('falco', 29, 30, 'Cloud-native runtime threat detection tool for Linux and K8s', '3.7.1'),
+    ('falco', 31, 99, 'Cloud-native runtime threat detection tool for Linux and K8s', '4.5.1'),
+    ('fluentd', 24, 99, 'Elasticsearch-Fluentd-Kibana logging and monitoring', '3.1.0'),
+    ('forgejo', 35, 99, 'Open source git platform. https://forgejo.org/', '1.0.0'),
+    ('gopaddle', 28, 30, 'DevSecOps and Multi-Cloud Kubernetes Platform', '4.2.9'),
+    ('gopaddle', 31, 99, 'Low-Code Kubernetes IDE with AI Co-pilot', '5.0'),
+    ('gopaddle-lite', 26, 27, 'Cheapest, fastest and simplest way to modernize your applications', '4.2.5'),
+    ('inaccel', 24, 99, 'Simplifying FPGA management in Kubernetes', ''),
+    ('istio', 24, 24, 'Core Istio service mesh services', '1.10.3'),
+    ('istio', 25, 25, 'Core Istio service mesh services', '1.14.4'),
+    ('istio', 26, 27, 'Core Istio service mesh services', '1.15.3'),
+    ('istio', 28, 99, 'Core Istio service mesh services', '1.18.2'),
+    ('jaeger', 24, 24, 'Kubernetes Jaeger operator with its simple config', '1.24.0'),
+    ('jaeger', 25, 99, 'Kubernetes Jaeger operator with its simple config', '1.36.0'),
+    ('kata', 24, 99, 'Kata Containers is a secure runtime with lightweight VMS', 'latest/stable'),
+    ('keda', 24, 27, 'Kubernetes-based Event Driven Autoscaling', '2.6.1'),
+    ('keda', 28, 28, 'Kubernetes-based Event Driven Autoscaling', '2.11.1'),
+    ('keda', 29, 99, 'Kubernetes-based Event Driven Autoscaling', '2.12.0'),
+    ('knative', 24, 24, 'The Knative framework on Kubernetes.', '0.24.0'),
+    ('knative', 25, 99, 'Knative Serverless and Event Driven Applications', '1.6.0'),
+    ('kubearmor', 28, 99, 'Cloud-native runtime security enforcement system for k8s', '0.10.2'),
+    ('kwasm', 26, 99, 'WebAssembly support for WasmEdge (Docker Wasm) and Spin (Azure AKS WASI)', '0.2.0'),
+    ('linkerd', 24, 24, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.11.1'),
+    ('linkerd', 25, 27, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.11.3'),
+    ('linkerd', 28, 28, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.13.5'),
+    ('linkerd', 29, 99, 'Linkerd is a service mesh for Kubernetes and other frameworks', '2.14.3'),
+    ('microcks', 28, 99, 'Open source Kubernetes Native tool for API Mocking and Testing', '1.7.1'),
+    ('multus', 24, 24, 'Multus CNI enables attaching multiple network interfaces to pods', '3.4.2'),
+    ('multus', 25, 99, 'Multus CNI enables attaching multiple network interfaces to pods', '3.9'),
+    ('nfs', 25, 99, 'NFS Server Provisioner', '1.4.0'),
+    ('ngrok', 29, 31, "ngrok's Kubernetes-native operator — bring API gateway power to your "
+     'cluster with automated connectivity, auth, and observability', '0.19.0'),
+    ('ngrok', 32, 34, 'ngrok Ingress Controller instantly adds connectivity, load balancing, '
+     'authentication, and observability to your services', '0.0.1'),
+    ('ngrok', 35, 99, "ngrok's Kubernetes-native operator — bring API gateway power to your "
+     'cluster with automated connectivity, auth, and observability', '0.19.0'),
+    ('ondat', 26, 28, 'Ondat is a software-defined, cloud native storage platform for Kubernetes.', 'latest'),
+    ('openebs', 24, 99, 'OpenEBS is the open-source storage solution for Kubernetes', '2.6.0'),
+    ('openfaas', 24, 99, 'OpenFaaS serverless framework', '6.2.2'),
+    ('osm-edge', 25, 99, 'osm-edge is a lightweight SMI compatible service mesh for the edge-computing.', '1.1.0'),
+    ('parking', 27, 99, 'Static webserver to park a domain. Works with EasyHAProxy.', '0.1.0'),
+    ('portainer', 24, 99, 'Portainer UI for your Kubernetes cluster', '2.0.0'),
+    ('shifu', 27, 99, 'Kubernetes native IoT software development framework.', '0.11.0'),
+    ('sosivio', 26, 27, 'Kubernetes Predictive Troubleshooting, Observability, and Resource Optimization', '1.0.0'),
+    ('sosivio', 28, 99, 'Kubernetes Predictive Troubleshooting, Observability, and Resource Optimization', '1.7.1'),
+    ('sriov-device-plugin', 31, 99, 'SR-IOV Network Device Plugin.', '3.7.0'),
+    ('starboard', 24, 25, 'Kubernetes-native security toolkit', '0.14.1'),
+    ('stunner', 30, 99, 'A Kubernetes media gateway for WebRTC', '0.0.1'),
+    ('traefik', 24, 24, 'traefik Ingress controller', '2.9.4'),
+    ('traefik', 25, 34, 'traefik Ingress controller', '2.9.6'),
+    ('traefik', 35, 99, 'Traefik Ingress controller (DEPRECATED). Replaced by ingress core addon.', '2.9.6'),
+    ('trivy', 26, 26, 'Kubernetes-native security scanner', '0.2.0'),
+    ('trivy', 27, 99, 'Kubernetes-native security scanner', '0.15.1'),
+]
+# fmt: on
 # Enabled on a fresh install: the HA datastore always, helm (its binary ships in the snap) 1.24+, dns 1.27+.
 DEFAULT_ENABLED = {"helm": 24, "helm3": 24, "dns": 27}
 ENABLED_KEY = "/registry/microk8s-double/enabled-addons"
@@ -173,13 +234,21 @@ def repositories(paths: Paths, profile: Profile) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/addons.yaml"))
 
 
+def releases(table: list[tuple], minor: int) -> dict[str, tuple[str, str]]:
+    """name -> (description, version) of one repository's addons in one version."""
+    return {name: (text, version) for name, first, last, text, version in table if first <= minor <= last}
+
+
 def core(minor: int) -> dict[str, tuple[str, str]]:
-    """name -> (description, version) of the core addons of one version."""
-    return {name: (text, version) for name, first, last, text, version in CORE_RELEASES if first <= minor <= last}
+    return releases(CORE_RELEASES, minor)
+
+
+def community(minor: int) -> dict[str, tuple[str, str]]:
+    return releases(COMMUNITY_RELEASES, minor)
 
 
 def catalog(paths: Paths, profile: Profile) -> list[Addon]:
-    known = {"core": core(profile.minor), "community": {n: (d, "") for n, d in COMMUNITY.items()}}
+    known = {"core": core(profile.minor), "community": community(profile.minor)}
     return [
         Addon(name, repo, description, version)
         for repo in repositories(paths, profile)
