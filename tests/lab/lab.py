@@ -105,6 +105,8 @@ def _prepare(machine: plan.Machine, state: str | None, kit: Payload) -> None:
         nodes.forget_host_key(machine, KNOWN_HOSTS)
     nodes.ensure_running(machine, state)
     nodes.push_text(machine.name, "/root/.ssh/authorized_keys", kit.public_key, mode="0600")
+    admin_keys = f"/home/{image.ADMIN_USER}/.ssh/authorized_keys"
+    nodes.push_text(machine.name, admin_keys, kit.public_key, mode="0600", owner=image.ADMIN_UID)
     if machine.group != "clients":
         nodes.push_text(machine.name, double.SETTINGS_PATH, kit.settings)
         run(["lxc", "exec", machine.name, "--", "rm", "-rf", double.NODE_SNAP_DIR], timeout=60)

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from microk8s_double import default_args, profiles  # noqa: E402
+from microk8s_double import cli, default_args, profiles  # noqa: E402
 
 DAEMONS = {
     "daemon-cluster-agent": "bin/daemon agent",
@@ -69,6 +69,10 @@ def snap_yaml(profile: profiles.Profile) -> str:
         "  microk8s:",
         "    command: bin/microk8s",
     ]
+    # The real snap's command apps (/snap/bin/microk8s.kubectl ...) are its subcommands (snap/snapcraft.yaml of each
+    # release branch lists the same names as its wrappers); each runs the CLI with its subcommand.
+    for name in cli.available(profile.minor):
+        lines += [f"  {name}:", f"    command: bin/microk8s {name}"]
     for name, command in DAEMONS.items():
         lines += [f"  {name}:", f"    command: {command}", "    daemon: simple"]
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from . import plan
+from . import image, plan
 from .shell import run
 
 
@@ -26,7 +26,12 @@ def render_inventory(
     profile: str,
     app_image: pathlib.Path | None = None,
 ) -> str:
-    """hosts.yml with the groups of inventories/home; connection and offline-install variables under all.vars."""
+    """hosts.yml with the groups of inventories/home; key and offline-install variables under all.vars.
+
+    Ansible logs in as the image's non-root administrator and becomes root with sudo, as on the users' PCs. The
+    user and `ansible_become` are set on the lab's groups, not on `all`: `all`'s variables also reach the
+    controller's implicit localhost, which must not try sudo.
+    """
     q = json.dumps  # a JSON string is a valid YAML double-quoted scalar
     ssh_args = f"-o StrictHostKeyChecking=no -o UserKnownHostsFile={known_hosts}"
     lines = [
@@ -35,7 +40,6 @@ def render_inventory(
         "# Static lab settings (MetalLB range ...) live in group_vars/.",
         "all:",
         "  vars:",
-        "    ansible_user: root",
         f"    ansible_ssh_private_key_file: {q(str(key))}",
         f"    ansible_ssh_common_args: {q(ssh_args)}",
         "    ansible_python_interpreter: /usr/bin/python3",
@@ -48,6 +52,12 @@ def render_inventory(
     lines.append("  children:")
     for group in ("masters", "workers", "clients"):
         members = [machine for machine in machines if machine.group == group]
-        lines += [f"    {group}:", "      hosts:" + ("" if members else " {}")]
+        lines += [
+            f"    {group}:",
+            "      vars:",
+            f"        ansible_user: {image.ADMIN_USER}",
+            "        ansible_become: true",
+        ]
+        lines += ["      hosts:" + ("" if members else " {}")]
         lines += [f"        {machine.name}:\n          ansible_host: {machine.address}" for machine in members]
     return "\n".join(lines) + "\n"

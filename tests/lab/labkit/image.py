@@ -35,6 +35,19 @@ PACKAGES = (
     # VRRP for a virtual IP in front of the Kubernetes API (the collection configures it; the image only has it).
     "keepalived",
 )
+# The lab's non-root administrator: Ansible logs in as this user with the lab's key and becomes root with sudo,
+# as on the users' PCs (Ubuntu's first user). Root keeps its key login (lxc exec needs none).
+ADMIN_USER = "labadmin"
+ADMIN_UID = 1000
+# Ubuntu's PATH for every session, /snap/bin included: pam_env reads /etc/environment for SSH logins, so
+# non-interactive `ssh node microk8s.status` finds snap apps as on Ubuntu (Debian's file has no PATH line).
+ENVIRONMENT = (
+    'PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin"\n'
+)
+# ... and Ubuntu's sudo keeps /snap/bin in secure_path (Debian's default leaves it out), so `sudo microk8s.status`
+# and Ansible's become find snap apps too.
+SUDO_SNAP_PATH = 'Defaults\tsecure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin"\n'
+SUDO_ADMIN = f"{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL\n"
 _HOSTKEYS_UNIT = """\
 [Unit]
 Description=Generate this node's own SSH host keys (the lab image ships none)
@@ -94,19 +107,39 @@ FILES = {
     # stops ~10 s after the last session ends and takes such apps with it, e.g. a `microk8s join` started by
     # `lxc exec`. Lingering keeps root's manager up for the container's life.
     "var/lib/systemd/linger/root": "",
+    "etc/environment": ENVIRONMENT,
+    "etc/sudoers.d/lab-snap-path": SUDO_SNAP_PATH,
+    "etc/sudoers.d/lab-admin": SUDO_ADMIN,
 }
+# Written with this mode instead of 0644/0755 (sudo ignores files in sudoers.d that others can write or read).
+MODES = {"etc/sudoers.d/lab-snap-path": 0o440, "etc/sudoers.d/lab-admin": 0o440}
 CHROOT_COMMANDS = (
     ("systemctl", "enable", "systemd-networkd", "lab-ssh-hostkeys.service", "lab-loop-devices.service"),
     # The double runs containerd itself (as the real snap does); the distribution's service stays off.
     ("systemctl", "disable", "containerd.service"),
     ("systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer", "systemd-binfmt.service"),
+    # '*' = no password to log in with, but not a locked account (sshd refuses keys of locked ones without PAM).
+    (
+        "useradd",
+        "--create-home",
+        "--uid",
+        str(ADMIN_UID),
+        "--user-group",
+        "--shell",
+        "/bin/bash",
+        "-p",
+        "*",
+        ADMIN_USER,
+    ),
+    ("install", "-d", "-m", "0700", "-o", ADMIN_USER, "-g", ADMIN_USER, f"/home/{ADMIN_USER}/.ssh"),
+    ("visudo", "--check", "--strict"),
 )
 CLEANUP = ("var/lib/apt/lists/*_*", "usr/sbin/policy-rc.d", "var/lib/dbus/machine-id", "etc/ssh/ssh_host_*")
 
 
 def recipe_hash() -> str:
     """Hash of everything that decides the image's content: change the recipe and the image is rebuilt."""
-    recipe = [SUITE, MIRROR, BOOTSTRAP_PACKAGES, PACKAGES, DIVERSIONS, FILES, CHROOT_COMMANDS, CLEANUP]
+    recipe = [SUITE, MIRROR, BOOTSTRAP_PACKAGES, PACKAGES, DIVERSIONS, FILES, MODES, CHROOT_COMMANDS, CLEANUP]
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -157,7 +190,7 @@ def build(target: pathlib.Path, digest: str) -> None:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).unlink(missing_ok=True)
         (root / relative).write_text(text)
-        (root / relative).chmod(0o755 if text.startswith("#!") else 0o644)
+        (root / relative).chmod(MODES.get(relative, 0o755 if text.startswith("#!") else 0o644))
     for argv in CHROOT_COMMANDS:
         run(["chroot", str(root), *argv])
     _clean(root)

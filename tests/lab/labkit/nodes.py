@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 import tempfile
 
-from . import plan
+from . import image, plan
 from .shell import run, say, succeeds, wait_until
 
 _SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=accept-new")
@@ -46,24 +46,31 @@ def ensure_running(machine: plan.Machine, state: str | None) -> None:
         say(f"{machine.name} started ({machine.address}, {machine.group})")
 
 
-def push_text(container: str, path: str, text: str, mode: str = "0644") -> None:
+def push_text(container: str, path: str, text: str, mode: str = "0644", owner: int = 0) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".lab") as handle:
         handle.write(text)
         handle.flush()
-        push_file(container, pathlib.Path(handle.name), path, mode)
+        push_file(container, pathlib.Path(handle.name), path, mode, owner)
 
 
-def push_file(container: str, source: pathlib.Path, path: str, mode: str = "0644") -> None:
-    run(["lxc", "file", "push", "--create-dirs", "--mode", mode, str(source), f"{container}{path}"], timeout=300)
+def push_file(container: str, source: pathlib.Path, path: str, mode: str = "0644", owner: int = 0) -> None:
+    ids = ["--uid", str(owner), "--gid", str(owner)] if owner else []
+    argv = ["lxc", "file", "push", "--create-dirs", "--mode", mode, *ids, str(source), f"{container}{path}"]
+    run(argv, timeout=300)
 
 
-def ssh_argv(machine: plan.Machine, key: pathlib.Path, known_hosts: pathlib.Path) -> list[str]:
-    return ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}", *_SSH_OPTIONS, f"root@{machine.address}"]
+def ssh_argv(machine: plan.Machine, key: pathlib.Path, known_hosts: pathlib.Path, user: str = "root") -> list[str]:
+    target = f"{user}@{machine.address}"
+    return ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}", *_SSH_OPTIONS, target]
 
 
 def wait_for_ssh(machine: plan.Machine, key: pathlib.Path, known_hosts: pathlib.Path, timeout: float = 120) -> None:
+    """Root's key login, then the administrator's key login and passwordless sudo (what the inventory uses)."""
     argv = [*ssh_argv(machine, key, known_hosts), "true"]
     wait_until(lambda: succeeds(argv, timeout=10), timeout=timeout, what=f"SSH on {machine.name} ({machine.address})")
+    admin = [*ssh_argv(machine, key, known_hosts, image.ADMIN_USER), "sudo", "-n", "true"]
+    what = f"SSH as {image.ADMIN_USER} with sudo on {machine.name} (an older image has no such user: down, then up)"
+    wait_until(lambda: succeeds(admin, timeout=10), timeout=30, what=what)
 
 
 def forget_host_key(machine: plan.Machine, known_hosts: pathlib.Path) -> None:

@@ -31,7 +31,6 @@ def test_an_empty_group_is_still_a_mapping():
 
 def test_connection_and_offline_install_variables():
     variables = render()["all"]["vars"]
-    assert variables["ansible_user"] == "root"
     assert variables["ansible_ssh_private_key_file"] == str(KEY)
     assert f"UserKnownHostsFile={KNOWN_HOSTS}" in variables["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=no" in variables["ansible_ssh_common_args"]
@@ -59,3 +58,10 @@ def test_key_is_created_once(tmp_path):
     assert first.startswith("ssh-ed25519 ")
     assert access.ensure_key(key) == first
     assert oct((tmp_path / ".ssh").stat().st_mode & 0o777) == "0o700"
+
+
+def test_ansible_logs_in_as_the_admin_and_becomes_root_on_the_lab_groups_only():
+    inventory = render(masters=3)
+    assert not {"ansible_user", "ansible_become"} & set(inventory["all"]["vars"])  # all's vars reach localhost
+    for group in ("masters", "workers", "clients"):
+        assert inventory["all"]["children"][group]["vars"] == {"ansible_user": "labadmin", "ansible_become": True}

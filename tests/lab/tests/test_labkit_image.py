@@ -27,7 +27,8 @@ def test_metadata_carries_the_recipe_for_the_cache_check():
 
 
 def test_image_has_what_the_nodes_need():
-    for package in ("snapd", "containerd", "runc", "python3", "openssh-server", "kubernetes-client", "iputils-arping"):
+    packages = ("snapd", "containerd", "runc", "python3", "openssh-server", "kubernetes-client", "iputils-arping")
+    for package in (*packages, "sudo", "keepalived"):
         assert package in image.PACKAGES
 
 
@@ -60,3 +61,27 @@ def test_a_missing_image_is_built_and_imported(monkeypatch, tmp_path):
     monkeypatch.setattr(image, "run", lambda argv, **kwargs: calls.append(tuple(argv[:3])))
     image.ensure(tmp_path)
     assert calls == [("build", image.recipe_hash()), ("lxc", "image", "import")]
+
+
+def test_snap_apps_are_on_the_path_of_ssh_sessions_and_of_sudo_as_on_ubuntu():
+    path = image.FILES["etc/environment"].strip()
+    assert path.startswith('PATH="') and path.endswith(':/snap/bin"')
+    assert "/usr/bin" in path.split('"')[1].split(":")
+    sudo = image.FILES["etc/sudoers.d/lab-snap-path"]
+    assert sudo.startswith("Defaults\tsecure_path=") and sudo.rstrip().endswith(':/snap/bin"')
+    assert image.MODES["etc/sudoers.d/lab-snap-path"] == 0o440
+
+
+def test_the_image_has_a_non_root_admin_with_passwordless_sudo():
+    assert image.FILES["etc/sudoers.d/lab-admin"] == "labadmin ALL=(ALL) NOPASSWD:ALL\n"
+    assert image.MODES["etc/sudoers.d/lab-admin"] == 0o440
+    useradd = next(argv for argv in image.CHROOT_COMMANDS if argv[0] == "useradd")
+    assert useradd[-1] == image.ADMIN_USER and "--create-home" in useradd
+    assert useradd[useradd.index("--uid") + 1] == str(image.ADMIN_UID)
+    assert ("visudo", "--check", "--strict") in image.CHROOT_COMMANDS  # a broken sudoers file fails the build
+
+
+def test_changing_a_mode_changes_the_hash(monkeypatch):
+    before = image.recipe_hash()
+    monkeypatch.setitem(image.MODES, "etc/sudoers.d/lab-admin", 0o400)
+    assert image.recipe_hash() != before

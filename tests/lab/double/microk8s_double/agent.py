@@ -118,9 +118,10 @@ class Agent:
         return [f"{self.node.ip if h == '127.0.0.1' else h}:{port}" for h in hosts]
 
     def import_images(self, request: wire.Request):
-        """1.25+: the body is an image archive, imported into this node's containerd with the real ctr."""
+        """1.25+: the body is an image archive, imported into this node's containerd with the snap's own ctr
+        (`$SNAP/bin/ctr`); its failure, or failing to run it at all, answers 500 with the error."""
         command = [
-            "ctr",
+            str(self.node.paths.snap / "bin" / "ctr"),
             "--address",
             str(self.node.paths.containerd_socket),
             "--namespace",
@@ -129,10 +130,13 @@ class Agent:
             "import",
             "-",
         ]
-        done = subprocess.run(command, input=request.body, capture_output=True, check=False)
+        try:
+            done = subprocess.run(command, input=request.body, capture_output=True, check=False)
+        except OSError as error:
+            return 500, {"error": f"ctr: {error}"}
         if done.returncode:
-            return 500, {"error": (done.stderr or done.stdout).decode().strip()}
-        return 200, {"output": done.stdout.decode()}
+            return 500, {"error": (done.stderr or done.stdout).decode(errors="replace").strip()}
+        return 200, {"output": done.stdout.decode(errors="replace")}
 
     def routes(self, method: str, path: str):
         if method != "POST":

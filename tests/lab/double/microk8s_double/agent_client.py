@@ -5,6 +5,7 @@ locally. The CLI prints the contract's texts and exit codes from the JoinOutcome
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import ssl
 import time
@@ -79,7 +80,7 @@ def join(
             headers={"Content-Type": "application/json"},
         )
     except wire.RemoteError as error:
-        return JoinOutcome(error.status, error.message, "http")
+        return JoinOutcome(error.status, agent_error(error.body), "http")
     except ssl.SSLError as error:
         return JoinOutcome(None, str(error), "ssl")
     except (socket.timeout, TimeoutError) as error:
@@ -89,6 +90,15 @@ def join(
     time.sleep(node.setting("join_wait", 10))  # the real join stops the services and sleeps 10 s here
     apply(node, answer, worker)
     return JoinOutcome(200, "", None)
+
+
+def agent_error(body: bytes) -> str:
+    """join.py `extract_error`: the `error` of a JSON body; nothing for an empty, non-JSON or other JSON body."""
+    try:
+        answer = json.loads(body.decode()) if body else {}
+    except ValueError:
+        return ""
+    return str(answer["error"]) if isinstance(answer, dict) and "error" in answer else ""
 
 
 def apply(node: Node, answer: dict, worker: bool) -> None:

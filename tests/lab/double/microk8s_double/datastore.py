@@ -61,19 +61,28 @@ def is_worker(node: Node) -> bool:
     return node.paths.lock("clustered.lock").exists()
 
 
+ONLY_COPY = (
+    "This node currently holds the only copy of the Kubernetes database so it cannot leave the cluster.\n"
+    "To remove this node you can either first remove all other nodes with 'microk8s remove-node' or\n"
+    "form a highly available cluster by adding at least three nodes."
+)
+
+
 def leave(node: Node) -> tuple[int, str]:
     """Take this node out of the cluster's datastore (a worker has nothing there), then reset it to a fresh single
-    node: new datastore, new certificates, no join locks (the daemons pick that up as after a restart)."""
+    node: new datastore, new certificates, no join locks (the daemons pick that up as after a restart).
+
+    As leave.py's `is_leader_without_successor`, only the one voter of a cluster with other members is refused; a
+    node alone in its datastore goes ahead and is wiped like any other (nothing to remove it from)."""
     if not is_worker(node):
         members = execute(node, [{"op": "members"}])[0]
         me = replica.load(node.paths.backend)[0]
-        successors = [m for m in members if m["ID"] != me and m["Role"] in (replica.VOTER, replica.STANDBY)]
-        if not successors:
-            return 3, (
-                "This node currently holds the only copy of the Kubernetes database so it cannot leave the cluster."
-            )
-        address = next(m["Address"] for m in members if m["ID"] == me)
-        execute(node, [{"op": "remove", "address": address}])
+        voters = [m["ID"] for m in members if m["Role"] == replica.VOTER]
+        if voters == [me] and len(members) > 1:
+            return 3, ONLY_COPY
+        if len(members) > 1:
+            address = next(m["Address"] for m in members if m["ID"] == me)
+            execute(node, [{"op": "remove", "address": address}])
     with replica.locked(node.paths.backend):
         replica.save(node.paths.backend, replica.fresh_state(node.port("dqlite")), replica.BOOTSTRAP_ID)
     certs.reset(node)
@@ -108,7 +117,10 @@ def remove_node(node: Node, name_or_ip: str, force: bool) -> tuple[int, str]:
     if registered and not force:
         return 1, (
             f"Removal failed. Node {name_or_ip} is registered with dqlite. "
-            "Please, run first 'microk8s leave' on the departing node. "
+            "Please, run first 'microk8s leave' on the departing node. \n"
+            "If the node is not available anymore and will never attempt to join the cluster "
+            "in the future use the '--force' flag \n"
+            "to unregister the node while removing it."
         )
     ops = [{"op": "delete", "key": NODE_PREFIX + match["metadata"]["name"]}]
     execute(node, ops + ([{"op": "remove", "address": address}] if registered else []))

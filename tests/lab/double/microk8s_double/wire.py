@@ -18,12 +18,13 @@ Route = Callable[["Request"], tuple[int, object]]
 
 
 class RemoteError(Exception):
-    """A peer answered with an error status; `status` and the peer's `message`."""
+    """A peer answered with an error status; `status`, the peer's `message` and the raw `body`."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, body: bytes = b""):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.body = body
 
 
 class Request:
@@ -163,6 +164,9 @@ def call(
         connection.close()
     decoded = json.loads(payload) if response.getheader("Content-Type", "").startswith("application/json") else payload
     if response.status >= 300:
-        message = decoded.get("error") or decoded.get("message", "") if isinstance(decoded, dict) else str(decoded)
-        raise RemoteError(response.status, message)
+        if isinstance(decoded, dict):
+            message = decoded.get("error") or decoded.get("message", "")
+        else:  # text, never a bytes literal (`b''`)
+            message = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(decoded)
+        raise RemoteError(response.status, message, payload)
     return decoded

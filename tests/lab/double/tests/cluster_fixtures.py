@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import socket
 import ssl
 import subprocess
@@ -21,6 +22,7 @@ from microk8s_double.node import Node
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DAEMONS = ("datastore", "agent", "kubelite")
+START_TIMEOUT = 60  # s, each of a node's start-up waits
 FAST = {
     "rebalance_interval": 1,
     "join_wait": 0,
@@ -130,6 +132,10 @@ class LoopbackNode:
         self.paths = paths.resolve(self.settings)
         self.paths.snap.mkdir(parents=True)
         (self.paths.snap / profiles.PROFILE_FILE).write_text(json.dumps({"version": cluster.profile.version}))
+        # The snap's own programs ($SNAP/bin: ctr ...) and its package ($SNAP/lib), as build.py lays them out.
+        shutil.copytree(PACKAGE_DIR / "snap" / "bin", self.paths.snap / "bin")
+        (self.paths.snap / "lib").mkdir()
+        (self.paths.snap / "lib" / "microk8s_double").symlink_to(PACKAGE_DIR / "microk8s_double")
         self.conf.write_text(json.dumps(self.settings))
         self.paths.lock("ha-cluster").parent.mkdir(parents=True)
         self.paths.lock("ha-cluster").touch()
@@ -146,12 +152,18 @@ class LoopbackNode:
         )
 
     def start(self) -> LoopbackNode:
+        """Start the daemons and wait, each wait bounded (START_TIMEOUT: generous for a busy machine), for what tests
+        use at once: the datastore answering, the agent (and a control plane's API server) listening, and a control
+        plane's API serving the namespaces its start-up creates (`default` ...)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SNAP")}
         env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
         self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
-        wait_for(lambda: datastore.local_view(self.node)["nodes"], what=f"{self.hostname}'s datastore")
-        ports = [25000] if self.paths.lock("clustered.lock").exists() else [25000, 16443]
-        wait_for(lambda: all(listening(self.ip, port) for port in ports), what=f"{self.hostname}'s listeners")
+        wait_for(lambda: datastore.local_view(self.node)["nodes"], START_TIMEOUT, f"{self.hostname}'s datastore")
+        control_plane = not self.paths.lock("clustered.lock").exists()
+        ports = [25000, 16443] if control_plane else [25000]
+        wait_for(lambda: all(listening(self.ip, p) for p in ports), START_TIMEOUT, f"{self.hostname}'s listeners")
+        if control_plane:
+            wait_for(lambda: api_get(self, "/api/v1/namespaces/default"), START_TIMEOUT, "the default namespace")
         return self
 
     def kill(self) -> None:

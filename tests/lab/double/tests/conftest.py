@@ -53,6 +53,10 @@ class Node:
         self.bin = root / "bin"
         self.snap.mkdir(parents=True)
         (self.snap / "profile.json").write_text(json.dumps({"version": self.profile.version}))
+        # The snap's own programs ($SNAP/bin: ctr ...) and its package ($SNAP/lib), as build.py lays them out.
+        shutil.copytree(DOUBLE / "snap" / "bin", self.snap / "bin")
+        (self.snap / "lib").mkdir()
+        (self.snap / "lib" / "microk8s_double").symlink_to(DOUBLE / "microk8s_double")
         settings = {
             "snap_root": str(root),
             "node_ip": "127.0.0.1",

@@ -30,3 +30,43 @@ def test_core_snaps_carry_no_base_line():
 )
 def test_later_snaps_name_their_base(version, base):
     assert _base_line(version) == ["base: %s" % base]
+
+
+# The command apps of canonical/microk8s `snap/snapcraft.yaml` per release branch (daemons left out; `microk8s`
+# itself and `dashboard-proxy` are apps there too), read from the 1.20, 1.23, 1.24, 1.25, 1.27, 1.28 and 1.35 branches.
+COMMON_APPS = {
+    "kubectl", "add-node", "refresh-certs", "join", "remove-node", "leave", "ctr", "inspect", "enable", "disable",
+    "start", "stop", "status", "config", "reset", "istioctl", "linkerd", "helm", "helm3", "dbctl", "dashboard-proxy",
+}  # fmt: skip
+REAL_APPS = {
+    "1.20": COMMON_APPS | {"cilium", "juju"},
+    "1.23": COMMON_APPS | {"cilium", "juju"},
+    "1.24": COMMON_APPS | {"cilium", "addons"},
+    "1.25": COMMON_APPS | {"cilium", "addons", "images", "version"},
+    "1.27": COMMON_APPS | {"cilium", "addons", "images", "version"},
+    "1.28": COMMON_APPS | {"addons", "images", "version"},
+    "1.35": COMMON_APPS | {"addons", "images", "version"},
+}
+
+
+def _apps(version):
+    """{app: (command, daemon?)} from the built snap.yaml."""
+    apps, name = {}, None
+    for line in build.snap_yaml(profiles.for_track(version)).split("apps:\n", 1)[1].splitlines():
+        if line.startswith("  ") and not line.startswith("    "):
+            name = line.strip().rstrip(":")
+            apps[name] = {}
+        else:
+            key, _colon, value = line.strip().partition(": ")
+            apps[name][key] = value
+    return apps
+
+
+@pytest.mark.parametrize("version", sorted(REAL_APPS))
+def test_the_snap_has_the_real_command_apps_of_its_version(version):
+    apps = _apps(version)
+    commands = {name for name, app in apps.items() if "daemon" not in app and name != "microk8s"}
+    assert commands == REAL_APPS[version]
+    for name in commands:  # /snap/bin/microk8s.<name> runs `microk8s <name>`
+        assert apps[name] == {"command": f"bin/microk8s {name}"}
+    assert apps["microk8s"] == {"command": "bin/microk8s"}

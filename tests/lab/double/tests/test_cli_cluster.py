@@ -17,6 +17,7 @@ ALTERNATIVES = (
     "If the node you are adding is not reachable through the default interface you can use one of the following:"
 )
 JOINED_OK = {"http_status": 200, "message": "", "error_kind": None}
+READY = [{"name": "node-1", "status": "Ready", "internal_ip": "127.0.0.1"}]
 
 
 def fingerprint_of(node) -> str:
@@ -136,15 +137,70 @@ def test_join_failures_map_to_contract_texts(make_node, version, outcome, rc, te
 
 
 def test_join_success_texts_by_version(node):
-    node.scenario({"nodes": [{"status": "Ready"}], "join": JOINED_OK})
+    node.scenario({"nodes": READY, "members": [{"address": "127.0.0.1:19001", "role": "spare"}], "join": JOINED_OK})
     result = node.run("join", f"10.77.0.1:25000/{TOKEN}/0123456789ab")
     assert result.rc == 0
     lines = result.out.splitlines()
     assert lines[0] == "Contacting cluster at 10.77.0.1"
-    assert lines[1].startswith("Waiting for this node to finish joining the cluster.")
+    assert lines[1] == "Waiting for this node to finish joining the cluster.  "  # in dqlite at the first look
     assert (lines[-1] == "Successfully joined the cluster.") == (node.minor >= 29)
     fingerprint = None if node.minor < 21 else "0123456789ab"
     assert node.calls() == [["join", ["10.77.0.1", 25000, TOKEN, fingerprint, False, False]]]
+
+
+def test_join_waiting_line_grows_by_one_token_per_try(make_node):
+    """join.py: `. ` while dqlite answers without this node, `.. ` while dqlite does not answer; ten tries."""
+    node = make_node("1.28")
+    node.scenario({"nodes": READY, "members": [{"address": "10.77.0.1:19001", "role": "voter"}], "join": JOINED_OK})
+    result = node.run("join", f"10.77.0.1:25000/{TOKEN}")
+    assert result.out.splitlines()[1] == "Waiting for this node to finish joining the cluster. " + ". " * 10 + " "
+
+
+@pytest.mark.parametrize(
+    ("version", "message", "text"),
+    [
+        ("1.28", "", "Connection failed. (500)."),
+        ("1.20", "", "Failed to join cluster. Error code 500."),
+    ],
+)
+def test_join_error_without_an_agent_message(make_node, version, message, text):
+    node = make_node(version)
+    node.scenario({"join": {"http_status": 500, "message": message, "error_kind": "http"}})
+    result = node.run("join", f"10.77.0.1:25000/{TOKEN}")
+    assert result.out.splitlines() == ["Contacting cluster at 10.77.0.1", text]
+
+
+def test_join_takes_only_the_json_error_of_the_agents_answer():
+    from microk8s_double import agent_client
+
+    assert agent_client.agent_error(b'{"error": "Invalid token"}') == "Invalid token"
+    for body in (b"", b"b''", b"<html>oops</html>", b'{"message": "x"}', b"[1]"):
+        assert agent_client.agent_error(body) == ""
+
+
+def test_an_error_answer_without_json_never_leaks_a_bytes_literal():
+    import http.server
+    import threading
+
+    from microk8s_double import wire
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(wire.RemoteError) as failure:
+            wire.call("127.0.0.1", server.server_address[1], "POST", "/cluster/api/v2.0/join", {"token": "x"})
+    finally:
+        server.shutdown()
+    assert (failure.value.status, failure.value.message, failure.value.body) == (500, "", b"")
 
 
 def test_join_worker_prints_the_worker_block(make_node):
@@ -152,7 +208,13 @@ def test_join_worker_prints_the_worker_block(make_node):
     node.scenario({"join": JOINED_OK})
     result = node.run("join", f"10.77.0.1:25000/{TOKEN}", "--worker")
     assert result.rc == 0
-    assert "The node has joined the cluster and will appear in the nodes list in a few seconds." in result.out
+    lines = result.out.splitlines()
+    assert lines[:3] == [
+        "Contacting cluster at 10.77.0.1",
+        "",
+        "The node has joined the cluster and will appear in the nodes list in a few seconds.",
+    ]
+    assert lines[-2:] == ["    /var/snap/microk8s/current/args/traefik/provider.yaml", ""]
 
 
 def free_port() -> int:
@@ -202,9 +264,38 @@ def test_leave_refuses_a_node_that_never_joined_from_1_28(node):
     result = node.run("leave")
     if node.minor >= 28:
         assert (result.rc, result.out) == (1, "This MicroK8s deployment is not acting as a node in a cluster.\n")
-    else:
-        assert result.rc == 0
+        assert node.calls() == []
+    else:  # <= 1.27 the wrapper only asks for a dqlite node: a lone node goes ahead and is reset (wiped)
+        assert (result.rc, result.out) == (0, "Generating new cluster certificates.\nWaiting for node to start.  \n")
         assert node.calls() == [["leave", []]]
+
+
+def test_leave_waits_for_the_api_with_one_dot_per_try(make_node):
+    node = make_node("1.28")
+    node.lock("no-cert-reissue").touch()
+    node.lock("clustered.lock").touch()
+    node.scenario({})  # the API server does not answer: ten tries, each `. `
+    result = node.run("leave")
+    assert result.rc == 0
+    assert (
+        result.out
+        == "Configuring services.\nGenerating new cluster certificates.\nWaiting for node to start. "
+        + (". " * 10)
+        + " \n"
+    )
+
+
+def test_leave_arguments_by_version(node):
+    node.lock("no-cert-reissue").touch()
+    result = node.run("leave", "now")
+    if node.minor <= 22:
+        assert (result.rc, result.out) == (
+            1,
+            "This command will remove the node from the cluster. No arguments are needed.\n",
+        )
+    else:
+        assert result.rc == 2 and result.err.endswith("Error: Got unexpected extra argument (now)\n")
+    assert node.calls() == []
 
 
 def test_leave_passes_the_datastore_refusal_on(make_node):
@@ -224,3 +315,19 @@ def test_remove_node_arguments(node):
     done = node.run("remove-node", "node-2", "--force")
     assert (done.rc, done.out) == (0, "")
     assert node.calls() == [["remove_node", ["node-2", True]]]
+
+
+def test_remove_node_on_a_worker_points_at_leave_on_one_line(node):
+    node.lock("clustered.lock").touch()
+    result = node.run("remove-node", "node-2")
+    assert (result.rc, result.out) == (
+        1,
+        "This MicroK8s deployment is acting as a node in a cluster. Please use microk8s leave.\n",
+    )
+
+
+def test_remove_node_of_a_node_kubernetes_does_not_know_shows_kubectls_error(node):
+    node.scenario({"nodes": READY, "remove_node": [1, "Node ghost does not exist in Kubernetes."]})
+    result = node.run("remove-node", "ghost")
+    assert (result.rc, result.out) == (1, "Node ghost does not exist in Kubernetes.\n")
+    assert result.err == 'Error from server (NotFound): nodes "ghost" not found\n'

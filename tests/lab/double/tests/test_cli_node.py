@@ -70,6 +70,51 @@ def test_ctr_uses_the_snap_socket(node):
     assert str(node.common / "run" / "containerd.sock") in result.err
 
 
+def test_ctr_is_the_snaps_own_client(node):
+    """`${SNAP}/bin/ctr` on the snap's socket and namespace, whatever the host has in /usr/bin."""
+    stand_in = node.snap / "bin" / "ctr"
+    stand_in.write_text('#!/bin/sh\necho "snap ctr $*"\n')
+    result = node.run("ctr", "images", "ls")
+    socket = node.common / "run" / "containerd.sock"
+    assert (result.rc, result.out) == (0, f"snap ctr --address={socket} --namespace k8s.io images ls\n")
+
+
+def test_the_snaps_ctr_reports_a_socket_without_containerd(tmp_path):
+    from microk8s_double import ctr
+
+    missing = tmp_path / "containerd.sock"
+    assert ctr.address([f"--address={missing}", "--namespace", "k8s.io", "version"]) == str(missing)
+    assert ctr.address(["-a", "/x.sock", "images", "--address=/not/global"]) == "/x.sock"
+    assert ctr.address(["version"]) == "/run/containerd/containerd.sock"
+    assert ctr.dial_error(str(missing)) == (
+        f'ctr: failed to dial "{missing}": context deadline exceeded: connection error: desc = "transport: error '
+        f'while dialing: dial unix {missing}: connect: no such file or directory"'
+    )
+
+
+def test_the_help_lists_each_versions_wrappers_and_no_argument_is_an_error(node):
+    result = node.run()
+    assert result.rc == 1
+    names = [line.strip() for line in result.out.splitlines()[1:]]
+    assert names[-1] == "inspect" and names[:-1] == sorted(names[:-1])
+    assert ("juju" in names, "cilium" in names) == (node.minor <= 23, node.minor <= 27)
+    assert ("addons" in names, "images" in names) == (node.minor >= 24, node.minor >= 25)
+    assert node.run("help").rc == 0
+
+
+def test_commands_the_double_does_not_model_say_so_after_the_real_guards(node):
+    istio = node.run("istioctl", "version")
+    assert (istio.rc, istio.out) == (0, "Istio not available, try enabling is with 'microk8s enable istio'\n")
+    helm = node.run("helm", "list")
+    assert (helm.rc, helm.err) == (1, "microk8s test double: `microk8s helm` is not modelled by the double.\n")
+    node.lock("clustered.lock").touch()
+    on_worker = node.run("helm3", "list")
+    assert (on_worker.rc, on_worker.out) == (
+        0,
+        "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s helm on the master.\n",
+    )
+
+
 def test_dbctl_backup_and_restore(node, tmp_path, monkeypatch):
     (node.data / "var" / "kubernetes" / "backend" / "state.json").write_text("{}")
     result = node.run("dbctl", "backup", "-o", str(tmp_path / "snapshot"))
@@ -120,3 +165,11 @@ def test_images_import_reports_unreachable_agents_with_rc_0(node, tmp_path):
         return
     assert (result.rc, result.out) == (0, "Pushing OCI images to 127.0.0.1:1\n")
     assert result.err.startswith("Failed to reach 127.0.0.1:1: ")
+
+
+def test_credentials_certs_and_args_are_not_for_other_users(node):
+    """The install hook's `chmod -R ug+rwX,o-rwX`: a user outside root and the group gets `Insufficient permissions`."""
+    for directory in ("credentials", "certs", "args"):
+        paths = [node.data / directory, *(node.data / directory).rglob("*")]
+        assert [p.name for p in paths if p.stat().st_mode & 0o007] == []
+    assert (node.data / "credentials" / "client.config").stat().st_mode & 0o660 == 0o660

@@ -57,9 +57,29 @@ def test_yaml_not_running_puts_message_after_high_availability(node):
         "microk8s:",
         "  running: False",
         "high-availability:",
-        "  enabled: False",
+        "  enabled: True",  # the ha-cluster addon, still queried: dqlite does not answer, no nodes
+        "  nodes:",
         f"  message: {NOT_RUNNING}",
     ]
+
+
+def test_yaml_lone_node_lists_itself_and_addon_versions(node):
+    """status.py print_yaml: `enabled` is the ha-cluster addon; the nodes come from dqlite even without HA; each
+    addon carries the version of its addons.yaml entry (core-addons per branch; addon-lists.yaml before 1.24)."""
+    node.scenario({"nodes": [{"status": "Ready"}], "members": [{"address": "127.0.0.1:19001", "role": "voter"}]})
+    lines = node.run("status", "--format", "yaml").out.splitlines()
+    assert lines[2:7] == [
+        "high-availability:",
+        "  enabled: True",
+        "  nodes:",
+        "    - address: 127.0.0.1:19001",
+        "      role: voter",
+    ]
+    dns = lines.index("  - name: dns")
+    version = {"1.20": "1.6.6", "1.24": "1.9.0", "1.28": "1.10.1", "1.32": "1.10.1"}[f"1.{node.minor}"]
+    assert f"    version: {version}" in lines[dns : dns + 5]
+    node.run("disable", "ha-cluster", "--force")
+    assert node.run("status", "--format", "yaml").out.splitlines()[2:4] == ["high-availability:", "  enabled: False"]
 
 
 def test_yaml_running(node):
@@ -76,7 +96,7 @@ def test_yaml_running(node):
     assert "      role: spare" in lines
     first = lines.index("  - name: ha-cluster") if node.minor < 27 else lines.index("  - name: dns")
     block = lines[first : first + (5 if node.minor >= 24 else 4)]
-    assert block[-2:] == ["    version: ", "    status: enabled"]
+    assert block[-2:] == ["    version: " + ("0.1.0" if node.minor < 27 else "1.10.1"), "    status: enabled"]
     assert ("    repository: core" in block) == (node.minor >= 24)
 
 

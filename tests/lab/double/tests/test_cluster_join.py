@@ -170,6 +170,7 @@ def test_image_import_endpoint_exists_from_1_25(make_cluster, version, found):
             "POST",
             "/cluster/api/v2.0/image/import",
             b"not a tar",
+            timeout=30,  # ctr may be slow to give up on a busy machine
             context=agent_client.insecure_context(),
         )
     # without containerd running, ctr itself fails: the agent passes its error on

@@ -11,7 +11,7 @@ import sys
 import time
 
 from microk8s_double import addons, datastore
-from microk8s_double.commands import addon_workloads
+from microk8s_double.commands import addon_workloads, core_addons
 from microk8s_double.commands.common import Context
 
 METALLB_PROMPT = "Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,192.168.0.105/32'): "
@@ -36,6 +36,9 @@ def ask(prompt: str) -> str:
 
 def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
     """Run the addon's script; returns its exit code."""
+    core = CORE_SCRIPTS.get(addon.name) if action == "enable" and addon.repository == "core" else None
+    if core and ctx.profile.since(24) and not (addon.name == "ingress" and ctx.profile.since(35)):
+        return run_core(ctx, addon, args, core)
     script = SCRIPTS.get((action, addon.name), generic if action == "enable" else generic_disable)
     try:
         script(ctx, addon, args)
@@ -46,6 +49,29 @@ def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
         print(API_DOWN.format(port=ctx.port("apiserver")), file=sys.stderr)
         return 1
     return 0
+
+
+def run_core(ctx: Context, addon: addons.Addon, args: list[str], script) -> int:
+    """A 1.24+ core addon's own enable script (core_addons.py); marked enabled once it succeeded."""
+    try:
+        script(ctx, args)
+        settle(ctx)
+        if addon.name not in ("storage", "ha-cluster"):  # storage enables hostpath-storage; ha-cluster is a file
+            addons.set_enabled(ctx, addon.full_name, True)
+    except core_addons.Failed as failure:
+        return failure.code
+    except ScriptFailed as failure:
+        return failure.code
+    except datastore.DatastoreError:
+        print(API_DOWN.format(port=ctx.port("apiserver")), file=sys.stderr)
+        return 1
+    return 0
+
+
+def ready_nodes(ctx: Context) -> int:
+    from microk8s_double.commands import cluster
+
+    return sum(1 for row in cluster.nodes(ctx) if row["status"] == "Ready")
 
 
 def settle(ctx: Context) -> None:
@@ -195,6 +221,16 @@ def disable_community(ctx: Context, addon: addons.Addon, args: list[str]) -> Non
     print("Community repository is now disabled")
 
 
+CORE_SCRIPTS = {
+    "dns": lambda ctx, args: core_addons.dns(ctx, args, reachable),
+    "ingress": core_addons.ingress,
+    "metallb": core_addons.metallb,
+    "hostpath-storage": core_addons.hostpath_storage,
+    "storage": core_addons.storage,
+    "cert-manager": core_addons.cert_manager,
+    "rbac": core_addons.rbac,
+    "ha-cluster": lambda ctx, args: core_addons.ha_cluster(ctx, args, ready_nodes(ctx)),
+}
 SCRIPTS = {
     ("enable", "dns"): enable_dns,
     ("enable", "metallb"): enable_metallb,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, fields
 
 from microk8s_double import node
@@ -39,6 +40,12 @@ class Context(Node):
 def current() -> Context:
     here = node.current()
     return Context(**{field.name: getattr(here, field.name) for field in fields(here)})
+
+
+def script_sleep(ctx: Context, seconds: float) -> None:
+    """A `time.sleep` of the real join/leave scripts, scaled by the double's `join_wait` setting (the scripts'
+    own `sleep 10`, default 10 s): the suite sets 0 and their retry loops run without waiting."""
+    time.sleep(seconds * ctx.setting("join_wait", 10) / 10)
 
 
 def host_ips() -> list[str]:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
-import time
 
-from microk8s_double import agent_client
-from microk8s_double.commands import cluster
-from microk8s_double.commands.common import Context, fail
+from microk8s_double import agent_client, datastore
+from microk8s_double.commands import setup
+from microk8s_double.commands.common import Context, fail, script_sleep
 
 TRACEBACK_FILE = '  File "/snap/microk8s/current/scripts/wrappers/join.py", in join'
 USAGE_1_20 = "Join a cluster: microk8s join <master>:<port>/<token>"
 WORKER_JOINED = (
-    "The node has joined the cluster and will appear in the nodes list in a few seconds.\n\n"
+    "\nThe node has joined the cluster and will appear in the nodes list in a few seconds.\n\n"
     "This worker node gets automatically configured with the API server endpoints.\n"
     "If the API servers are behind a loadbalancer please set the '--refresh-interval' to '0s' in:\n"
     "    /var/snap/microk8s/current/args/apiserver-proxy\n"
@@ -96,6 +95,7 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
     outcome = agent_client.join(ctx, host, int(port), token, fingerprint, worker, skip)
     if outcome.error_kind:
         report_failure(ctx, host, outcome)
+    setup.restrict(ctx)
     if worker:
         print(WORKER_JOINED)
         return 0
@@ -108,11 +108,13 @@ def run(ctx: Context, command: str, args: list[str]) -> int:
 def report_failure(ctx: Context, host: str, outcome) -> None:
     kind, message = outcome.error_kind, outcome.message
     if not ctx.profile.since(21):
-        if kind == "http":
-            fail(f"Failed to join cluster. Error code {outcome.http_status}. {message}", err=False)
-        fail(f"Please ensure the master node is reachable. {message}\n{USAGE_1_20}", err=False)
-    if kind == "http":
-        fail(f"Connection failed. {message} ({outcome.http_status}).", 6, err=False)
+        if kind == "http":  # `Error code N.` then the JSON body's error, if any
+            fail(
+                " ".join(["Failed to join cluster. Error code", f"{outcome.http_status}.", message]).rstrip(), err=False
+            )
+        fail(f"Please ensure the master node is reachable.\n{USAGE_1_20}", err=False)
+    if kind == "http":  # extract_error: `Connection failed.` plus the JSON body's error, then ` (N).`
+        fail(" ".join(filter(None, ["Connection failed.", message, f"({outcome.http_status})."])), 6, err=False)
     if kind == "fingerprint":
         fail(
             f"Joining cluster failed. Could not verify the identity of {host}. "
@@ -127,12 +129,14 @@ def report_failure(ctx: Context, host: str, outcome) -> None:
 
 
 def wait_for_node(ctx: Context) -> None:
-    """`Waiting for this node to finish joining the cluster.` and one more dot per retry (at most 10)."""
-    print("Waiting for this node to finish joining the cluster.", end="", flush=True)
-    for attempt in range(1, 11):
-        if cluster.ready(ctx):
+    """join.py `update_dqlite`: `Waiting for this node to finish joining the cluster. `, then per try (at most 10)
+    `. ` when dqlite answers without this node yet (5 s pause) or `.. ` when it does not answer (2 s), then ` `."""
+    print("Waiting for this node to finish joining the cluster.", end=" ", flush=True)
+    for _attempt in range(10):
+        view = datastore.local_view(ctx)
+        if not view.get("error") and any(m["address"].startswith(f"{ctx.ip}:") for m in view["nodes"]):
             break
-        print(" " + "." * attempt, end="", flush=True)
-        time.sleep(2)
+        print(".." if view.get("error") else ".", end=" ", flush=True)
+        script_sleep(ctx, 2 if view.get("error") else 5)
     print(" ")
     sys.stdout.flush()

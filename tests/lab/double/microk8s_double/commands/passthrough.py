@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`microk8s kubectl ARGS` and `microk8s ctr ARGS`: the real Debian binaries on the snap's config and socket."""
+"""`microk8s kubectl ARGS` and `microk8s ctr ARGS`: kubectl on the snap's kubeconfig, and the snap's own
+`$SNAP/bin/ctr` on the snap's containerd socket (the real wrapper runs `${SNAP}/bin/ctr`, never the host's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 from microk8s_double.commands.common import Context, exit_if_no_permissions, exit_if_stopped, exit_if_worker
 
 KUBECTL = "/usr/bin/kubectl"
-CTR = "/usr/bin/ctr"
 
 
 def kubectl_argv(ctx: Context, args: list[str]) -> list[str]:
@@ -17,11 +17,13 @@ def kubectl_argv(ctx: Context, args: list[str]) -> list[str]:
 
 
 def ctr_argv(ctx: Context, args: list[str]) -> list[str]:
-    return [CTR, f"--address={ctx.paths.containerd_socket}", "--namespace", "k8s.io", *args]
+    client = str(ctx.paths.snap / "bin" / "ctr")
+    return [client, f"--address={ctx.paths.containerd_socket}", "--namespace", "k8s.io", *args]
 
 
 def run(ctx: Context, command: str, args: list[str]) -> int:
     if command == "ctr":
+        exit_if_no_permissions(ctx)
         argv = ctr_argv(ctx, args)
     else:
         if not any(arg.startswith("--kubeconfig") for arg in args):

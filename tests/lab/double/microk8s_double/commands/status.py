@@ -104,12 +104,12 @@ def print_yaml(ctx: Context, is_ready: bool, states: list) -> None:
     print("microk8s:")
     print(f"  running: {is_ready}")
     print("high-availability:")
-    members = cluster.datastore_nodes(ctx) if ctx.paths.lock("ha-cluster").exists() else []
-    formed = cluster.ha_formed(members)
-    print(f"  enabled: {formed}")
-    if formed:
+    # `enabled` is the ha-cluster addon (its lock file), not a formed HA cluster: a lone node lists itself.
+    enabled = ctx.paths.lock("ha-cluster").exists()
+    print(f"  enabled: {enabled}")
+    if enabled:
         print("  nodes:")
-        for member in members:
+        for member in cluster.datastore_nodes(ctx):
             print(f"    - address: {member['address']}")
             print(f"      role: {member['role']}")
     if not is_ready:
@@ -121,7 +121,7 @@ def print_yaml(ctx: Context, is_ready: bool, states: list) -> None:
         if ctx.profile.since(24):
             print(f"    repository: {addon.repository}")
         print(f"    description: {addon.description}")
-        print("    version: ")
+        print(f"    version: {addon.version}")
         print(f"    status: {'enabled' if on else 'disabled'}")
 
 

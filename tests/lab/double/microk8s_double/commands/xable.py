@@ -9,12 +9,25 @@ import sys
 
 from microk8s_double import addons, datastore
 from microk8s_double.commands import addon_scripts
-from microk8s_double.commands.common import NOT_RUNNING, Context, exit_if_no_permissions, exit_if_worker, fail
-
-COMMUNITY_HINT = (
-    "\nTo use the community maintained flavor enable the respective repository:\n\n    microk8s enable community\n"
+from microk8s_double.commands.common import (
+    NOT_RUNNING,
+    Context,
+    Exit,
+    exit_if_no_permissions,
+    exit_if_worker,
+    fail,
 )
-MULTIPLE_WARNING = "WARNING: Do not enable or disable multiple addons in one command."
+
+# stdout, after `Addon X was not found in any repository` (stderr), only when X is one of the community addons
+# the snap bundles ($SNAP/addons/community/addons.yaml, `is_community_addon`).
+COMMUNITY_HINT = (
+    "To use the community maintained flavor enable the respective repository:\n\n    microk8s enable community\n"
+)
+MULTIPLE_WARNING = (
+    "WARNING: Do not enable or disable multiple addons in one command.\n"
+    "         This form of chained operations on addons will be DEPRECATED in the future.\n"
+    "         Please, {action} one addon at a time: 'microk8s {action} <addon>'"
+)
 
 
 def run(ctx: Context, action: str, args: list[str]) -> int:
@@ -40,53 +53,72 @@ def run(ctx: Context, action: str, args: list[str]) -> int:
         return xable(ctx, action, args)
 
 
-def split(ctx: Context, args: list[str], known: set[str]) -> list[tuple[str, list[str]]]:
+def split(ctx: Context, action: str, args: list[str], known: set[str]) -> list[tuple[str, list[str]]]:
     """Several known addons (`a b:x`), or one addon with colon arguments or with flag arguments, never both."""
     if len(args) > 1 and all(arg.split(":")[0] in known for arg in args):
         return [(arg.split(":")[0], arg.split(":")[1:]) for arg in args]
     name, *colon_args = args[0].split(":")
     if colon_args and len(args) > 1:
+        if ctx.profile.since(24):
+            style, example = "Enable or disable addons", "enable"
+        else:
+            style, example = f"{action.title()} an addon", action
         fail(
-            f"Can't pass string arguments and flag arguments simultaneously!\n{args[0]} {' '.join(args[1:])}", err=False
+            f"Can't pass string arguments and flag arguments simultaneously!\n{style} with only one argument style at "
+            f"a time:\n\n    microk8s {example} foo:'bar'\nor\n    microk8s {example} foo --bar\n",
+            err=False,
         )
     return [(name, colon_args + args[1:])]
 
 
 def xable(ctx: Context, action: str, args: list[str]) -> int:
+    """1.24+ `unprotected_xable`: every name is resolved first (`Infer repository ...`), then the warning about
+    several addons (1.27+), then each addon in turn; 1.20-1.23 run the built-in actions scripts."""
     catalog = addons.catalog(ctx.paths, ctx.profile)
     known = {addon.name for addon in catalog} | {addon.full_name for addon in catalog}
-    requests = split(ctx, args, known)
+    requests = split(ctx, action, args, known)
+    if ctx.profile.since(24):
+        requests = [(qualify(ctx, name, catalog), addon_args) for name, addon_args in requests]
     if len(requests) > 1 and ctx.profile.since(27):
-        print(MULTIPLE_WARNING)
+        print(MULTIPLE_WARNING.format(action=action))
     for name, addon_args in requests:
-        addon = resolve(ctx, action, name, catalog) if ctx.profile.since(24) else resolve_builtin(name, catalog)
-        if addon is None:
-            continue
+        if ctx.profile.since(24):
+            addon = next((addon for addon in catalog if addon.full_name == name), None)
+            if addon is None:
+                print(f"Addon {name} not found")
+                continue
+        else:
+            addon = resolve_builtin(name, catalog)
         code = xable_one(ctx, action, addon, addon_args)
         if code:
             return code
     return 0
 
 
-def resolve(ctx: Context, action: str, name: str, catalog: list[addons.Addon]) -> addons.Addon | None:
-    """1.24+: `repo/name`, or a bare name inferred from the one repository that has it."""
+def qualify(ctx: Context, name: str, catalog: list[addons.Addon]) -> str:
+    """1.24+ `parse_xable_single_arg`: `repo/name` as given, or a bare name inferred from the one repository that
+    has it."""
+    if name.count("/") > 1:
+        fail(f"Invalid addon name {name}", err=False)
     if "/" in name:
-        match = [addon for addon in catalog if addon.full_name == name]
-        if not match:
-            print(f"Addon {name} not found")
-        return match[0] if match else None
+        return name
     match = [addon for addon in catalog if addon.name == name]
     if not match:
-        hint = "" if "community" in addons.repositories(ctx.paths, ctx.profile) else COMMUNITY_HINT
-        fail(f"Addon {name} was not found in any repository{hint}")
+        print(f"Addon {name} was not found in any repository", file=sys.stderr)
+        if name in addons.community(ctx.profile.minor):
+            print(COMMUNITY_HINT)
+        raise Exit(1)
     if len(match) > 1:
-        choices = "\n".join(f"    microk8s {action} {addon.full_name}" for addon in match)
-        fail(
-            f"Addon {name} exists in more than repository. Please explicitly specify the repository using any of:\n\n"
-            f"{choices}\n"
+        print(
+            f"Addon {name} exists in more than repository. Please explicitly specify\nthe repository using any of:\n",
+            file=sys.stderr,
         )
+        for addon in match:
+            print(f"    {addon.full_name}", file=sys.stderr)
+        print("", file=sys.stderr)
+        raise Exit(1)
     print(f"Infer repository {match[0].repository} for addon {name}", file=sys.stderr)
-    return match[0]
+    return match[0].full_name
 
 
 def resolve_builtin(name: str, catalog: list[addons.Addon]) -> addons.Addon:
