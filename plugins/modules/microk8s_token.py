@@ -155,18 +155,12 @@ def add_node(runner, token, ttl):
     args = ["add-node", "--token", token] + ([] if ttl == -1 else ["--token-ttl", str(ttl)])
     if supports(runner.version(), (1, 24)):
         args += ["--format", "json"]
-    rc, out, err = runner.run(args, check=False)
-    urls = parsers.parse_add_node(out)["urls"] if rc == 0 else []
+    result = runner.run(args, check=False)
+    urls = parsers.parse_add_node(result.stdout)["urls"] if result.rc == 0 else []
     if not urls:
-        text = "%s\n%s" % (out, err)
+        text = "%s\n%s" % (result.stdout, result.stderr)
         advice = next((advice for marker, advice in REFUSALS if marker in text), "see its output")
-        raise Microk8sError(
-            "microk8s add-node failed: %s" % advice,
-            cmd=runner.display("microk8s", args),
-            rc=rc,
-            stdout=out,
-            stderr=err,
-        )
+        raise result.error("microk8s add-node failed: %s" % advice)
     return urls
 
 
