@@ -125,3 +125,23 @@ def test_restore_brings_a_deleted_app_back(lab, tmp_path):
     finally:
         if node("node1", *APP, check=False).returncode != 0:  # leave the lab as the other scenarios expect it
             site(tmp_path, playbook="site.yml")
+
+
+def test_a_failed_upgrade_uncordons_the_node_and_fails_clearly(lab, tmp_path):
+    _path, version = _installed_snap()
+    major, minor = version.lstrip("v").split(".")[:2]
+    broken = tmp_path / "microk8s_broken.snap"
+    broken.write_bytes(b"not a squashfs image\n" * 64)
+    run, log = site(
+        tmp_path,
+        playbook="playbooks/upgrade.yml",
+        extravars={"upgrade_snap_file": str(broken), "upgrade_version": "v%s.%d.0" % (major, int(minor) + 1)},
+        cmdline="--limit node4",
+    )
+    assert run.rc != 0
+    assert any("The upgrade of node4 failed at" in m and "uncordoned" in m for m in failure_messages(run)), log[-3000:]
+    unschedulable = node(
+        "node1", "/snap/bin/microk8s", "kubectl", "get", "node", "node4", "-o", "jsonpath={.spec.unschedulable}"
+    ).stdout.strip()
+    assert unschedulable in ("", "false")
+    assert node("node4", "snap", "list", "microk8s").stdout.splitlines()[1].split()[1] == version
