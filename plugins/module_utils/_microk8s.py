@@ -30,6 +30,32 @@ class Microk8sError(Exception):
         self.context = context
 
 
+class CommandResult:
+    """What one command did: its command line, rc, stdout and stderr. It unpacks as (rc, stdout, stderr), and a
+    failure is raised as `result.error(msg)` carrying all four, instead of a context built by hand in each module
+    (the shape of community.docker's `_common_cli.py` run results)."""
+
+    __slots__ = ("cmd", "rc", "stderr", "stdout")
+
+    def __init__(self, cmd, rc, stdout, stderr):
+        #: The command as a user would type it (secrets are masked by the module's no_log_values).
+        self.cmd = cmd
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __iter__(self):
+        return iter((self.rc, self.stdout, self.stderr))
+
+    @property
+    def context(self):
+        return {"cmd": self.cmd, "rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
+
+    def error(self, msg):
+        """A Microk8sError for this command: msg plus its cmd/rc/stdout/stderr."""
+        return Microk8sError(msg, **self.context)
+
+
 class Microk8sRunner:
     """Runs microk8s and snap commands on the node: argv lists only, C locale, stdin closed, bounded time."""
 
@@ -70,29 +96,19 @@ class Microk8sRunner:
         ]
 
     def run(self, args, program="microk8s", timeout=None, check=True, data=None):
-        """Run `program args...`; return (rc, stdout, stderr). With check, a non-zero rc raises Microk8sError."""
+        """Run `program args...`; return a CommandResult (unpacks as rc, stdout, stderr). With check, a non-zero rc
+        raises Microk8sError; running out of time always does."""
         seconds = int(timeout or self.timeout)
         argv = self.argv(program, args, seconds)
         if data is not None:
             argv = argv[4:]  # stdin carries data: no closing wrapper, timeout still applies
         rc, out, err = self.module.run_command(argv, environ_update=C_LOCALE, data=data, check_rc=False)
+        result = CommandResult(self.display(program, args), rc, out, err)
         if rc == TIMEOUT_RC:
-            raise Microk8sError(
-                "%s %s did not finish within %s seconds" % (program, args[0] if args else "", seconds),
-                cmd=self.display(program, args),
-                rc=rc,
-                stdout=out,
-                stderr=err,
-            )
+            raise result.error("%s %s did not finish within %s seconds" % (program, args[0] if args else "", seconds))
         if check and rc != 0:
-            raise Microk8sError(
-                "%s failed with exit code %s: %s" % (self.display(program, args), rc, (err or out).strip()),
-                cmd=self.display(program, args),
-                rc=rc,
-                stdout=out,
-                stderr=err,
-            )
-        return rc, out, err
+            raise result.error("%s failed with exit code %s: %s" % (result.cmd, rc, (err or out).strip()))
+        return result
 
     @staticmethod
     def display(program, args):
@@ -114,16 +130,10 @@ class Microk8sRunner:
     def version(self):
         """The installed MicroK8s version as (major, minor), read once from `snap list microk8s`."""
         if self._version is None:
-            rc, out, err = self.run(["list", "microk8s"], program="snap", timeout=60, check=False)
-            snap = parsers.parse_snap_list(out).get("microk8s") if rc == 0 else None
+            result = self.run(["list", "microk8s"], program="snap", timeout=60, check=False)
+            snap = parsers.parse_snap_list(result.stdout).get("microk8s") if result.rc == 0 else None
             if not snap:
-                raise Microk8sError(
-                    "MicroK8s is not installed on this node (snap list microk8s found nothing)",
-                    cmd="snap list microk8s",
-                    rc=rc,
-                    stdout=out,
-                    stderr=err,
-                )
+                raise result.error("MicroK8s is not installed on this node (snap list microk8s found nothing)")
             self.snap = snap
             self._version = parsers.parse_version(snap["version"], tracking=snap["tracking"])
         return self._version
@@ -133,16 +143,10 @@ class Microk8sRunner:
         args = ["status", "--format", "yaml"]
         if wait_ready:
             args += ["--wait-ready", "--timeout", str(int(timeout))]
-        rc, out, err = self.run(args, timeout=int(timeout) + 60, check=False)
-        status = parsers.parse_status(out, err, rc)
+        result = self.run(args, timeout=int(timeout) + 60, check=False)
+        status = parsers.parse_status(result.stdout, result.stderr, result.rc)
         if status["state"] == "error":
-            raise Microk8sError(
-                "microk8s status failed: %s" % (err or out).strip(),
-                cmd=self.display("microk8s", args),
-                rc=rc,
-                stdout=out,
-                stderr=err,
-            )
+            raise result.error("microk8s status failed: %s" % (result.stderr or result.stdout).strip())
         return status
 
 

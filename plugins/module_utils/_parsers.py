@@ -231,6 +231,27 @@ def ha_formed(status):
     return len(status["datastore"]["voters"]) > 2
 
 
+def datastore_nodes(status):
+    """Every dqlite member this node lists (voters, standbys, spares): the control-plane nodes it sees."""
+    return [address for role in ("voters", "standby", "spare") for address in status["datastore"][role]]
+
+
+def member(status):
+    """Whether this node is part of a multi-node cluster: a worker (joined with --worker), or a control-plane node
+    whose datastore lists another member. A lone node lists only itself (127.0.0.1:19001 until its first join)."""
+    return status["state"] == "worker" or len(datastore_nodes(status)) > 1
+
+
+def expected_voters(status):
+    """The voters a healthy datastore keeps for the control-plane nodes this node sees (go-dqlite's defaults, contract
+    section 6): 1 for one or two control-plane nodes, 3 from three on (the others are standbys and spares).
+    None where it cannot be known: a worker, a stopped node, or a datastore that did not answer."""
+    count = len(datastore_nodes(status))
+    if status["state"] == "worker" or count == 0:
+        return None
+    return 1 if count < 3 else 3
+
+
 def qualified_name(addon):
     """`core/dns` for a parsed addon with a repository (1.24+), `dns` without one (1.20-1.23)."""
     return "%s/%s" % (addon["repository"], addon["name"]) if addon["repository"] else addon["name"]

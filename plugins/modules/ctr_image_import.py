@@ -169,12 +169,10 @@ class Ctr:
         return self.runner.display("microk8s", [*self.prefix, *args])
 
     def run(self, args, check=True):
-        rc, out, err = self.runner.run([*self.prefix, *args], check=False)
-        if check and rc != 0:
-            raise Microk8sError(
-                explain(self.display(args), out, err), cmd=self.display(args), rc=rc, stdout=out, stderr=err
-            )
-        return rc, out
+        result = self.runner.run([*self.prefix, *args], check=False)
+        if check and result.rc != 0:
+            raise result.error(explain(result.cmd, result.stdout, result.stderr))
+        return result.rc, result.stdout
 
     def images(self):
         return parsers.parse_ctr_images(self.run(["images", "ls"])[1])

@@ -267,12 +267,13 @@ def apply(runner, entry, timeout):
     """Run one enable/disable; return the status after it, or None when MicroK8s said it was already done."""
     args = command(entry)
     action, name = args[:2]
-    rc, out, err = runner.run(args, check=False)
+    result = runner.run(args, check=False)
+    rc, out, err = result
     text = "%s\n%s" % (out, err)
     if re.search(ALREADY % (re.escape(bare(name)), action), text):
         return None
     keeps_data = action == "disable" and bare(name) in STORAGE and "destroy-storage" not in entry["args"]
-    context = dict(cmd=runner.display("microk8s", args), rc=rc, stdout=out, stderr=err)
+    context = result.context
     if rc != 0 and not (keeps_data and "Storage removed" in text):
         raise Microk8sError("microk8s %s %s failed: %s" % (action, name, advice(text)), **context)
     status = ready_status(runner, timeout, " after microk8s %s %s" % (action, name))

@@ -235,12 +235,11 @@ def join(runner, params, parts, version):
     args = ["join", cli_url(parts, version)]
     args += ["--worker"] if params["worker"] else []
     args += ["--skip-verify"] if params["skip_verify"] else []
-    rc, out, err = runner.run(args, check=False)
+    result = runner.run(args, check=False)
+    rc, out, err = result
     if not parsers.join_succeeded(rc, out):
         kind, advice = parsers.classify_join_failure(rc, out, err)
-        raise Microk8sError(
-            "join failed (%s): %s" % (kind, advice), cmd=runner.display("microk8s", args), rc=rc, stdout=out, stderr=err
-        )
+        raise result.error("join failed (%s): %s" % (kind, advice))
     role, status = membership(runner, params["ready_timeout"])
     if role != ROLES[params["worker"]]:
         raise Microk8sError(
@@ -254,7 +253,8 @@ def join(runner, params, parts, version):
 
 def leave(runner):
     """Run `microk8s leave`; False when microk8s says the node is not in a cluster."""
-    rc, out, err = runner.run(["leave"], check=False)
+    result = runner.run(["leave"], check=False)
+    rc, out, err = result
     if rc == 0:
         return True
     if any(text in out + err for text in NOT_CLUSTERED):
@@ -262,9 +262,7 @@ def leave(runner):
     advice = "see its output"
     if "holds the only copy" in out + err:
         advice = "this node holds the only copy of the datastore: add control-plane nodes first, or remove MicroK8s"
-    raise Microk8sError(
-        "microk8s leave failed: %s" % advice, cmd=runner.display("microk8s", ["leave"]), rc=rc, stdout=out, stderr=err
-    )
+    raise result.error("microk8s leave failed: %s" % advice)
 
 
 def main():

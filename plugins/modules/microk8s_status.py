@@ -97,6 +97,23 @@ high_availability:
   returned: always
   type: bool
   sample: true
+member:
+  description:
+    - Whether this node is part of a multi-node cluster - a worker, or a control-plane node whose datastore lists
+      another member. A lone node (only itself in its datastore) is not a member.
+    - The one answer the collection's roles use for "is this node in the cluster".
+  returned: always
+  type: bool
+  sample: true
+expected_voters:
+  description:
+    - How many datastore voters a healthy cluster keeps for the control-plane nodes this node sees (its datastore's
+      voters, standbys and spares) - 1 for one or two control-plane nodes, 3 from three on (go-dqlite's defaults).
+    - Null on a worker, a stopped node, or when the datastore did not answer.
+    - Compare it with RV(datastore.voters) to see whether a voter is missing.
+  returned: always
+  type: int
+  sample: 3
 datastore:
   description: The dqlite members, as C(host:19001) addresses, by role. Empty lists when unknown (not a
     control-plane node, ha-cluster disabled, or dqlite did not answer).
@@ -179,6 +196,8 @@ def read_status(module):
             "version": runner.snap["version"],
             "role": "worker" if worker else "control-plane",
             "high_availability": status["high_availability"],
+            "member": parsers.member(status),
+            "expected_voters": parsers.expected_voters(status),
             "datastore": status["datastore"],
             "addons": status["addons"],
             "enabled_addons": [parsers.qualified_name(a) for a in status["addons"] if a["status"] == "enabled"],

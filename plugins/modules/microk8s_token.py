@@ -23,11 +23,12 @@ options:
     type: str
   ttl:
     description:
-      - Seconds the token stays valid; it can be used by several joins until then.
-      - C(-1) means no expiry, but single use - the cluster deletes the token at the first join request, even if that
-        join then fails.
+      - C(-1) (the default) makes a single-use token - C(add-node) without C(--token-ttl). The cluster deletes it at
+        the first join request, even if that join then fails, so a leaked token is worth nothing once used; a
+        retried join needs a new token.
+      - A number of seconds makes a token that stays valid until then and can be used by several joins.
     type: int
-    default: 600
+    default: -1
   address:
     description:
       - The address of this node that the joining node should contact. It must be one of the addresses
@@ -116,7 +117,7 @@ ttl:
   description: The token's lifetime in seconds (C(-1) = single use, no expiry).
   returned: always
   type: int
-  sample: 600
+  sample: -1
 """
 
 import re
@@ -151,21 +152,15 @@ def check_options(token, ttl):
 
 def add_node(runner, token, ttl):
     """Register the token; return the join URLs add-node printed."""
-    args = ["add-node", "--token", token, "--token-ttl", str(ttl)]
+    args = ["add-node", "--token", token] + ([] if ttl == -1 else ["--token-ttl", str(ttl)])
     if supports(runner.version(), (1, 24)):
         args += ["--format", "json"]
-    rc, out, err = runner.run(args, check=False)
-    urls = parsers.parse_add_node(out)["urls"] if rc == 0 else []
+    result = runner.run(args, check=False)
+    urls = parsers.parse_add_node(result.stdout)["urls"] if result.rc == 0 else []
     if not urls:
-        text = "%s\n%s" % (out, err)
+        text = "%s\n%s" % (result.stdout, result.stderr)
         advice = next((advice for marker, advice in REFUSALS if marker in text), "see its output")
-        raise Microk8sError(
-            "microk8s add-node failed: %s" % advice,
-            cmd=runner.display("microk8s", args),
-            rc=rc,
-            stdout=out,
-            stderr=err,
-        )
+        raise result.error("microk8s add-node failed: %s" % advice)
     return urls
 
 
@@ -185,7 +180,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             token=dict(type="str", no_log=True),
-            ttl=dict(type="int", default=600),
+            ttl=dict(type="int", default=-1),
             address=dict(type="str"),
             timeout=dict(type="int", default=120),
         ),

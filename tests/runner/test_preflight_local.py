@@ -72,6 +72,9 @@ def _changed(run):
         "playbooks/reset.yml",
         "playbooks/upgrade.yml",
         "playbooks/backup.yml",
+        "playbooks/restore.yml",
+        "playbooks/remove_node.yml",
+        "playbooks/kubeconfig.yml",
     ],
 )
 def test_playbooks_pass_syntax_check_through_ansible_runner(tmp_path, playbook):
@@ -258,4 +261,68 @@ def test_an_installed_node_on_another_channel_is_refused_before_any_change(tmp_p
         for m in messages
     ), messages
     assert _ran_after_preflight(run, "pc1") == []
+
+
+def _failed_hosts(run):
+    return {e["event_data"]["host"] for e in run.events if e.get("event") == "runner_on_failed"}
+
+
+def _tasks_run(run):
+    return [e["event_data"].get("task") for e in run.events if e.get("event") == "runner_on_ok"]
+
+
+DESTRUCTIVE_TASKS = {
+    "Leave the cluster",
+    "Remove the node from the cluster on the survivor",
+    "Remove the MicroK8s snap and its data",
+    "Restore with dbctl",
+    "Copy the archive to the node (0600)",
+}
+
+
+# Destructive playbooks check their confirmation on the hosts they touch: a --limit cannot skip it.
+@pytest.mark.parametrize(
+    ("playbook", "extra", "message"),
+    [
+        ("playbooks/reset.yml", {}, "Re-run with -e reset_confirm=true"),
+        ("playbooks/reset.yml", {"reset_confirm": True}, "use playbooks/remove_node.yml --limit pc2"),
+        ("playbooks/remove_node.yml", {}, "Re-run with -e node_removal_confirm=true"),
+        ("playbooks/restore.yml", {"backup_restore_file": "backups/x.tar.gz"}, "-e backup_restore_confirm=true"),
+    ],
+    ids=["reset-no-confirm", "reset-partial", "remove-node-no-confirm", "restore-no-confirm"],
+)
+def test_destructive_playbooks_refuse_on_the_limited_host_and_change_nothing(tmp_path, playbook, extra, message):
+    inventory = _inventory(tmp_path, ["pc1", "pc2", "pc3"])
+    limit = "pc1" if playbook == "playbooks/restore.yml" else "pc2"
+    extra_arg = " ".join("-e %s=%s" % (k, str(v).lower() if isinstance(v, bool) else v) for k, v in extra.items())
+    run = _run(tmp_path, inventory, playbook=playbook, cmdline=("--limit %s %s" % (limit, extra_arg)).strip())
+    assert run.status == "failed"
+    assert _failed_hosts(run) == {limit}
+    assert any(message in m for m in _failure_messages(run)), _failure_messages(run)
+    assert _changed(run) == 0
+    # refused by the first task that could tell, before any command ran on the node
+    assert not set(_tasks_run(run)) & DESTRUCTIVE_TASKS
+
+
+def test_remove_node_refuses_the_bootstrap_node(tmp_path):
+    run = _run(
+        tmp_path,
+        _inventory(tmp_path, ["pc1", "pc2", "pc3"]),
+        playbook="playbooks/remove_node.yml",
+        cmdline="--limit pc1 -e node_removal_confirm=true",
+    )
+    assert run.status == "failed"
+    assert any("put another control-plane node first" in m for m in _failure_messages(run)), _failure_messages(run)
+    assert _changed(run) == 0
+
+
+def test_upgrade_refuses_a_channel_without_risk(tmp_path):
+    run = _run(
+        tmp_path,
+        _inventory(tmp_path, ["pc1", "pc2", "pc3"]),
+        playbook="playbooks/upgrade.yml",
+        cmdline="-e upgrade_channel=1.29",
+    )
+    assert run.status == "failed"
+    assert any("a full track/risk" in m for m in _failure_messages(run)), _failure_messages(run)
     assert _changed(run) == 0

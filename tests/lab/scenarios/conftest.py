@@ -45,8 +45,8 @@ def node(name, *argv, check=True, timeout=120):
     return done
 
 
-def site(tmp_path, verbosity=0, playbook="site.yml"):
-    """Run a playbook against the lab; return (runner, full stdout text)."""
+def site(tmp_path, verbosity=0, playbook="site.yml", extravars=None, cmdline=None):
+    """Run a playbook against the lab; return (runner, full stdout text). cmdline: e.g. "--check", "--limit node4"."""
     data = tmp_path / ("runner-%d" % len(list(tmp_path.iterdir())))
     data.mkdir()
     run = ansible_runner.run(
@@ -55,10 +55,16 @@ def site(tmp_path, verbosity=0, playbook="site.yml"):
         playbook=playbook,
         inventory=str(INVENTORY),
         verbosity=verbosity,
+        extravars=extravars or {},
+        cmdline=cmdline,
         quiet=True,
         timeout=1800,
     )
     return run, run.stdout.read()
+
+
+def failure_messages(run):
+    return [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"]
 
 
 def changed(run):

@@ -5,6 +5,7 @@ powered off mid-run fails clearly and the cluster converges once it is back."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 from conftest import changed, node, site
@@ -30,17 +31,39 @@ def test_converged_lab_is_idempotent(lab, tmp_path):
     assert changed(again) == 0
 
 
+class _TokenWatcher(threading.Thread):
+    """Reads node1's token file every 0.3 s: join tokens are single-use, so each lives there only until its join."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen = set()
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.seen |= _tokens()
+            time.sleep(0.3)
+
+
 def test_a_node_that_left_rejoins_and_no_token_reaches_a_vvv_log(lab, tmp_path):
     node("node4", "/snap/bin/microk8s", "leave", timeout=300)
     node("node1", "/snap/bin/microk8s", "remove-node", "node4", "--force", check=False)
     before = _tokens()
-    run, log = site(tmp_path, verbosity=3)
+    watcher = _TokenWatcher()
+    watcher.start()
+    try:
+        run, log = site(tmp_path, verbosity=3)
+    finally:
+        watcher.stop.set()
+        watcher.join()
     assert run.rc == 0, log[-3000:]
-    new_tokens = _tokens() - before
+    new_tokens = watcher.seen - before
     assert new_tokens, "the re-run created no join token: node4 was not joined again"
     for token in new_tokens | before:
         assert token not in log
     assert _is_member("node4")
+    # single use: the join consumed its token, none is left behind to join with later
+    assert not (_tokens() & new_tokens)
 
 
 def _wait_for_ssh(name, seconds=120):

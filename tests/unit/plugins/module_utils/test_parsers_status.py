@@ -173,3 +173,25 @@ def test_ha_enabled_with_two_voters_is_not_high_availability():
 )
 def test_addon_state(name, addon, state):
     assert parsers.addon_state(parse(name, 0, "stdout"), addon) == state
+
+
+# fixture, rc: is this node in a multi-node cluster, and how many voters its cluster should keep (contract section 6)
+MEMBERSHIP = [
+    ("1.20-yaml-running-single", 0, False, 1),  # a lone node: itself, one voter
+    ("1.28-yaml-running-lone-node", 0, False, 1),  # a lone node before any join: 127.0.0.1:19001
+    ("1.24-yaml-running-2-nodes", 0, True, 1),  # two control-plane nodes keep one voter
+    ("1.28-yaml-running-2-nodes-spare", 0, True, 1),  # the second node as a spare: still a member
+    ("1.28-yaml-running-ha-4-nodes", 0, True, 3),  # three voters and a standby
+    ("1.32-yaml-running-ha-spare", 0, True, 3),  # five control-plane nodes: still three voters
+    ("1.20-worker", 1, True, None),  # a worker is a member, but sees no datastore
+    ("1.24-worker", 0, True, None),
+    ("1.24-stopped", 0, False, None),  # a stopped node says nothing about its datastore
+]
+
+
+@pytest.mark.parametrize(("name", "rc", "member", "voters"), MEMBERSHIP, ids=[c[0] for c in MEMBERSHIP])
+def test_membership_and_expected_voters(name, rc, member, voters):
+    with open(os.path.join(FIXTURES, name + ".txt")) as handle:
+        status = parsers.parse_status(handle.read(), "", rc)
+    assert parsers.member(status) is member
+    assert parsers.expected_voters(status) == voters

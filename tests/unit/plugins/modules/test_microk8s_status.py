@@ -137,3 +137,17 @@ def test_unrecognised_output_fails_with_context():
     assert out.failed
     assert out.result["cmd"] == "microk8s " + " ".join(WAIT[1:])
     assert out.result["stderr"].startswith("Traceback")
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "member", "expected_voters"),
+    [
+        ("1.28-yaml-running-lone-node", "1.28", False, 1),
+        ("1.28-yaml-running-2-nodes-spare", "1.28", True, 1),
+        ("1.28-yaml-running-ha-4-nodes", "1.28", True, 3),
+    ],
+)
+def test_member_and_expected_voters_are_returned(name, version, member, expected_voters):
+    result = run(microk8s_status.main, {}, [status_call(name)], version=version).result
+    assert result["member"] is member
+    assert result["expected_voters"] == expected_voters

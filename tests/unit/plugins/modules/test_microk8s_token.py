@@ -21,8 +21,9 @@ def output(name):
         return handle.read()
 
 
-def add_node(version, ttl="600", token=TOKEN):
-    argv = ["microk8s", "add-node", "--token", token, "--token-ttl", ttl]
+def add_node(version, ttl=None, token=TOKEN):
+    """add-node as the module calls it: without --token-ttl for a single-use token (the default)."""
+    argv = ["microk8s", "add-node", "--token", token] + (["--token-ttl", ttl] if ttl else [])
     return argv + (["--format", "json"] if version not in ("1.20", "1.21", "1.22", "1.23") else [])
 
 
@@ -46,7 +47,7 @@ def test_creates_token_and_returns_first_url(version, fixture, host, fingerprint
     assert result["changed"] is True
     assert result["join_url"] == expected
     assert (result["address"], result["port"], result["fingerprint"]) == (host, 25000, fingerprint)
-    assert result["token"] == TOKEN and result["ttl"] == 600
+    assert result["token"] == TOKEN and result["ttl"] == -1
     assert sorted(result["urls"]) == sorted(
         "%s:25000/%s" % (ip, expected.split("/", 1)[1]) for ip in ("10.77.0.11", "10.77.1.11")
     )
@@ -54,10 +55,10 @@ def test_creates_token_and_returns_first_url(version, fixture, host, fingerprint
 
 @pytest.mark.parametrize("version, fixture", [("1.20", "1.20-pretty"), ("1.28", "1.28-json")])
 def test_address_picks_its_url(version, fixture):
-    args = {"token": TOKEN, "address": "10.77.1.11", "ttl": -1}
-    outcome = run(microk8s_token.main, args, [Call(add_node(version, "-1"), 0, output(fixture))], version=version)
+    args = {"token": TOKEN, "address": "10.77.1.11", "ttl": 900}
+    outcome = run(microk8s_token.main, args, [Call(add_node(version, "900"), 0, output(fixture))], version=version)
     assert outcome.result["join_url"].startswith("10.77.1.11:25000/" + TOKEN)
-    assert outcome.result["ttl"] == -1
+    assert outcome.result["ttl"] == 900
 
 
 def test_unknown_address_fails_listing_the_offered_ones():
@@ -144,3 +145,20 @@ def test_refusals_fail_with_advice_and_mask_the_token(version, rc, stdout, stder
 def test_microk8s_not_installed():
     outcome = run(microk8s_token.main, {"token": TOKEN}, [Call(["snap", "list", "microk8s"], 1, "", "error: no snap")])
     assert outcome.failed and "not installed" in outcome.result["msg"]
+
+
+def test_default_token_is_single_use_add_node_without_token_ttl():
+    # contract section 5: add-node without --token-ttl stores the token with no expiry, deleted at its first use
+    outcome = run(
+        microk8s_token.main, {"token": TOKEN}, [Call(add_node("1.28"), 0, output("1.28-json"))], version="1.28"
+    )
+    assert not outcome.failed
+    assert outcome.calls[-1][:4] == ["microk8s", "add-node", "--token", TOKEN]
+    assert "--token-ttl" not in outcome.calls[-1]
+    assert outcome.result["ttl"] == -1
+
+
+def test_explicit_minus_one_is_the_same_single_use_call():
+    args = {"token": TOKEN, "ttl": -1}
+    outcome = run(microk8s_token.main, args, [Call(add_node("1.23"), 0, output("1.23-pretty"))], version="1.23")
+    assert not outcome.failed and outcome.result["ttl"] == -1

@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Lifecycle playbooks against the converged lab: destructive plays guard themselves on the hosts they touch, check
+mode changes nothing, a voter is not taken away when that would lose quorum, upgrades wait for a healthy cluster,
+and a backup restores a deleted app."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+from conftest import INVENTORY, changed, failure_messages, node, site
+
+APP = ["/snap/bin/microk8s", "kubectl", "get", "deployment", "hello", "-n", "default"]
+
+
+def _snap_installed(name):
+    return node(name, "snap", "list", "microk8s", check=False).returncode == 0
+
+
+def _until(what, predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out after %d s waiting for %s" % (seconds, what)
+        time.sleep(2)
+
+
+def _node_ready(name):
+    out = node("node1", "/snap/bin/microk8s", "kubectl", "get", "node", name, "--no-headers", check=False).stdout
+    return out.split()[1:2] == ["Ready"]
+
+
+def _installed_snap():
+    """The offline .snap the lab installed and the version `snap list` shows for it."""
+    hosts = (INVENTORY / "hosts.yml").read_text()
+    path = next(line.split(":", 1)[1].strip() for line in hosts.splitlines() if "microk8s_node_snap_file:" in line)
+    version = node("node1", "snap", "list", "microk8s").stdout.splitlines()[1].split()[1]
+    return path, version
+
+
+def test_reset_limited_to_one_node_without_confirmation_changes_nothing(lab, tmp_path):
+    run, log = site(tmp_path, playbook="playbooks/reset.yml", cmdline="--limit node4")
+    assert run.rc != 0
+    assert any("reset_confirm=true" in m for m in failure_messages(run)), log[-2000:]
+    assert changed(run) == 0
+    assert _snap_installed("node4")
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "playbooks/verify.yml", "playbooks/upgrade.yml"])
+def test_check_mode_on_the_converged_lab_changes_nothing(lab, tmp_path, playbook):
+    extravars = {}
+    if playbook.endswith("upgrade.yml"):
+        extravars["upgrade_snap_file"], extravars["upgrade_version"] = _installed_snap()
+    run, log = site(tmp_path, playbook=playbook, extravars=extravars, cmdline="--check")
+    assert run.rc == 0, log[-3000:]
+    assert changed(run) == 0, log[-3000:]
+
+
+def test_no_voter_removal_nor_upgrade_while_the_standby_is_down(lab, tmp_path):
+    subprocess.run(["lxc", "stop", "--force", "node4"], check=True, timeout=120)
+    try:
+        _until("node4 NotReady", lambda: not _node_ready("node4"), 120)
+        run, log = site(
+            tmp_path,
+            playbook="playbooks/remove_node.yml",
+            extravars={"node_removal_confirm": True},
+            cmdline="--limit node2",
+        )
+        assert run.rc != 0
+        assert any("could lose" in m and "no Ready standby" in m for m in failure_messages(run)), log[-3000:]
+        assert changed(run) == 0
+        assert _snap_installed("node2")
+
+        path, version = _installed_snap()  # nothing to upgrade: the health check comes first all the same
+        run, log = site(
+            tmp_path,
+            playbook="playbooks/upgrade.yml",
+            extravars={"upgrade_snap_file": path, "upgrade_version": version},
+        )
+        assert run.rc != 0
+        assert any("not healthy enough to upgrade" in m and "node4" in m for m in failure_messages(run)), log[-3000:]
+        assert changed(run) == 0
+    finally:
+        subprocess.run(["lxc", "start", "node4"], check=True, timeout=120)
+    _until("node4 Ready", lambda: _node_ready("node4"), 180)
+
+
+def _backup(tmp_path):
+    dest = tmp_path / "backups"
+    run, log = site(tmp_path, playbook="playbooks/backup.yml", extravars={"backup_dest": str(dest)})
+    assert run.rc == 0, log[-3000:]
+    archives = list((dest / "node1").glob("backup-*.tar.gz"))
+    assert len(archives) == 1
+    return dest, archives[0]
+
+
+def test_backup_is_private_on_the_controller_and_gone_from_the_node(lab, tmp_path):
+    dest, archive = _backup(tmp_path)
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(dest / "node1").st_mode) == 0o700
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert node("node1", "ls", "/var/lib/onprem-microk8s/backups").stdout.split() == []
+
+
+# The lab's double restores by writing the archive's files under var/kubernetes/backend while its datastore daemon
+# runs, which keeps (and rewrites) its own state; real `dbctl restore` writes the keys through the live datastore
+# (kine + migrator), so they replicate. Measured 2026-11-30 on the 1.28 double: restore rc 0, the app stays deleted.
+@pytest.mark.xfail(reason="the double's dbctl restore does not reach its running datastore (reported)", strict=False)
+def test_restore_brings_a_deleted_app_back(lab, tmp_path):
+    _dest, archive = _backup(tmp_path)
+    node("node1", "/snap/bin/microk8s", "kubectl", "delete", "deployment", "hello", "-n", "default")
+    assert node("node1", *APP, check=False).returncode != 0
+    run, log = site(
+        tmp_path,
+        playbook="playbooks/restore.yml",
+        extravars={"backup_restore_file": str(archive), "backup_restore_confirm": True},
+    )
+    try:
+        assert run.rc == 0, log[-3000:]
+        _until("the hello Deployment back", lambda: node("node1", *APP, check=False).returncode == 0, 60)
+        run, log = site(tmp_path, playbook="playbooks/verify.yml")
+        assert run.rc == 0, log[-3000:]
+    finally:
+        if node("node1", *APP, check=False).returncode != 0:  # leave the lab as the other scenarios expect it
+            site(tmp_path, playbook="site.yml")
+
+
+def test_a_failed_upgrade_uncordons_the_node_and_fails_clearly(lab, tmp_path):
+    _path, version = _installed_snap()
+    major, minor = version.lstrip("v").split(".")[:2]
+    broken = tmp_path / "microk8s_broken.snap"
+    broken.write_bytes(b"not a squashfs image\n" * 64)
+    run, log = site(
+        tmp_path,
+        playbook="playbooks/upgrade.yml",
+        extravars={"upgrade_snap_file": str(broken), "upgrade_version": "v%s.%d.0" % (major, int(minor) + 1)},
+        cmdline="--limit node4",
+    )
+    assert run.rc != 0
+    assert any("The upgrade of node4 failed at" in m and "uncordoned" in m for m in failure_messages(run)), log[-3000:]
+    unschedulable = node(
+        "node1", "/snap/bin/microk8s", "kubectl", "get", "node", "node4", "-o", "jsonpath={.spec.unschedulable}"
+    ).stdout.strip()
+    assert unschedulable in ("", "false")
+    assert node("node4", "snap", "list", "microk8s").stdout.splitlines()[1].split()[1] == version
