@@ -7,16 +7,19 @@ first, and a cluster that does not answer is refused by the health check ("healt
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
-from test_preflight_local import (
-    _changed,
-    _failure_messages,
-    _inventory,
-    _run,
-    _venv_on_path,  # noqa: F401 (autouse fixture: the venv's ansible-playbook)
-)
+from test_preflight_local import _changed, _failure_messages, _inventory, _run
 
 PLAYBOOK = "playbooks/failover.yml"
+
+
+@pytest.fixture(autouse=True)
+def _venv_first_on_path(monkeypatch):
+    """ansible-runner starts `ansible-playbook` from PATH: use the one beside this Python (the venv's)."""
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
 
 
 def _tasks_run(run):
