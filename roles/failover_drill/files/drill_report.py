@@ -72,6 +72,7 @@ def request_summary(samples, cut_at):
     for sample in samples:
         if not sample[1]:
             errors[sample[2]] = errors.get(sample[2], 0) + 1
+    answered_in = sorted(sample[4] for sample in samples if sample[1] and len(sample) > 4)
     return {
         "attempts": attempts,
         "failed": failed,
@@ -82,6 +83,8 @@ def request_summary(samples, cut_at):
         "outages": [dict(w, start=round(w["start"] - cut_at, 3), end=round(w["end"] - cut_at, 3)) for w in windows],
         "answers": answers,
         "errors": errors,
+        "slowest_answer_seconds": answered_in[-1] if answered_in else None,
+        "median_answer_seconds": answered_in[len(answered_in) // 2] if answered_in else None,
         "first_sample": round(samples[0][0] - cut_at, 3) if samples else None,
         "last_sample": round(samples[-1][0] - cut_at, 3) if samples else None,
     }
@@ -224,7 +227,10 @@ def figure(report, api, watch, app, path):
     series = report["events"]["ready_elsewhere_series"]
     pods.step([s[0] for s in series], [s[1] for s in series], where="post", color="tab:blue")
     pods.set_ylabel("pods Ready\nelsewhere")
-    pods.set_ylim(bottom=0)
+    wanted = sum(max(want, 1) for want in report["events"]["moving_owners"].values())
+    if wanted:
+        pods.axhline(wanted, color="grey", linestyle=":", linewidth=1, label="wanted Ready elsewhere")
+    pods.set_ylim(0, max([wanted] + [s[1] for s in series] + [1]) * 1.6)
     pods.yaxis.get_major_locator().set_params(integer=True)
     pods.set_xlabel("seconds after the power cut")
     events = report["events"]
@@ -232,8 +238,8 @@ def figure(report, api, watch, app, path):
         ("power cut", 0.0, "black"),
         ("NotReady", events["not_ready_after_seconds"], "tab:orange"),
         ("promotion", events["promoted_after_seconds"], "tab:purple"),
-        ("app recovered", (report["app"] or {}).get("recovered_after_seconds"), "tab:green"),
-        ("API recovered", report["api"]["recovered_after_seconds"], "tab:cyan"),
+        ("app recovered", _recovered(report["app"]), "tab:green"),
+        ("API recovered", _recovered(report["api"]), "tab:cyan"),
         ("pods Ready elsewhere", events["pods_ready_elsewhere_after_seconds"], "tab:blue"),
     ]
     for name, moment, colour in marks:
@@ -250,6 +256,13 @@ def figure(report, api, watch, app, path):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return marks
+
+
+def _recovered(summary):
+    """When every request succeeded again, for the picture: nothing to mark when none failed after the cut."""
+    if not summary or summary["failure_window"] is None:
+        return None
+    return summary["recovered_after_seconds"]
 
 
 def _load(path):

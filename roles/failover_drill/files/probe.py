@@ -8,8 +8,9 @@ the pods from the Kubernetes API, for a bounded time, and write every sample to 
         --client-cert client.crt --client-key client.key --seconds 90 --out watch.json
 
 `request`: one attempt per sample, a NEW connection each time (no keep-alive, no retry, no second address) with a
-short timeout, as an IoT device or a kubeconfig with one server does. `watch`: every second, the node's Ready
-condition and every pod's node, readiness and owner. HTTPS is verified against the cluster's CA, with the name
+short timeout, as an IoT device or a kubeconfig with one server does; each sample is [moment, ok, status or kind of
+failure, answer, seconds taken]. `watch`: every second, the node's Ready condition and every pod's node, readiness
+and owner. HTTPS is verified against the cluster's CA, with the name
 (or IP address) the URL names. Standard library only, so it runs on a Raspberry Pi as it is; credential files are
 read, never printed.
 """
@@ -17,6 +18,7 @@ read, never printed.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import ssl
 import time
@@ -48,9 +50,17 @@ def fetch(url, timeout, headers, context):
     except urllib.error.HTTPError as error:
         return False, str(error.code), b""
     except urllib.error.URLError as error:
-        return False, type(error.reason).__name__, b""
+        return False, _kind(error.reason), b""
     except (OSError, ValueError) as error:
-        return False, type(error).__name__, b""
+        return False, _kind(error), b""
+
+
+def _kind(error):
+    """A short name for a failure: the exception's class, with the errno's name for a bare OSError."""
+    code = getattr(error, "errno", None)
+    if type(error) is OSError and code in errno.errorcode:
+        return errno.errorcode[code]
+    return type(error).__name__
 
 
 def run_for(seconds, interval, sample):
@@ -69,8 +79,10 @@ def request_probe(args):
     headers = headers_for(args.bearer_file)
 
     def sample():
+        began = time.monotonic()
         ok, detail, body = fetch(args.url, args.timeout, headers, context)
-        return ok, detail, body[:200].decode("utf-8", "replace").strip() if ok else ""
+        said = body[:200].decode("utf-8", "replace").strip() if ok else ""
+        return ok, detail, said, round(time.monotonic() - began, 3)
 
     samples = run_for(args.seconds, args.interval, sample)
     return {"kind": "request", "url": args.url, "timeout": args.timeout, "samples": samples}

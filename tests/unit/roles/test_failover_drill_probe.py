@@ -100,16 +100,17 @@ def test_every_attempt_is_a_new_connection_and_answers_are_kept(tmp_path):
         server.shutdown()
     samples = report["samples"]
     assert len(samples) >= 4
-    assert all(ok for _t, ok, _detail, _body in samples)
-    assert {detail for _t, _ok, detail, _body in samples} == {"200"}
+    assert all(ok for _t, ok, _detail, _body, _took in samples)
+    assert {detail for _t, _ok, detail, _body, _took in samples} == {"200"}
     assert samples[0][3] == '{"gitVersion": "v1.28.15"}'
+    assert all(0 < took < 1 for *_rest, took in samples)
     assert len(server.ports) == len(samples)  # a new source port each time: no keep-alive
 
 
 def test_a_dead_address_fails_every_attempt_once_without_retry(tmp_path):
     report = _run(tmp_path, "request", "--url", "http://127.0.0.1:9/")  # discard port: nothing listens
-    assert report["samples"] and all(not ok for _t, ok, _d, _b in report["samples"])
-    assert {detail for _t, _ok, detail, _b in report["samples"]} == {"ConnectionRefusedError"}
+    assert report["samples"] and all(not ok for _t, ok, _d, _b, _s in report["samples"])
+    assert {detail for _t, _ok, detail, _b, _s in report["samples"]} == {"ConnectionRefusedError"}
 
 
 def test_https_is_verified_against_the_cluster_ca_and_the_token_is_sent(tmp_path, pki):
@@ -122,10 +123,10 @@ def test_https_is_verified_against_the_cluster_ca_and_the_token_is_sent(tmp_path
         no_token = _run(tmp_path, "request", "--url", url, "--cafile", str(pki / "ca.crt"))
     finally:
         server.shutdown()
-    assert all(ok for _t, ok, _d, _b in trusted["samples"])
+    assert all(ok for _t, ok, _d, _b, _s in trusted["samples"])
     # the system's CAs do not know the cluster's: the certificate is refused, nothing is sent
-    assert {d for _t, _ok, d, _b in untrusted["samples"]} == {"SSLCertVerificationError"}
-    assert {d for _t, _ok, d, _b in no_token["samples"]} == {"401"}
+    assert {d for _t, _ok, d, _b, _s in untrusted["samples"]} == {"SSLCertVerificationError"}
+    assert {d for _t, _ok, d, _b, _s in no_token["samples"]} == {"401"}
 
 
 def test_the_name_checked_is_the_address_in_the_url(tmp_path, pki):
@@ -136,7 +137,7 @@ def test_the_name_checked_is_the_address_in_the_url(tmp_path, pki):
                       "--cafile", str(pki / "ca.crt"))  # fmt: skip
     finally:
         server.shutdown()
-    assert {d for _t, _ok, d, _b in report["samples"]} == {"SSLCertVerificationError"}
+    assert {d for _t, _ok, d, _b, _s in report["samples"]} == {"SSLCertVerificationError"}
 
 
 def test_a_client_certificate_authenticates_when_the_kubeconfig_holds_one(tmp_path, pki):
@@ -148,8 +149,8 @@ def test_a_client_certificate_authenticates_when_the_kubeconfig_holds_one(tmp_pa
         without = _run(tmp_path, "request", "--url", url, "--cafile", str(pki / "ca.crt"))
     finally:
         server.shutdown()
-    assert all(ok for _t, ok, _d, _b in with_cert["samples"])
-    assert not any(ok for _t, ok, _d, _b in without["samples"])
+    assert all(ok for _t, ok, _d, _b, _s in with_cert["samples"])
+    assert not any(ok for _t, ok, _d, _b, _s in without["samples"])
 
 
 def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False):

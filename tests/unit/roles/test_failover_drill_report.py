@@ -15,12 +15,14 @@ report_mod = load("drill_report")
 CUT = 1000.0  # the power cut, epoch seconds
 
 
-def _requests(fail_between=(), every=0.5, start=-5.0, end=60.0, body="Hello from hello-1"):
-    """Samples every `every` s from CUT+start to CUT+end; failed inside any (from, to) of `fail_between`."""
+def _requests(fail_between=(), every=0.5, start=-5.0, end=60.0, body="Hello from hello-1", slow=()):
+    """Samples every `every` s from CUT+start to CUT+end; failed inside any (from, to) of `fail_between`, answered
+    in 1.2 s inside any of `slow`, else in 0.05 s."""
     samples, t = [], start
     while t <= end + 1e-9:
         failed = any(a <= t < b for a, b in fail_between)
-        samples.append([round(CUT + t, 3), not failed, "timeout" if failed else "200", "" if failed else body])
+        took = 1.5 if failed else 1.2 if any(a <= t < b for a, b in slow) else 0.05
+        samples.append([round(CUT + t, 3), not failed, "timeout" if failed else "200", "" if failed else body, took])
         t += every
     return samples
 
@@ -64,6 +66,14 @@ def test_intermittent_failures_make_one_failure_window_from_first_to_last():
     assert summary["recovered_after_seconds"] == 14.0
     assert summary["answers"] == {"Hello from hello-1": len(samples) - 6}
     assert summary["errors"] == {"timeout": 6}
+    assert summary["slowest_answer_seconds"] == 0.05
+
+
+def test_slow_answers_are_reported_even_when_none_failed():
+    summary = report_mod.request_summary(_requests(slow=[(0.0, 10.0)]), CUT)
+    assert summary["failed"] == 0 and summary["failure_window"] is None
+    assert summary["slowest_answer_seconds"] == 1.2
+    assert summary["median_answer_seconds"] == 0.05
 
 
 def test_failures_before_the_cut_count_in_the_share_but_not_in_the_window():
@@ -253,6 +263,15 @@ def test_timeline_picture_is_a_png_with_the_events_marked(tmp_path):
         "API recovered": 3.0,
         "pods Ready elsewhere": 48,
     }
+
+
+def test_nothing_failed_means_no_recovery_mark(tmp_path):
+    app = {"url": "http://10.77.0.240:8081/", "samples": _requests()}
+    api = {"url": "https://10.77.0.11:16443/version", "samples": _requests(fail_between=[(0.0, 99.0)])}
+    report = report_mod.build(_facts(profile="default"), api, _watch(), app)
+    marks = {name: at for name, at, _colour in report_mod.figure(report, api, _watch(), app, str(tmp_path / "t.png"))}
+    assert marks["app recovered"] is None  # no failure after the cut: nothing recovered
+    assert marks["API recovered"] is None  # still down when the probe ended
 
 
 def test_main_writes_the_json_and_the_png(tmp_path):
