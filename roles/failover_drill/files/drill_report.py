@@ -247,7 +247,7 @@ def figure(report, api, watch, app, path):
             continue
         for axes in (probes, pods):
             axes.axvline(moment, color=colour, linestyle="--", linewidth=1.2, label=name if axes is pods else None)
-    pods.legend(loc="upper left", fontsize=7, ncols=3)
+    pods.legend(loc="lower right", fontsize=7, ncols=3)
     probes.legend(loc="upper right", fontsize=7)
     drill = report["drill"]
     fig.suptitle("Failover drill: %s powered off (%s), profile %s: %s"
