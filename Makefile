@@ -132,7 +132,8 @@ lab: lab-up
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/verify.yml -i inventories/lab
 	ansible-playbook playbooks/failover.yml -i inventories/lab
-	cat "$$(ls -t reports/failover-*.txt | head -n 1)"
+	report="$$(ls -t reports/failover-*.txt | head -n 1)"; cat "$$report"; \
+	if [ -f "$${report%.txt}.png" ]; then echo "timeline picture: $${report%.txt}.png"; fi
 
 # Failure paths against a running lab (make lab-up first): idempotence, rejoin with no token in a -vvv log,
 # a node powered off mid-run.

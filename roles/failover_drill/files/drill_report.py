@@ -1,0 +1,299 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Build the failover drill's report (JSON) and its timeline picture (PNG) from the probes' samples and what the
+drill saw (roles/failover_drill). Runs on the controller; the picture needs matplotlib (requirements.txt).
+
+    python drill_report.py --facts facts.json --api api.json --watch watch.json [--app app.json] \
+        --out reports/failover-20261130-150000.json --png reports/failover-20261130-150000.png
+
+Times in the report are seconds after the power cut. Every figure is computed here from raw samples, so the unit
+tests can feed in made-up timelines and check the arithmetic and the verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.parse
+
+# The targets of the tuned failover profile: (key, what, limit in seconds).
+TARGETS = (
+    ("app_failure_window", "failed-request window of the app", 20.0),
+    ("api_downtime", "Kubernetes API downtime through the cluster address", 5.0),
+    ("pods_ready_elsewhere", "replacement pods Ready on other nodes after the power cut", 60.0),
+)
+# Pods these controllers own do not move to another node.
+STAY_PUT = ("DaemonSet", "Node", "")
+
+
+def outages(samples):
+    """Windows of consecutive failed attempts [{start, end, seconds[, ongoing]}], each measured from the last success
+    before it (or its first failure when there was none) to the first success after it (or the last sample)."""
+    found, last_ok, down_since = [], None, None
+    for moment, ok, *_rest in samples:
+        if ok:
+            if down_since is not None:
+                begin = last_ok if last_ok is not None else down_since
+                found.append({"start": begin, "end": moment, "seconds": round(moment - begin, 3)})
+                down_since = None
+            last_ok = moment
+        elif down_since is None:
+            down_since = moment
+    if down_since is not None:
+        begin = last_ok if last_ok is not None else down_since
+        end = samples[-1][0]
+        found.append({"start": begin, "end": end, "seconds": round(end - begin, 3), "ongoing": True})
+    return found
+
+
+def request_summary(samples, cut_at):
+    """What a simple client saw: share of failed requests, the longest outage, and the failure window after the cut
+    (from the last success before its first failed request to the first success after its last one)."""
+    attempts = len(samples)
+    failed = sum(1 for sample in samples if not sample[1])
+    windows = outages(samples)
+    after = [w for w in windows if w["end"] >= cut_at]
+    span = None
+    if after:
+        start, end = after[0]["start"], after[-1]["end"]
+        span = {"start": round(start - cut_at, 3), "end": round(end - cut_at, 3), "seconds": round(end - start, 3)}
+        if after[-1].get("ongoing"):
+            span["ongoing"] = True
+    if not after:
+        recovered = 0.0
+    elif span.get("ongoing"):
+        recovered = None
+    else:
+        recovered = span["end"]
+    answers = {}
+    for sample in samples:
+        if sample[1] and len(sample) > 3 and sample[3]:
+            answers[sample[3]] = answers.get(sample[3], 0) + 1
+    errors = {}
+    for sample in samples:
+        if not sample[1]:
+            errors[sample[2]] = errors.get(sample[2], 0) + 1
+    answered_in = sorted(sample[4] for sample in samples if sample[1] and len(sample) > 4)
+    return {
+        "attempts": attempts,
+        "failed": failed,
+        "failed_share": round(failed / attempts, 4) if attempts else None,
+        "longest_outage_seconds": max((w["seconds"] for w in windows), default=0.0),
+        "failure_window": span,
+        "recovered_after_seconds": recovered,
+        "outages": [dict(w, start=round(w["start"] - cut_at, 3), end=round(w["end"] - cut_at, 3)) for w in windows],
+        "answers": answers,
+        "errors": errors,
+        "slowest_answer_seconds": answered_in[-1] if answered_in else None,
+        "median_answer_seconds": answered_in[len(answered_in) // 2] if answered_in else None,
+        "first_sample": round(samples[0][0] - cut_at, 3) if samples else None,
+        "last_sample": round(samples[-1][0] - cut_at, 3) if samples else None,
+    }
+
+
+def _baseline(samples, cut_at):
+    """The last complete pod list read before the cut."""
+    before = [pods for moment, _ready, pods in samples if moment < cut_at and pods is not None]
+    return before[-1] if before else None
+
+
+def moving_owners(pods, node):
+    """{owner: pods Ready before the cut, on any node} for the controllers that had a pod on the dead node."""
+    owners = {pod[4] for pod in pods if pod[2] == node and pod[4].split("/")[0] not in STAY_PUT}
+    return {owner: sum(1 for pod in pods if pod[4] == owner and pod[3]) for owner in sorted(owners)}
+
+
+def ready_elsewhere(pods, node, owners):
+    """{owner: pods Ready, not terminating, on other nodes than the dead one}."""
+    return {o: sum(1 for p in pods if p[4] == o and p[2] != node and p[3] and not p[5]) for o in owners}
+
+
+def watch_summary(watch, cut_at):
+    """When the dead node turned NotReady and when its controllers' pods were all Ready again elsewhere."""
+    samples, node = watch["samples"], watch["node"]
+    not_ready = next((m for m, ready, _pods in samples if m >= cut_at and ready not in (None, "True")), None)
+    baseline = _baseline(samples, cut_at)
+    owners = moving_owners(baseline, node) if baseline is not None else {}
+    done, series = None, []
+    for moment, _ready, pods in samples:
+        if pods is None or moment < cut_at:
+            continue
+        counts = ready_elsewhere(pods, node, owners)
+        series.append([round(moment - cut_at, 3), sum(counts.values())])
+        if done is None and owners and all(counts[o] >= max(want, 1) for o, want in owners.items()):
+            done = moment
+    return {
+        "node": node,
+        "not_ready_after_seconds": round(not_ready - cut_at, 3) if not_ready is not None else None,
+        "moving_owners": owners,
+        "pods_ready_elsewhere_after_seconds": round(done - cut_at, 3) if done is not None else None,
+        "ready_elsewhere_series": series,
+        "api_unanswered_reads": sum(1 for _m, ready, pods in samples if ready is None or pods is None),
+        "observed_until": round(samples[-1][0] - cut_at, 3) if samples else None,
+    }
+
+
+def measured(report):
+    """The figure each target is judged on (None: it did not happen while the drill watched)."""
+    app_window = (report["app"] or {}).get("failure_window")
+    api_window = report["api"]["failure_window"]
+    pods = report["events"]["pods_ready_elsewhere_after_seconds"]
+    return {
+        "app_failure_window": None if report["app"] is None else _window(app_window),
+        "api_downtime": _window(api_window),
+        "pods_ready_elsewhere": pods,
+    }
+
+
+def _window(window):
+    if window is None:
+        return 0.0
+    return None if window.get("ongoing") else window["seconds"]
+
+
+def judge(report, profile):
+    """One line per target. The tuned profile is judged (PASS/FAIL); the default one is informational."""
+    figures = measured(report)
+    lines = []
+    for key, what, limit in TARGETS:
+        value = figures[key]
+        if (key == "app_failure_window" and report["app"] is None) or (
+            key == "pods_ready_elsewhere" and not report["events"]["moving_owners"]
+        ):
+            lines.append({"target": key, "what": what, "limit": limit, "measured": None, "verdict": "SKIPPED"})
+            continue
+        met = value is not None and value <= limit
+        verdict = ("PASS" if met else "FAIL") if profile == "tuned" else ("INFO-met" if met else "INFO-missed")
+        lines.append({"target": key, "what": what, "limit": limit, "measured": value, "verdict": verdict})
+    return lines
+
+
+def checks(facts):
+    """What must hold whatever the profile: a standby took the dead voter's place (where one could), the node came
+    back Ready, and the datastore has its full voters again."""
+    found = [
+        {"check": "node back and Ready", "ok": facts.get("node_back_after_seconds") is not None},
+        {"check": "full voters after the node came back", "ok": bool(facts.get("voters_full_after"))},
+    ]
+    if facts.get("promotion_expected"):
+        found.insert(0, {"check": "a standby was promoted", "ok": facts.get("promoted_after_seconds") is not None})
+    return found
+
+
+def build(facts, api, watch, app=None):
+    cut_at = facts["power_cut_at"]
+    events = watch_summary(watch, cut_at)
+    events["promoted_after_seconds"] = facts.get("promoted_after_seconds")
+    events["node_back_after_seconds"] = facts.get("node_back_after_seconds")
+    report = {
+        "drill": {k: facts.get(k) for k in ("target", "node_name", "power_method", "profile", "client", "started")},
+        "power_cut_at": cut_at,
+        "api": dict(request_summary(api["samples"], cut_at), url=api["url"], through=facts.get("api_through")),
+        "app": dict(request_summary(app["samples"], cut_at), url=app["url"]) if app else None,
+        "events": events,
+        "voters": {k: facts.get("voters_" + k, []) for k in ("before", "during", "after")},
+        "high_availability_after": facts.get("high_availability_after"),
+    }
+    report["targets"] = judge(report, facts.get("profile", "default"))
+    report["checks"] = checks(facts)
+    failed = [c for c in report["checks"] if not c["ok"]] + [t for t in report["targets"] if t["verdict"] == "FAIL"]
+    report["result"] = "FAIL" if failed else "PASS"
+    return report
+
+
+def figure(report, api, watch, app, path):
+    """The timeline: each probe's attempts (ok / failed) against seconds after the power cut, with the events."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cut_at = report["power_cut_at"]
+    api_host = urllib.parse.urlsplit(report["api"]["url"]).hostname
+    rows = [("API at " + str(api_host), api)] + ([("app from the client", app)] if app else [])
+    fig, (probes, pods) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for row, (_label, data) in enumerate(rows):
+        for ok, colour, mark in ((True, "tab:green", "|"), (False, "tab:red", "x")):
+            xs = [s[0] - cut_at for s in data["samples"] if bool(s[1]) is ok]
+            probes.scatter(
+                xs, [row] * len(xs), c=colour, marker=mark, s=40, label=("ok" if ok else "failed") if row == 0 else None
+            )
+        summary = report["api"] if data is api else report["app"]
+        window = summary["failure_window"]
+        if window:
+            probes.axvspan(window["start"], window["end"], ymin=(row + 0.1) / len(rows), ymax=(row + 0.9) / len(rows),
+                           color="tab:red", alpha=0.12)  # fmt: skip
+    probes.set_yticks(range(len(rows)), [label for label, _data in rows])
+    probes.set_ylim(-0.6, len(rows) - 0.4)
+    series = report["events"]["ready_elsewhere_series"]
+    pods.step([s[0] for s in series], [s[1] for s in series], where="post", color="tab:blue")
+    pods.set_ylabel("pods Ready\nelsewhere")
+    wanted = sum(max(want, 1) for want in report["events"]["moving_owners"].values())
+    if wanted:
+        pods.axhline(wanted, color="grey", linestyle=":", linewidth=1, label="wanted Ready elsewhere")
+    pods.set_ylim(0, max([wanted] + [s[1] for s in series] + [1]) * 1.6)
+    pods.yaxis.get_major_locator().set_params(integer=True)
+    pods.set_xlabel("seconds after the power cut")
+    events = report["events"]
+    marks = [
+        ("power cut", 0.0, "black"),
+        ("NotReady", events["not_ready_after_seconds"], "tab:orange"),
+        ("promotion", events["promoted_after_seconds"], "tab:purple"),
+        ("app recovered", _recovered(report["app"]), "tab:green"),
+        ("API recovered", _recovered(report["api"]), "tab:cyan"),
+        ("pods Ready elsewhere", events["pods_ready_elsewhere_after_seconds"], "tab:blue"),
+    ]
+    for name, moment, colour in marks:
+        if moment is None:
+            continue
+        for axes in (probes, pods):
+            axes.axvline(moment, color=colour, linestyle="--", linewidth=1.2, label=name if axes is pods else None)
+    pods.legend(loc="lower right", fontsize=7, ncols=3)
+    probes.legend(loc="upper right", fontsize=7)
+    drill = report["drill"]
+    fig.suptitle("Failover drill: %s powered off (%s), profile %s: %s"
+                 % (drill["target"], drill["power_method"], drill["profile"], report["result"]))  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return marks
+
+
+def _recovered(summary):
+    """When every request succeeded again, for the picture: nothing to mark when none failed after the cut."""
+    if not summary or summary["failure_window"] is None:
+        return None
+    return summary["recovered_after_seconds"]
+
+
+def _load(path):
+    if not path:
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", required=True, help="what the drill saw (JSON)")
+    parser.add_argument("--api", required=True, help="the API probe's samples (probe.py request)")
+    parser.add_argument("--watch", required=True, help="the node and pod watch (probe.py watch)")
+    parser.add_argument("--app", help="the app probe's samples, when the app was probed")
+    parser.add_argument("--out", required=True, help="the report (JSON) to write")
+    parser.add_argument("--png", help="the timeline picture to write")
+    args = parser.parse_args(argv)
+    facts, api, watch, app = _load(args.facts), _load(args.api), _load(args.watch), _load(args.app)
+    report = build(facts, api, watch, app)
+    report["figure"] = None
+    if args.png:
+        try:
+            figure(report, api, watch, app, args.png)
+            report["figure"] = args.png
+        except ImportError as error:
+            report["figure_error"] = "no picture: %s (pip install -r requirements.txt)" % error
+    with open(args.out, "w") as handle:
+        json.dump(report, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

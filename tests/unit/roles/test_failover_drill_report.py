@@ -1,0 +1,286 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The failover drill's report: outage arithmetic, the events from the watch, PASS/FAIL per target, the text report
+and the timeline picture, from made-up timelines whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import jinja2
+import pytest
+from failover_drill_helpers import TEMPLATES, load
+
+report_mod = load("drill_report")
+
+CUT = 1000.0  # the power cut, epoch seconds
+
+
+def _requests(fail_between=(), every=0.5, start=-5.0, end=60.0, body="Hello from hello-1", slow=()):
+    """Samples every `every` s from CUT+start to CUT+end; failed inside any (from, to) of `fail_between`, answered
+    in 1.2 s inside any of `slow`, else in 0.05 s."""
+    samples, t = [], start
+    while t <= end + 1e-9:
+        failed = any(a <= t < b for a, b in fail_between)
+        took = 1.5 if failed else 1.2 if any(a <= t < b for a, b in slow) else 0.05
+        samples.append([round(CUT + t, 3), not failed, "timeout" if failed else "200", "" if failed else body, took])
+        t += every
+    return samples
+
+
+# --- outages ---------------------------------------------------------------------------------------------------
+
+
+def test_no_failure_means_no_outage():
+    assert report_mod.outages([(0.0, True), (0.2, True), (0.4, True)]) == []
+
+
+def test_outage_runs_from_last_success_to_next_success():
+    samples = [(0.0, True), (0.2, False), (0.4, False), (0.6, True), (0.8, False), (1.0, True)]
+    found = report_mod.outages(samples)
+    assert [o["seconds"] for o in found] == [0.6, 0.4]
+    assert found[0]["start"] == 0.0 and found[0]["end"] == 0.6
+
+
+def test_outage_still_going_at_the_end_is_marked():
+    found = report_mod.outages([(0.0, True), (1.0, False), (2.0, False)])
+    assert found == [{"start": 0.0, "end": 2.0, "seconds": 2.0, "ongoing": True}]
+
+
+def test_never_answering_counts_from_the_first_attempt():
+    assert report_mod.outages([(5.0, False), (6.0, False)])[0]["seconds"] == 1.0
+
+
+# --- what a simple client saw ------------------------------------------------------------------------------------
+
+
+def test_intermittent_failures_make_one_failure_window_from_first_to_last():
+    # a random endpoint per request: failures come and go from +2 s to +14 s, successes in between
+    samples = _requests(fail_between=[(2.0, 3.0), (5.0, 5.5), (9.0, 10.0), (13.5, 14.0)])
+    summary = report_mod.request_summary(samples, CUT)
+    assert summary["failed"] == 2 + 1 + 2 + 1
+    assert summary["attempts"] == len(samples)
+    assert summary["failed_share"] == round(6 / len(samples), 4)
+    assert summary["longest_outage_seconds"] == 1.5  # 8.5 (last ok) to 10.0 (first ok)
+    # the window runs from the last success before the first failure to the first success after the last one
+    assert summary["failure_window"] == {"start": 1.5, "end": 14.0, "seconds": 12.5}
+    assert summary["recovered_after_seconds"] == 14.0
+    assert summary["answers"] == {"Hello from hello-1": len(samples) - 6}
+    assert summary["errors"] == {"timeout": 6}
+    assert summary["slowest_answer_seconds"] == 0.05
+
+
+def test_slow_answers_are_reported_even_when_none_failed():
+    summary = report_mod.request_summary(_requests(slow=[(0.0, 10.0)]), CUT)
+    assert summary["failed"] == 0 and summary["failure_window"] is None
+    assert summary["slowest_answer_seconds"] == 1.2
+    assert summary["median_answer_seconds"] == 0.05
+
+
+def test_failures_before_the_cut_count_in_the_share_but_not_in_the_window():
+    summary = report_mod.request_summary(_requests(fail_between=[(-4.0, -3.0)]), CUT)
+    assert summary["failed"] == 2
+    assert summary["failure_window"] is None
+    assert summary["recovered_after_seconds"] == 0.0
+
+
+def test_a_client_still_failing_at_the_end_never_recovered():
+    summary = report_mod.request_summary(_requests(fail_between=[(3.0, 99.0)]), CUT)
+    assert summary["failure_window"]["ongoing"] is True
+    assert summary["recovered_after_seconds"] is None
+
+
+# --- the watch: NotReady and pods elsewhere ----------------------------------------------------------------------
+
+
+def _pod(name, node, ready=True, owner="ReplicaSet/hello-abc", deleting=False):
+    return ["default", name, node, ready, owner, deleting]
+
+
+def _watch():
+    before = [_pod("hello-1", "node1"), _pod("hello-2", "node2"), _pod("hello-3", "node3"),
+              _pod("speaker-1", "node1", owner="DaemonSet/speaker")]  # fmt: skip
+    samples = [[CUT - 2, "True", before], [CUT - 1, "True", before]]
+    for t in range(0, 70, 1):
+        ready = "True" if t < 15 else "Unknown"
+        pods = [_pod("hello-1", "node1", ready=t < 15, deleting=t >= 45), _pod("hello-2", "node2"),
+                _pod("hello-3", "node3"),
+                _pod("speaker-1", "node1", ready=t < 15, owner="DaemonSet/speaker")]  # fmt: skip
+        if t >= 45:
+            pods.append(_pod("hello-4", "node2", ready=t >= 48))
+        samples.append([CUT + t, ready if t != 20 else None, pods if t != 20 else None])
+    return {"kind": "watch", "node": "node1", "samples": samples}
+
+
+def test_not_ready_and_replacement_moments():
+    summary = report_mod.watch_summary(_watch(), CUT)
+    assert summary["not_ready_after_seconds"] == 15
+    # the DaemonSet's pod does not move; the ReplicaSet had 3 Ready pods, 3 Ready elsewhere again at +48
+    assert summary["moving_owners"] == {"ReplicaSet/hello-abc": 3}
+    assert summary["pods_ready_elsewhere_after_seconds"] == 48
+    assert summary["api_unanswered_reads"] == 1
+    assert [2, 2] in summary["ready_elsewhere_series"] and [48, 3] in summary["ready_elsewhere_series"]
+
+
+def test_a_terminating_pod_elsewhere_does_not_count():
+    pods = [_pod("a", "node2", deleting=True), _pod("b", "node3")]
+    assert report_mod.ready_elsewhere(pods, "node1", {"ReplicaSet/hello-abc": 2}) == {"ReplicaSet/hello-abc": 1}
+
+
+def test_no_pods_on_the_dead_node_means_nothing_to_replace():
+    watch = {"node": "node4", "samples": [[CUT - 1, "True", [_pod("hello-1", "node1")]], [CUT + 1, "Unknown", []]]}
+    summary = report_mod.watch_summary(watch, CUT)
+    assert summary["moving_owners"] == {} and summary["pods_ready_elsewhere_after_seconds"] is None
+
+
+# --- verdicts ------------------------------------------------------------------------------------------------------
+
+
+def _facts(profile="tuned", promoted=8.0, back=30.0, voters_full=True, expected=True):
+    return {
+        "target": "node1", "node_name": "node1", "power_method": "lxd", "profile": profile, "client": "client1",
+        "started": "20261130-150000", "api_through": "virtual IP 10.77.0.100", "power_cut_at": CUT,
+        "promotion_expected": expected, "promoted_after_seconds": promoted, "node_back_after_seconds": back,
+        "voters_before": ["10.77.0.11:19001", "10.77.0.12:19001", "10.77.0.13:19001"],
+        "voters_during": ["10.77.0.12:19001", "10.77.0.13:19001", "10.77.0.14:19001"],
+        "voters_after": ["10.77.0.12:19001", "10.77.0.13:19001", "10.77.0.14:19001"],
+        "voters_full_after": voters_full, "high_availability_after": voters_full,
+    }  # fmt: skip
+
+
+def _build(profile="tuned", app_fail=(2.0, 14.0), api_fail=(0.0, 3.0), watch=None, **facts):
+    app = {"url": "http://10.77.0.240:8081/", "samples": _requests(fail_between=[app_fail])}
+    api = {"url": "https://10.77.0.100:16443/version", "samples": _requests(fail_between=[api_fail])}
+    return report_mod.build(_facts(profile, **facts), api, watch or _watch(), app), api, app
+
+
+def _verdicts(report):
+    return {t["target"]: t["verdict"] for t in report["targets"]}
+
+
+def test_tuned_profile_within_every_target_passes():
+    report, _api, _app = _build()
+    assert _verdicts(report) == {"app_failure_window": "PASS", "api_downtime": "PASS", "pods_ready_elsewhere": "PASS"}
+    assert report["result"] == "PASS"
+    measured = {t["target"]: t["measured"] for t in report["targets"]}
+    assert measured == {"app_failure_window": 12.5, "api_downtime": 3.5, "pods_ready_elsewhere": 48}
+
+
+@pytest.mark.parametrize(
+    ("change", "missed"),
+    [
+        ({"app_fail": (2.0, 24.0)}, "app_failure_window"),  # 22.5 s > 20 s
+        ({"api_fail": (0.0, 6.0)}, "api_downtime"),  # 6.5 s > 5 s
+        ({"api_fail": (0.0, 99.0)}, "api_downtime"),  # never back: the first node is the dead one
+    ],
+)
+def test_tuned_profile_missing_a_target_fails(change, missed):
+    report, _api, _app = _build(**change)
+    assert [k for k, v in _verdicts(report).items() if v == "FAIL"] == [missed]
+    assert report["result"] == "FAIL"
+
+
+def test_pods_not_replaced_within_the_watch_fail_the_tuned_target():
+    watch = _watch()
+    watch["samples"] = [s for s in watch["samples"] if s[0] < CUT + 45]  # watched 44 s, no replacement yet
+    report, _api, _app = _build(watch=watch)
+    assert _verdicts(report)["pods_ready_elsewhere"] == "FAIL"
+
+
+def test_default_profile_targets_are_informational():
+    report, _api, _app = _build(profile="default", app_fail=(2.0, 45.0))
+    assert _verdicts(report) == {
+        "app_failure_window": "INFO-missed",
+        "api_downtime": "INFO-met",
+        "pods_ready_elsewhere": "INFO-met",
+    }
+    assert report["result"] == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("facts", "check"),
+    [
+        ({"promoted": None}, "a standby was promoted"),
+        ({"back": None}, "node back and Ready"),
+        ({"voters_full": False}, "full voters after the node came back"),
+    ],
+)
+def test_structural_checks_fail_whatever_the_profile(facts, check):
+    report, _api, _app = _build(profile="default", **facts)
+    assert [c["check"] for c in report["checks"] if not c["ok"]] == [check]
+    assert report["result"] == "FAIL"
+
+
+def test_no_promotion_is_asked_for_when_no_standby_could_take_the_place():
+    report, _api, _app = _build(promoted=None, expected=False)
+    assert "a standby was promoted" not in [c["check"] for c in report["checks"]]
+
+
+# --- text and picture ----------------------------------------------------------------------------------------------
+
+
+def _render(report):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, undefined=jinja2.StrictUndefined
+    )
+    return env.get_template("report.txt.j2").render(failover_drill_report=report)
+
+
+def test_text_report_has_a_verdict_line_per_target():
+    report, _api, _app = _build(api_fail=(0.0, 99.0))
+    report["figure"] = "reports/failover-x.png"
+    text = _render(report)
+    assert text.splitlines()[0].endswith("profile tuned: FAIL")
+    assert "PASS        failed-request window of the app: 12.5 s (target <= 20 s)" in text
+    assert (
+        "FAIL        Kubernetes API downtime through the cluster address: not within the drill (target <= 5 s)" in text
+    )
+    assert "PASS        replacement pods Ready on other nodes after the power cut: 48.0 s (target <= 60 s)" in text
+    assert "still failing when the probe ended" in text
+    assert "dead node NotReady after: 15.0 s" in text
+    assert "voters during: 10.77.0.12:19001 10.77.0.13:19001 10.77.0.14:19001" in text
+    assert "Timeline: reports/failover-x.png" in text
+
+
+def test_text_report_without_an_app():
+    report = report_mod.build(_facts(), {"url": "https://x/version", "samples": _requests()}, _watch(), None)
+    report["figure"] = None
+    text = _render(report)
+    assert "not probed" in text
+    assert "SKIPPED     failed-request window of the app: not measured" in text
+
+
+def test_timeline_picture_is_a_png_with_the_events_marked(tmp_path):
+    report, api, app = _build()
+    path = tmp_path / "timeline.png"
+    marks = dict((name, moment) for name, moment, _colour in report_mod.figure(report, api, _watch(), app, str(path)))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10000
+    assert marks == {
+        "power cut": 0.0,
+        "NotReady": 15,
+        "promotion": 8.0,
+        "app recovered": 14.0,
+        "API recovered": 3.0,
+        "pods Ready elsewhere": 48,
+    }
+
+
+def test_nothing_failed_means_no_recovery_mark(tmp_path):
+    app = {"url": "http://10.77.0.240:8081/", "samples": _requests()}
+    api = {"url": "https://10.77.0.11:16443/version", "samples": _requests(fail_between=[(0.0, 99.0)])}
+    report = report_mod.build(_facts(profile="default"), api, _watch(), app)
+    marks = {name: at for name, at, _colour in report_mod.figure(report, api, _watch(), app, str(tmp_path / "t.png"))}
+    assert marks["app recovered"] is None  # no failure after the cut: nothing recovered
+    assert marks["API recovered"] is None  # still down when the probe ended
+
+
+def test_main_writes_the_json_and_the_png(tmp_path):
+    _report, api, app = _build()
+    files = {"facts": _facts(), "api": api, "app": app, "watch": _watch()}
+    for name, data in files.items():
+        (tmp_path / (name + ".json")).write_text(json.dumps(data))
+    args = ["--%s=%s" % (name, tmp_path / (name + ".json")) for name in files]
+    assert report_mod.main([*args, "--out", str(tmp_path / "r.json"), "--png", str(tmp_path / "r.png")]) == 0
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written["result"] == "PASS" and written["figure"] == str(tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
