@@ -90,13 +90,14 @@ def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_
     network.peers = {"10.1.1.0/24": "10.77.0.12", "10.1.7.0/24": "10.77.0.17"}  # set up in an earlier round
     network.sync_node("node1", nodes)
     assert runner.commands[0] == ("sysctl", "-qw", "net.ipv4.ip_forward=1")
-    setup = (("ip", "link", "add"), ("ip", "link", "set"), ("ip", "addr", "replace"))
+    setup = (("ip", "link", "add"), ("ip", "link", "set"), ("ip", "-4", "addr"), ("ip", "addr", "add"))
     vtep = [c for c in runner.commands if "vxlan.calico" in c and c[:3] in setup]
     assert vtep == [
         ("ip", "link", "add", "vxlan.calico", "type", "vxlan", "id", "4096", "dstport", "4789", "local", "10.77.0.11",
          "nolearning"),
         ("ip", "link", "set", "vxlan.calico", "address", "66:6b:0a:4d:00:0b", "mtu", "1450", "up"),
-        ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico"),
+        ("ip", "-4", "addr", "flush", "dev", "vxlan.calico"),  # a tunnel address of an earlier pod CIDR goes
+        ("ip", "addr", "add", "10.1.0.0/32", "dev", "vxlan.calico"),
     ]  # fmt: skip
     assert ("sysctl", "-qw", "net/ipv4/conf/vxlan.calico/rp_filter=0") in runner.commands
     changes = runner.commands[runner.commands.index(("ip", "-4", "-o", "route", "show", "proto", "80")) + 1 :]
@@ -137,7 +138,7 @@ def test_other_nodes_pods_are_reached_through_vxlan_with_static_entries_brought_
     restarted = FakeRunner({("ip", "-4", "-o", "route", "show", "proto"): (0, current)})  # the device is there
     podnet.PodNetwork(restarted, tmp_path / "podnet.json").sync_node("node1", nodes)
     assert all(c[:3] != ("ip", "link", "add") for c in restarted.commands)
-    assert ("ip", "addr", "replace", "10.1.0.0/32", "dev", "vxlan.calico") in restarted.commands
+    assert ("ip", "addr", "add", "10.1.0.0/32", "dev", "vxlan.calico") in restarted.commands
 
 
 def test_a_node_without_a_pod_cidr_sets_up_no_tunnel_and_a_stale_local_service_route_goes(tmp_path):

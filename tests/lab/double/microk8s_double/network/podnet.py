@@ -98,7 +98,10 @@ def vxlan_commands(node_ip: str, pod_cidr: str, exists: bool) -> list[tuple[str,
     return [
         *([] if exists else [(*create, "nolearning")]),
         ("ip", "link", "set", VXLAN, "address", vtep_mac(node_ip), "mtu", MTU, "up"),
-        ("ip", "addr", "replace", f"{tunnel_address(pod_cidr)}/32", "dev", VXLAN),
+        # Only the current tunnel address: a node gets another pod CIDR when it joins a cluster, and the old address
+        # left behind (the first /24, another node's tunnel address now) would take that node's route and traffic.
+        ("ip", "-4", "addr", "flush", "dev", VXLAN),
+        ("ip", "addr", "add", f"{tunnel_address(pod_cidr)}/32", "dev", VXLAN),
         # A pod's traffic to another node's own address leaves by eth0 and its answer comes back through the tunnel
         # (the pod CIDR's route): no reverse-path check on the tunnel, or the answer would be dropped.
         ("sysctl", "-qw", f"net/ipv4/conf/{VXLAN}/rp_filter=0"),
