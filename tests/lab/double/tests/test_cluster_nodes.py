@@ -101,14 +101,14 @@ def test_pods_of_a_powered_off_node_are_evicted_after_grace_plus_toleration(make
     client = KubeClient.for_node(first.node)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
            "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "hello:local"}]}}  # fmt: skip
-    wait_for(lambda: client.create("pods", pod), what="pod created")
     wait_for(lambda: statuses(first) == {"node-1": "Ready", "node-2": "Ready"}, what="both Ready")
+    wait_for(lambda: client.create("pods", pod), what="pod created")  # (bound to a registered node: not garbage)
     second.kill()
     killed = time.monotonic()
 
     def evicted():
         found = client.get("pods", "p", "default")
-        return found is None or (found["metadata"].get("deletionTimestamp") and found["status"].get("reason"))
+        return found["metadata"].get("deletionTimestamp") and found["status"].get("reason")
 
     wait_for(evicted, timeout=GRACE + 3 + 8, what="the pod evicted")
     took = time.monotonic() - killed

@@ -99,6 +99,7 @@ def test_a_pod_runs_for_real_and_is_cleaned_up(tmp_path, containerd):
     host = Host()
     network = NetnsNetwork.__new__(NetnsNetwork)
     network.pods = podnet.PodNetwork(host, tmp_path / "podnet.json")
+    network.attached = {}
     client = FakeClient(nodes=[{"metadata": {"name": "node1"}, "spec": {"podCIDR": POD_CIDR}}], services=[], pods=[])
     probe = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1}
     container = {"name": "web", "image": "web:local", "readinessProbe": probe}

@@ -31,15 +31,24 @@ class HostNetwork:
 
 
 class NetnsNetwork:
-    """A netns `pod-<uid8>` with its own address from the node's pod CIDR per pod."""
+    """A netns `pod-<uid8>` with its own address from the node's pod CIDR per pod. Set up (or checked, which costs an
+    `ip netns exec`) once per pod and pod CIDR while this kubelet runs, not on every round, as a CNI ADD is run once
+    per sandbox."""
 
     def __init__(self, node: Node, host: Host):
         self.pods = podnet.for_node(node, host)
+        self.attached: dict[str, tuple[str, str]] = {}  # pod uid -> (pod CIDR, IP)
 
     def attach(self, uid: str, pod_cidr: str) -> str:
-        return self.pods.attach(uid, pod_cidr)
+        known = self.attached.get(uid)
+        if known and known[0] == pod_cidr:
+            return known[1]
+        ip = self.pods.attach(uid, pod_cidr)
+        self.attached[uid] = (pod_cidr, ip)
+        return ip
 
     def detach(self, uid: str) -> None:
+        self.attached.pop(uid, None)
         self.pods.detach(uid)
 
     def netns(self, uid: str) -> str | None:
