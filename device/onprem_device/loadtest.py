@@ -165,7 +165,16 @@ def main(argv=None) -> int:
             result = records(args.server, model, x, y, args.model_name, args.timeout)
         else:
             result = devices(
-                args.server, model, x, y, args.model_name, args.timeout, args.devices, args.seconds, args.pause
+                args.server,
+                model,
+                x,
+                y,
+                args.model_name,
+                args.timeout,
+                args.devices,
+                args.seconds,
+                args.pause,
+                args.stop_file,
             )
     text = json.dumps(result)
     if args.out:

@@ -100,3 +100,21 @@ def test_policies_offload_as_they_say(trained, fake_server):
     rand = Device(model, V2Client(fake_server.url), policy="random", rate=0.3, seed=1)
     share = np.mean([rand.answer(row).path == "server" for row in rows])
     assert 0.15 < share < 0.45
+
+
+def test_simulated_devices_stop_when_the_stop_file_appears(trained, fake_server, tmp_path):
+    import threading
+    import time
+
+    from onprem_device import loadtest
+
+    stop_file = tmp_path / "stop"
+    threading.Timer(1.0, stop_file.touch).start()
+    started = time.monotonic()
+    argv = ["devices", "--server", fake_server.url, "--model", str(trained["dir"] / "device")]
+    argv += ["--data", str(trained["dir"] / "test.npz"), "--devices", "2", "--seconds", "60"]
+    argv += ["--stop-file", str(stop_file), "--out", str(tmp_path / "out.json")]
+    assert loadtest.main(argv) == 0
+    assert time.monotonic() - started < 10
+    answers = __import__("json").loads((tmp_path / "out.json").read_text())["answers"]
+    assert answers and {a["path"] for a in answers} <= {"device", "server"}
