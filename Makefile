@@ -20,7 +20,7 @@ LOG := build/test.log
 .PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab molecule offload-report device-test clean distclean collection-copy get-pip
 
 help:
-	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test + lab-test, with a closing summary"
+	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test + device-test + lab-test, with a closing summary"
 	@echo "make venv          create .venv from requirements.txt (again only when it changes)"
 	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint, shellcheck"
 	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
@@ -115,7 +115,7 @@ ci-test: venv
 # Every step runs (-k) even when an earlier one fails; the summary names the failed steps and adds up pytest's counts.
 test: venv
 	mkdir -p build
-	status=0; $(MAKE) --no-print-directory -k lint sanity units runner double-test lab-unit ci-test lab-test 2>&1 | tee $(LOG) || status=$$?; \
+	status=0; $(MAKE) --no-print-directory -k lint sanity units runner double-test lab-unit ci-test device-test lab-test 2>&1 | tee $(LOG) || status=$$?; \
 	python tests/ci/summary.py $(LOG) $$status; exit $$status
 
 LAB_ARGS := $(if $(NODES),--nodes $(NODES)) $(if $(PROFILE),--profile $(PROFILE))
