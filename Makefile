@@ -30,7 +30,7 @@ help:
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
-	@echo "make lab           lab-up, then site.yml, verify.yml and the failover drill against the lab, and its report"
+	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
 	@echo "make bench         site.yml converge and no-op re-run times on 4 and 8 lab nodes (numbers only)"
 	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
@@ -132,8 +132,12 @@ lab: lab-up
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/verify.yml -i inventories/lab
 	ansible-playbook playbooks/failover.yml -i inventories/lab
-	report="$$(ls -t reports/failover-*.txt | head -n 1)"; cat "$$report"; \
-	if [ -f "$${report%.txt}.png" ]; then echo "timeline picture: $${report%.txt}.png"; fi
+	LAB_FAILOVER_PROFILE=tuned ansible-playbook playbooks/failover_profile.yml -i inventories/lab
+	LAB_FAILOVER_PROFILE=tuned ansible-playbook playbooks/failover.yml -i inventories/lab
+	for report in $$(ls -t reports/failover-*.txt | head -n 2 | tac); do \
+		echo "== $$report"; cat "$$report"; \
+		if [ -f "$${report%.txt}.png" ]; then echo "timeline picture: $${report%.txt}.png"; fi; \
+	done
 
 # Failure paths against a running lab (make lab-up first): idempotence, rejoin with no token in a -vvv log,
 # a node powered off mid-run.
@@ -147,7 +151,7 @@ lab-test: venv
 	status=0; LAB_PROFILE=1.20 molecule test -s lab --destroy never || status=$$?; \
 	if [ $$status -eq 0 ]; then python -m pytest -v tests/lab/scenarios || status=$$?; fi; \
 	molecule destroy -s lab || true; \
-	if [ $$status -eq 0 ]; then LAB_PROFILE=1.32 molecule test -s lab || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then LAB_PROFILE=1.32 LAB_FAILOVER_PROFILE=tuned molecule test -s lab || status=$$?; fi; \
 	exit $$status
 
 # Converge and no-op re-run times of site.yml on 4 and 8 lab nodes, per phase (prints numbers, asserts nothing).

@@ -113,7 +113,9 @@ def test_failover_profile_is_opt_in(tmp_path):
     assert not [e for e in run.events if e.get("event") == "runner_on_ok" and "args" in str(e["event_data"]["task"])]
 
 
-@pytest.mark.parametrize(("vip", "says"), [("not-an-ip", "is not an IP address"), ("", "api_vip needs onprem_api_vip")])
+@pytest.mark.parametrize(
+    ("vip", "says"), [("not-an-ip", "is not an IPv4 address"), ("", "api_vip needs onprem_api_vip")]
+)
 def test_api_vip_refuses_a_bad_address_before_any_change(tmp_path, vip, says):
     playbook = tmp_path / "vip.yml"
     playbook.write_text(

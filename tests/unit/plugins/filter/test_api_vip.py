@@ -4,40 +4,14 @@ from __future__ import annotations
 import pathlib
 
 import jinja2
-import pytest
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.onprem.microk8s.plugins.filter.api_vip import api_vip_problems, csr_ip_line
+from ansible_collections.onprem.microk8s.plugins.filter.api_vip import csr_ip_line
 
 NODES = ["10.77.0.11", "10.77.0.12", "10.77.0.13", "10.77.0.14"]
 METALLB = "10.77.0.240-10.77.0.250"
 TEMPLATE = pathlib.Path(__file__).parents[4] / "roles" / "api_vip" / "templates" / "keepalived.conf.j2"
 CSR = "[ alt_names ]\nDNS.1 = kubernetes\nIP.1 = 127.0.0.1\nIP.2 = 10.152.183.1\n#MOREIPS\n"
-
-
-def test_a_free_address_of_the_subnet_passes():
-    assert api_vip_problems("10.77.0.10", "10.77.0.0/24", NODES, "10.77.0.1", METALLB) == []
-
-
-@pytest.mark.parametrize(
-    ("vip", "says"),
-    [
-        ("10.77.0.300", "is not an IP address"),
-        ("", "is not an IP address"),
-        ("10.78.0.10", "not inside the nodes' subnet 10.77.0.0/24"),
-        ("10.77.0.12", "is a node's address"),
-        ("10.77.0.1", "is the gateway"),
-        ("10.77.0.245", "inside the MetalLB range 10.77.0.240-10.77.0.250"),
-        ("10.77.0.255", "network or broadcast"),
-    ],
-)
-def test_bad_addresses_are_named(vip, says):
-    problems = api_vip_problems(vip, "10.77.0.0/24", NODES, "10.77.0.1", METALLB)
-    assert len(problems) == 1 and says in problems[0]
-
-
-def test_metallb_as_cidr_list():
-    assert api_vip_problems("10.77.0.10", "10.77.0.0/24", NODES, None, "10.77.0.200/30,10.77.0.8/29")
 
 
 def test_csr_line_takes_the_next_id_then_keeps_it():
