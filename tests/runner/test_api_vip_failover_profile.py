@@ -90,7 +90,7 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
     assert applied.rc == 0, _failures(applied)
     controller = (args / "kube-controller-manager").read_text().splitlines()
     assert "--leader-elect-lease-duration=15s" in controller and "--leader-elect-lease-duration=60s" not in controller
-    assert "--node-monitor-grace-period=16s" in controller
+    assert "--node-monitor-grace-period=10s" in controller
     assert "--node-status-update-frequency=4s" in (args / "kubelet").read_text().splitlines()
     assert "--default-unreachable-toleration-seconds=30" in (args / "kube-apiserver").read_text()
     assert (tmp_path / "staging" / "failover_profile.restart-pending").exists()
