@@ -58,7 +58,7 @@ def fetch(url, timeout, headers, context):
 def _kind(error):
     """A short name for a failure: the exception's class, with the errno's name for a bare OSError."""
     code = getattr(error, "errno", None)
-    if type(error) is OSError and code in errno.errorcode:
+    if error.__class__ is OSError and code in errno.errorcode:  # subclasses have their own names
         return errno.errorcode[code]
     return type(error).__name__
 

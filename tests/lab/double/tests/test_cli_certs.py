@@ -37,7 +37,7 @@ def handshake(node, server_hostname: str) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve():
-        conn, _ = listener.accept()
+        conn, _address = listener.accept()
         try:
             with server_ctx.wrap_socket(conn, server_side=True):
                 pass
