@@ -101,9 +101,10 @@ pytest: venv
 double-test: venv
 	python -m pytest tests/lab/double/tests
 
-# Playbooks through ansible-runner against this machine (syntax of every playbook, bad inventories stop in preflight).
+# Playbooks through ansible-runner against this machine (syntax of every playbook, bad inventories stop in preflight),
+# and the roles' controller-side helpers and inventories/home (tests/roles: they need the controller's packages).
 runner: venv
-	python -m pytest tests/runner
+	python -m pytest tests/runner tests/roles
 
 # The lab's own logic (address plan, inventory, image recipe): pure, no LXD needed.
 lab-unit: venv

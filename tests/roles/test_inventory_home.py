@@ -14,7 +14,7 @@ import sys
 from ansible_collections.onprem.microk8s.plugins.filter.cluster_checks import metallb_range_problems
 from ansible_collections.onprem.microk8s.plugins.filter.microk8s_checks import channel_minor, channel_problems
 
-HOME = pathlib.Path(__file__).parents[3] / "inventories" / "home"
+HOME = pathlib.Path(__file__).parents[2] / "inventories" / "home"
 #: The seed's router hands out these addresses (inventories/home/group_vars/all.yml says so).
 DHCP_POOL = (ipaddress.ip_address("192.168.0.100"), ipaddress.ip_address("192.168.0.199"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
-FILES = pathlib.Path(__file__).parents[3] / "roles" / "failover_drill" / "files"
+FILES = pathlib.Path(__file__).parents[2] / "roles" / "failover_drill" / "files"
 TEMPLATES = FILES.parent / "templates"
 
 
