@@ -9,9 +9,10 @@ import os
 import pathlib
 import sys
 
-import ansible_runner
 import pytest
 import yaml
+from test_preflight_local import _changed, _failure_messages, _inventory
+from test_preflight_local import _run as preflight_run
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # canonical/microk8s microk8s-resources/default-args (HEAD d099c907), abridged
@@ -31,34 +32,8 @@ def _venv_on_path(monkeypatch):
 
 
 def _run(tmp_path, playbook, extra_vars=None, cmdline=None):
-    host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
-    inventory = {
-        "all": {
-            "vars": {"ansible_become": False, **(extra_vars or {})},
-            "children": {"masters": {"hosts": {"node1": host}}, "workers": {"hosts": {}}},
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    data = tmp_path / ("runner-%d" % len(list(tmp_path.glob("runner-*"))))
-    data.mkdir()
-    return ansible_runner.run(
-        private_data_dir=str(data),
-        project_dir=str(REPO),
-        playbook=playbook,
-        inventory=str(tmp_path / "hosts.yml"),
-        cmdline=cmdline,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
-        quiet=True,
-        timeout=300,
-    )
-
-
-def _failures(run):
-    return [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_on_failed"]
-
-
-def _changed(run):
-    return sum((run.stats or {}).get("changed", {}).values())
+    """One control-plane node, this machine, through ansible-runner (the preflight tests' helpers)."""
+    return preflight_run(tmp_path, _inventory(tmp_path, ["node1"], extra_vars), str(playbook), cmdline)
 
 
 def test_failover_profile_playbook_syntax(tmp_path):
@@ -73,7 +48,9 @@ def test_failover_profile_refuses_inconsistent_timings(tmp_path):
         {"failover_profile_node_status_update_frequency": "30s", "failover_profile_args_dir": str(tmp_path)},
     )
     assert run.rc != 0
-    assert any("node_status_update_frequency (30s) must be shorter" in m for m in _failures(run)), _failures(run)
+    assert any("node_status_update_frequency (30s) must be shorter" in m for m in _failure_messages(run)), (
+        _failure_messages(run)
+    )
     assert _changed(run) == 0
 
 
@@ -87,19 +64,19 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
     skip = "--skip-tags restart"
 
     applied = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
-    assert applied.rc == 0, _failures(applied)
+    assert applied.rc == 0, _failure_messages(applied)
     controller = (args / "kube-controller-manager").read_text().splitlines()
-    assert "--leader-elect-lease-duration=15s" in controller and "--leader-elect-lease-duration=60s" not in controller
+    assert "--leader-elect-lease-duration=6s" in controller and "--leader-elect-lease-duration=60s" not in controller
     assert "--node-monitor-grace-period=10s" in controller
-    assert "--node-status-update-frequency=4s" in (args / "kubelet").read_text().splitlines()
-    assert "--default-unreachable-toleration-seconds=30" in (args / "kube-apiserver").read_text()
+    assert "--node-status-update-frequency=2s" in (args / "kubelet").read_text().splitlines()
+    assert "--default-unreachable-toleration-seconds=20" in (args / "kube-apiserver").read_text()
     assert (tmp_path / "staging" / "failover_profile.restart-pending").exists()
 
     again = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
     assert (again.rc, _changed(again)) == (0, 0)
 
     reverted = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
-    assert reverted.rc == 0, _failures(reverted)
+    assert reverted.rc == 0, _failure_messages(reverted)
     assert {name: (args / name).read_text() for name in ARGS} == ARGS
     assert not (tmp_path / "staging" / "failover_profile.json").exists()
 
@@ -125,5 +102,5 @@ def test_api_vip_refuses_a_bad_address_before_any_change(tmp_path, vip, says):
     )
     run = _run(tmp_path, str(playbook), {"onprem_api_vip": vip})
     assert run.rc != 0
-    assert any(says in m for m in _failures(run)), _failures(run)
+    assert any(says in m for m in _failure_messages(run)), _failure_messages(run)
     assert _changed(run) == 0

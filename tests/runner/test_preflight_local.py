@@ -41,7 +41,7 @@ def _inventory(tmp_path, masters, extra_vars=None):
 
 
 def _run(tmp_path, inventory, playbook="site.yml", cmdline=None):
-    data = tmp_path / "runner"
+    data = tmp_path / ("runner-%d" % len(list(tmp_path.glob("runner-*"))))  # a fresh one per run
     data.mkdir()
     return ansible_runner.run(
         private_data_dir=str(data),
