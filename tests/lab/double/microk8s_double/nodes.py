@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import functools
 import platform
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -44,6 +45,26 @@ def parse(text: str) -> datetime.datetime:
 def os_image() -> str:
     fields = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
     return fields.get("PRETTY_NAME", "Linux").strip('"')
+
+
+def _first_line(path: str, fallback: str) -> str:
+    try:
+        return Path(path).read_text().strip() or fallback
+    except OSError:
+        return fallback
+
+
+@functools.cache
+def machine_identity() -> dict:
+    """bootID, machineID and systemUUID as the kubelet reads them (cadvisor: boot_id, /etc/machine-id, DMI product
+    UUID); every real Node has all three, and clients such as the Python kubernetes client require them."""
+    fallback = uuid.uuid5(uuid.NAMESPACE_DNS, socket.gethostname())
+    machine_id = _first_line("/etc/machine-id", fallback.hex)
+    return {
+        "bootID": _first_line("/proc/sys/kernel/random/boot_id", str(fallback)),
+        "machineID": machine_id,
+        "systemUUID": _first_line("/sys/class/dmi/id/product_uuid", str(fallback)).lower(),
+    }
 
 
 @functools.cache
@@ -89,6 +110,7 @@ def heartbeat(node: Node, worker: bool) -> dict:
             ],
             "nodeInfo": {
                 "architecture": "amd64",
+                **machine_identity(),
                 "containerRuntimeVersion": container_runtime(),
                 "kernelVersion": platform.release(),
                 "kubeletVersion": node.profile.version,

@@ -183,3 +183,16 @@ def test_kubectl_1_20_drives_a_deployment_through_drain(api, tmp_path):
         assert kubectl("delete", "service", "hello") == 'service "hello" deleted\n'
     finally:
         running.stop()
+
+
+def test_python_client_reads_a_registered_node_and_cordons_it(api, tmp_path):
+    """The typed client (kubernetes.core.k8s_drain reads nodes with it) validates every field a real kubelet posts,
+    bootID, machineID and systemUUID among them."""
+    import kubernetes
+
+    api.client.create("nodes", nodes.heartbeat(api.node, worker=False))
+    core = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(str(api.kubeconfig(tmp_path))))
+    node = core.read_node(api.node.hostname)
+    assert node.status.node_info.boot_id and node.status.node_info.machine_id and node.status.node_info.system_uuid
+    core.patch_node(api.node.hostname, {"spec": {"unschedulable": True}})
+    assert core.read_node(api.node.hostname).spec.unschedulable is True
