@@ -104,10 +104,6 @@ def test_backup_is_private_on_the_controller_and_gone_from_the_node(lab, tmp_pat
     assert node("node1", "ls", "/var/lib/onprem-microk8s/backups").stdout.split() == []
 
 
-# The lab's double restores by writing the archive's files under var/kubernetes/backend while its datastore daemon
-# runs, which keeps (and rewrites) its own state; real `dbctl restore` writes the keys through the live datastore
-# (kine + migrator), so they replicate. Measured 2026-11-30 on the 1.28 double: restore rc 0, the app stays deleted.
-@pytest.mark.xfail(reason="the double's dbctl restore does not reach its running datastore (reported)", strict=False)
 def test_restore_brings_a_deleted_app_back(lab, tmp_path):
     _dest, archive = _backup(tmp_path)
     node("node1", "/snap/bin/microk8s", "kubectl", "delete", "deployment", "hello", "-n", "default")
