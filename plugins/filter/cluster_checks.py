@@ -115,7 +115,7 @@ def api_vip_problems(vip, subnet, node_addresses=(), pools="", gateway=None):
         return []
     address = _address(vip)
     if address is None or address.version != 4:
-        return ["onprem_api_vip %r is not an IPv4 address (write it without a prefix length, e.g. 192.168.0.50)" % vip]
+        return ["onprem_api_vip %r is not an IPv4 address (one address, written without a prefix length)" % vip]
     network, problem = _subnet(subnet)
     if problem:
         return [problem]
