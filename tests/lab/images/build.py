@@ -16,6 +16,7 @@ import io
 import json
 import pathlib
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -131,20 +132,23 @@ def build(rootfs_tar: pathlib.Path, out_dir: pathlib.Path, ref: str) -> pathlib.
     return archive
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="build.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+def run_cli(argv: list[str], prog: str, doc: str, default_ref: str, builder) -> int:
+    """The command line of an image builder: `builder(rootfs_tar, out_dir, ref)` with the lab's defaults."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--rootfs-tar", type=pathlib.Path, help="a Debian rootfs tarball (default: the node image's)")
     parser.add_argument("--out", type=pathlib.Path, default=LAB_DIR / ".build" / "images", help="output directory")
-    parser.add_argument("--ref", default="hello:local", help="image name:tag (default hello:local)")
+    parser.add_argument("--ref", default=default_ref, help=f"image name:tag (default {default_ref})")
     args = parser.parse_args(argv)
     try:
-        print(build(args.rootfs_tar or default_rootfs_tar(), args.out, args.ref))
-    except (LabError, OSError, ValueError) as exc:
-        print(f"build.py: {exc}", file=sys.stderr)
+        print(builder(args.rootfs_tar or default_rootfs_tar(), args.out, args.ref))
+    except (LabError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_cli(argv, "build.py", __doc__, "hello:local", build)
 
 
 if __name__ == "__main__":

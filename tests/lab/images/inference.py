@@ -11,7 +11,6 @@ inference.py [--rootfs-tar FILE] [--out DIR] [--ref onprem-inference:local]    p
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -180,19 +179,7 @@ def build(rootfs_tar: pathlib.Path, out_dir: pathlib.Path, ref: str) -> pathlib.
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="inference.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--rootfs-tar", type=pathlib.Path, help="a Debian rootfs tarball (default: the node image's)")
-    parser.add_argument("--out", type=pathlib.Path, default=LAB_DIR / ".build" / "images", help="output directory")
-    parser.add_argument("--ref", default="onprem-inference:local", help="image name:tag")
-    args = parser.parse_args(argv)
-    try:
-        print(build(args.rootfs_tar or hello_build.default_rootfs_tar(), args.out, args.ref))
-    except (LabError, OSError, ValueError, subprocess.SubprocessError) as exc:
-        print(f"inference.py: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return hello_build.run_cli(argv, "inference.py", __doc__, "onprem-inference:local", build)
 
 
 if __name__ == "__main__":
