@@ -237,7 +237,11 @@ def test_a_dead_nodes_pod_takes_its_share_of_new_connections_which_hang_until_en
     assert set(counts) <= {"pod-n1", "pod-n2", "timeout"} and 8 <= counts["timeout"] <= 35, counts  # ~20 expected
     assert all(seconds >= 1.9 for outcome, seconds in results if outcome == "timeout"), results  # hung, not refused
     pods_lab.write(pod_view(pods_lab, alive=("n1", "n2")))  # the endpoints controller drops the NotReady node's pod
-    time.sleep(3)  # the nodes' loops read the view every second
+    wait_for(  # the nodes' loops read the view every second; on a loaded machine a round can take longer
+        lambda: "10.1.2.1" not in sh("ip", "netns", "exec", pods_lab.namespaces["n1"], "nft", "list", "ruleset"),
+        timeout=20,
+        what="n1's proxy rules to drop n3's pod",
+    )
     after = collections.Counter(o for o, _s in pods_lab.probe("client", NODES["n1"], NODE_PORT, 60, 2, "parallel"))
     print(f"n3's pod out of the Endpoints, 60 new connections: {dict(after)}")
     assert set(after) == {"pod-n1", "pod-n2"}, after
