@@ -19,6 +19,7 @@ from http.server import ThreadingHTTPServer
 
 from . import certs, datastore, kubeargs, wire
 from .api import handlers, resources, store
+from .auth import authn, authz
 from .node import Node
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -61,8 +62,12 @@ class ApiServer:
         """Authenticate, then map a datastore failure to the error kine returns."""
 
         def run(request: wire.Request):
-            if request.headers.get("Authorization", "") != f"Bearer {certs.admin_token(self.node)}":
+            user = authn.authenticate(self.node, request)
+            if user is None:
                 return handlers.Failure(401, "Unauthorized", "Unauthorized").status_answer()
+            decision = authz.authorize(self.node, user, request.handler.command, request)
+            if not decision.allowed:
+                return handlers.Failure(403, "Forbidden", decision.reason).status_answer()
             try:
                 return handler(request)
             except datastore.DatastoreError as error:
