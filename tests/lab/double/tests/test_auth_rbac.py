@@ -160,6 +160,7 @@ TOKENS = {
     "alice-token": ALICE,
     "bob-token": User("bob", ("system:authenticated",)),
     "node-token": User("system:node:n1", ("system:nodes", "system:authenticated")),
+    "anonymous": User("system:anonymous", ("system:unauthenticated",)),
 }
 
 
@@ -278,6 +279,17 @@ def test_role_bindings_grant_per_namespace_and_revocation_is_immediate(rbac_api)
     )
     rbac_api.client.delete("rolebindings", "alice-view", "team-a")
     assert call(rbac_api, "GET", "/api/v1/namespaces/team-a/pods", token="alice-token")[0] == 403
+
+
+def test_anonymous_gets_only_the_public_info(rbac_api):
+    status, body = call(rbac_api, "GET", "/api/v1/namespaces/default/pods", token="anonymous")
+    assert (status, body["message"]) == (
+        403,
+        'pods is forbidden: User "system:anonymous" cannot list resource "pods" in API group "" in the namespace '
+        '"default"',
+    )
+    assert call(rbac_api, "GET", "/version", token="anonymous")[0] == 200  # system:public-info-viewer
+    assert call(rbac_api, "GET", "/api", token="anonymous")[0] == 403  # system:discovery is for the authenticated
 
 
 def test_groups_roles_resource_names_and_missing_roles(rbac_api):

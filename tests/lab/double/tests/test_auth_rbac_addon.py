@@ -10,7 +10,7 @@ import ssl
 
 import pytest
 from cluster_fixtures import clusters, wait_for
-from microk8s_double import default_args, kubelite, wire
+from microk8s_double import default_args, distributed, kubelite, wire
 from microk8s_double.kubeclient import KubeClient
 
 RESTART = "snapctl restart microk8s.daemon-kubelite"
@@ -125,3 +125,61 @@ def test_rbac_node_on_a_running_node_keeps_the_double_at_work(make_cluster):
     node.set_args("kube-apiserver", authorization_mode="AlwaysAllow")
     node.restart_kubelite()
     assert as_user(node, "GET", "/api/v1/namespaces/default/pods", "alice")[0] == 200
+
+
+def test_the_mode_reaches_every_node_through_their_agents(make_cluster, capsys):
+    cluster = make_cluster("1.28")
+    first = cluster.new_node()
+    (second,) = cluster.grow(1)
+    token = distributed.callback_token(first.node)
+    assert token and len(token) == 64 and distributed.callback_token(second.node) == token  # handed over at join
+    assert oct(second.paths.credentials("callback-token.txt").stat().st_mode & 0o777) == "0o600"
+    wait_for(lambda: len(KubeClient.for_node(first.node).list("nodes")) == 2, what="both Node objects")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    forged = {
+        "callback": "x" * 64,
+        "service": [{"name": "kube-apiserver", "arguments_update": [{"--authorization-mode": "AlwaysDeny"}]}],
+    }
+    with pytest.raises(wire.RemoteError) as refused:
+        wire.call(second.ip, 25000, "POST", "/cluster/api/v1.0/configure", forged, context=context)
+    assert (refused.value.status, refused.value.message) == (500, "invalid callback token")
+    distributed.update_argument(first.node, "kube-apiserver", "--authorization-mode", "RBAC,Node")
+    assert capsys.readouterr().out == "Adding argument --authorization-mode to nodes.\n"
+    lines = second.paths.args("kube-apiserver").read_text().splitlines()
+    assert [line for line in lines if "authorization-mode" in line] == ["--authorization-mode=RBAC,Node"]
+    second.restart_kubelite()  # what `distributed_op.py restart apiserver` asks the node's agent for
+    wait_for(lambda: as_user(second, "GET", "/api/v1/namespaces/default/pods", "alice")[0] == 403, what="RBAC on 2")
+
+
+def test_configure_updates_removes_and_restarts_kubelite_for_apiserver(tmp_path, monkeypatch):
+    from api_fixtures import ApiFixture
+
+    api = ApiFixture(tmp_path)
+    api.close()
+    node = api.node
+    args = node.paths.args("kube-apiserver")
+    args.parent.mkdir(parents=True, exist_ok=True)
+    args.write_text("--secure-port=16443\n--authorization-mode=AlwaysAllow\n--profiling=false\n")
+    distributed.store(node, "t" * 64)
+    restarted = []
+    monkeypatch.setattr(distributed.subprocess, "run", lambda argv, check: restarted.append(argv) or Done(0))
+    body = {
+        "callback": "t" * 64,
+        "service": [
+            {
+                "name": "kube-apiserver",
+                "arguments_update": [{"--authorization-mode": "RBAC,Node"}],
+                "arguments_remove": ["profiling"],
+            },
+            {"name": "apiserver", "restart": "yes"},
+        ],
+    }
+    assert distributed.handle_configure(node, body) == (200, {"result": "ok"})
+    assert args.read_text() == "--secure-port=16443\n--authorization-mode=RBAC,Node\n"
+    assert restarted == [["snapctl", "restart", "microk8s.daemon-kubelite"]]
+
+
+class Done:
+    def __init__(self, returncode: int):
+        self.returncode = returncode

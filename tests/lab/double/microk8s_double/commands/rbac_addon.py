@@ -6,9 +6,10 @@ the file lacked that text or `var/lock/clustered.lock` exists), which then creat
 bootstrap roles (auth/policy.py); disable writes `AlwaysAllow`, restarts, and deletes every role and binding
 labelled `kubernetes.io/bootstrapping=rbac-defaults` with kubectl.
 
-Simplified: the double's API server lives in daemon-kubelite on every version (1.20 restarts
-`microk8s.daemon-apiserver`); the cluster-wide propagation of `distributed_op.py` (other nodes' args through their
-cluster agents) is not modelled: on a joined cluster each node's args change where the script runs.
+With `var/lock/ha-cluster`, both steps also reach every other node through its cluster agent
+(`distributed_op.py update_argument` and `restart`, distributed.py), so one `microk8s enable rbac` puts the
+whole cluster in RBAC mode. Simplified: the double's API server lives in daemon-kubelite on every version (1.20
+restarts `microk8s.daemon-apiserver`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from microk8s_double import datastore, kubeclient
+from microk8s_double import datastore, distributed, kubeclient
 from microk8s_double.commands.common import Context
 
 RBAC_MODE, DEFAULT_MODE = "RBAC,Node", "AlwaysAllow"
@@ -36,6 +37,24 @@ class Failed(Exception):
     def __init__(self, code: int = 1) -> None:
         super().__init__(code)
         self.code = code
+
+
+def refresh_option(ctx: Context, component: str, option: str, value: str) -> None:
+    """refresh_opt_in_config: this node's file, then (ha-cluster) every other node's."""
+    set_option(ctx, component, option, value)
+    if ctx.paths.lock("ha-cluster").exists():
+        spread(lambda: distributed.update_argument(ctx, component, f"--{option}", value))
+
+
+def spread(operation) -> None:
+    """A distributed_op.py run: its failure (a node that does not answer, no API to list the nodes) ends the script."""
+    try:
+        operation()
+    except distributed.Failed as failure:
+        raise Failed(1) from failure
+    except (OSError, kubeclient.ApiError) as error:
+        print(f"Could not query for nodes: {error}")
+        raise Failed(1) from error
 
 
 def set_option(ctx: Context, component: str, option: str, value: str) -> None:
@@ -59,6 +78,8 @@ def restart_apiserver(ctx: Context) -> None:
         code = 127
     if code:
         raise Failed(code)
+    if ctx.paths.lock("ha-cluster").exists():
+        spread(lambda: distributed.restart(ctx, "apiserver"))
 
 
 def enable(ctx: Context) -> None:
@@ -66,7 +87,7 @@ def enable(ctx: Context) -> None:
     print("Reconfiguring apiserver")
     args = ctx.paths.args("kube-apiserver")
     needs_restart = f"--authorization-mode={RBAC_MODE}" not in (args.read_text() if args.exists() else "")
-    set_option(ctx, "kube-apiserver", "authorization-mode", RBAC_MODE)
+    refresh_option(ctx, "kube-apiserver", "authorization-mode", RBAC_MODE)
     if not ctx.profile.since(27):
         restart_apiserver(ctx)
     elif ctx.paths.lock("clustered.lock").exists() or needs_restart:
@@ -113,7 +134,7 @@ def delete(ctx: Context, objects: list[tuple[str, str, str | None, str]]) -> Non
 def disable(ctx: Context) -> None:
     print("Disabling RBAC")
     print("Reconfiguring apiserver")
-    set_option(ctx, "kube-apiserver", "authorization-mode", DEFAULT_MODE)
+    refresh_option(ctx, "kube-apiserver", "authorization-mode", DEFAULT_MODE)
     restart_apiserver(ctx)
     wait_for_api(ctx)
     print("Removing default RBAC resources")
