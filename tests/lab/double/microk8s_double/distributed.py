@@ -20,11 +20,14 @@ import ssl
 import string
 import subprocess
 import sys
+import time
 
 from . import wire
 from .node import Node
 
 CALLBACK_FILE = "callback-token.txt"
+RESTART_TIMEOUT = 60.0  # s: a node's agent answers once its snapctl restart returned (requests: no timeout at all)
+LIST_TRIES, LIST_PAUSE = 10, 3.0  # distributed_op.py: `kubectl get node -o json`, 10 tries 3 s apart
 SERVICES = {"apiserver", "proxy", "kubelet", "scheduler", "controller-manager"}  # all inside kubelite
 
 
@@ -54,11 +57,21 @@ def store(node: Node, token: str) -> None:
 
 # -- the client (distributed_op.py) ----------------------------------------------------------------------------------
 def endpoints(node: Node) -> list[str]:
-    """The other nodes' agents: the InternalIP of every Node object but this one's (`kubectl get node -o json`)."""
-    from .kubeclient import KubeClient  # kubeclient imports the datastore client; this module stays light
+    """The other nodes' agents: the InternalIP of every Node object but this one's (`kubectl get node -o json`,
+    tried 10 times 3 s apart)."""
+    from .kubeclient import ApiError, KubeClient  # kubeclient imports the datastore client; this stays light
 
+    for attempt in range(1, LIST_TRIES + 1):
+        try:
+            items = KubeClient.for_node(node).list("nodes")
+            break
+        except (OSError, ApiError) as error:  # e.g. this node's API server still restarting
+            print(f"Failed to list nodes (try {attempt}): {error}", file=sys.stderr)
+            if attempt == LIST_TRIES:
+                raise
+            time.sleep(LIST_PAUSE)
     found = []
-    for item in KubeClient.for_node(node).list("nodes"):
+    for item in items:
         addresses = (item.get("status") or {}).get("addresses") or []
         ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), "")
         if ip and ip != node.ip and item["metadata"]["name"] != node.hostname:
@@ -76,9 +89,9 @@ def configure(node: Node, operation: dict, action: str) -> None:
     for endpoint in endpoints(node):
         host, port = endpoint.rsplit(":", 1)
         try:
-            wire.call(
-                host, int(port), "POST", "/cluster/api/v1.0/configure", dict(operation, callback=token), context=context
-            )
+            body = dict(operation, callback=token)
+            path = "/cluster/api/v1.0/configure"
+            wire.call(host, int(port), "POST", path, body, context=context, timeout=RESTART_TIMEOUT)
         except wire.RemoteError as error:
             print(f"Failed to perform a {action} on node {endpoint} {error.status}")
         except OSError as error:
