@@ -247,6 +247,21 @@ def test_rbac_creates_the_bootstrap_policy_with_its_labels(rbac_api):
     ]
 
 
+@pytest.mark.parametrize(("version", "whoami"), [("1.20", False), ("1.26", False), ("1.27", True), ("1.32", True)])
+def test_each_version_bootstraps_its_own_basic_user(tmp_path, users, version, whoami):
+    with api_server(tmp_path, version, authorization_mode="RBAC,Node") as api:
+        rules = api.client.get("clusterroles", "system:basic-user")["rules"]
+        assert any("selfsubjectreviews" in rule["resources"] for rule in rules) == whoami
+        spec = {
+            "resourceAttributes": {
+                "verb": "create",
+                "group": "authorization.k8s.io",
+                "resource": "selfsubjectaccessreviews",
+            }
+        }
+        assert review(api, "selfsubjectaccessreviews", spec, token="bob-token")[1]["status"]["allowed"] is True
+
+
 def test_unbound_user_is_denied_with_the_real_texts(rbac_api):
     status, body = call(rbac_api, "GET", "/api/v1/namespaces/team-a/pods", token="alice-token")
     assert status == 403
