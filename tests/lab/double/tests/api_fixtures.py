@@ -42,6 +42,13 @@ class ApiFixture:
         self.server.server_close()
 
 
+def admin_headers(node: Node) -> dict:
+    """The admin's Authorization header up to 1.27 (token); none from 1.28 (the client certificate of the
+    fixture's client context authenticates)."""
+    token = certs.admin_token(node)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 @contextlib.contextmanager
 def api_server(base: Path, version: str = "1.28"):
     fixture = ApiFixture(base, version)
