@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Certificates and credentials a node holds, made with the openssl CLI as the real snap does.
 
-CA `certs/ca.{crt,key}`, the node's `certs/server.{crt,key}` (cluster agent and API server), the admin token in
-`credentials/known_tokens.csv` and the kubeconfig `credentials/client.config` that `microk8s config` prints.
+CA `certs/ca.{crt,key}`, the node's `certs/server.{crt,key}` (cluster agent and API server), the ServiceAccount
+key `certs/serviceaccount.key`, the credentials (up to 1.27 the tokens of `credentials/known_tokens.csv`, from 1.28
+client certificates `certs/{client,controller,scheduler,proxy,kubelet}.{crt,key}`) and the kubeconfigs, among them
+`credentials/client.config` (the admin's) that `microk8s config` prints.
 
 The server certificate comes from `certs/csr.conf` as `actions/common/utils.sh` makes it: the install hook copies
 `csr.conf.template` (users add `IP.<n>`/`DNS.<n>` lines under `[ alt_names ]` there), `render_csr_conf` replaces

@@ -386,3 +386,20 @@ def test_self_subject_review_versions(tmp_path, version, served):
             status, _info = whoami(api, f"/apis/authentication.k8s.io/{version_name}/selfsubjectreviews", **credential)
             assert status == (201 if version_name in served else 404)
         assert "certificates.k8s.io" in groups
+
+
+@needs_kubectl
+@pytest.mark.parametrize(
+    ("version", "rc", "printed"),
+    [
+        ("1.26", 1, "error: the selfsubjectreviews API is not enabled in the cluster\n"),
+        ("1.27", 0, "Username    admin\nUID         admin\nGroups      [system:masters system:authenticated]\n"),
+        ("1.28", 0, "Username    admin\nGroups      [system:masters system:authenticated]\n"),
+    ],
+)
+def test_kubectl_auth_whoami_per_version(tmp_path, version, rc, printed):
+    with api_server(tmp_path, version) as api:
+        config = api.kubeconfig(tmp_path)
+        done = subprocess.run([KUBECTL, "--kubeconfig", str(config), "auth", "whoami"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        assert done.returncode == rc and printed in done.stdout + done.stderr, done.stdout + done.stderr

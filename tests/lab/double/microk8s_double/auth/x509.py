@@ -11,6 +11,7 @@ CA (then a foreign certificate fails the handshake instead of getting 401).
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import datetime
 import hashlib
 import os
@@ -27,13 +28,17 @@ _ACCEPT = _VERIFY(lambda ok, store: 1)  # kept alive for the process's life
 
 
 def _set_verify():
-    try:
-        function = ctypes.CDLL(ssl._ssl.__file__).SSL_CTX_set_verify  # libssl through _ssl's own link
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_void_p, ctypes.c_int, _VERIFY]
-    function.restype = None
-    return function
+    """libssl's SSL_CTX_set_verify: through _ssl's own link, else the system's libssl (the same loaded copy)."""
+    for library in (getattr(ssl._ssl, "__file__", None), ctypes.util.find_library("ssl")):
+        try:
+            function = ctypes.CDLL(library).SSL_CTX_set_verify if library else None
+        except (OSError, AttributeError):
+            continue
+        if function is not None:
+            function.argtypes = [ctypes.c_void_p, ctypes.c_int, _VERIFY]
+            function.restype = None
+            return function
+    return None
 
 
 _SET_VERIFY = _set_verify()
