@@ -379,7 +379,9 @@ def test_self_subject_review_versions(tmp_path, version, served):
         groups = {
             g["name"]: [v["version"] for v in g["versions"]] for g in api.client.request("GET", "/apis")["groups"]
         }
-        assert groups.get("authentication.k8s.io", []) == served
+        assert groups["authentication.k8s.io"] == ["v1", *(["v1beta1"] if "v1beta1" in served else [])]
+        listed = api.client.request("GET", "/apis/authentication.k8s.io/v1")["resources"]
+        assert {r["name"] for r in listed} == {"tokenreviews", *(["selfsubjectreviews"] if "v1" in served else [])}
         credential = {"cert": certs.admin_cert(api.node)} if certs.admin_cert(api.node) else {
             "token": certs.admin_token(api.node)}  # fmt: skip
         for version_name in ("v1", "v1beta1"):
@@ -403,3 +405,24 @@ def test_kubectl_auth_whoami_per_version(tmp_path, version, rc, printed):
         done = subprocess.run([KUBECTL, "--kubeconfig", str(config), "auth", "whoami"], capture_output=True,
                               text=True, check=False)  # fmt: skip
         assert done.returncode == rc and printed in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_token_review_checks_a_token_for_the_audiences_asked(api):
+    api.client.create("serviceaccounts", {"metadata": {"name": "robot"}}, "default")
+    for_api = token_for(api, "robot")[1]["status"]["token"]
+    for_vault = token_for(api, "robot", audiences=["vault"])[1]["status"]["token"]
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"}
+
+    def reviewed(token: str, audiences=None) -> dict:
+        spec = {"token": token, **({"audiences": audiences} if audiences else {})}
+        status, answer = call(api, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", dict(review, spec=spec),
+                              cert=certs.admin_cert(api.node))  # fmt: skip
+        assert status == 201
+        return answer["status"]
+
+    found = reviewed(for_api)
+    assert (found["authenticated"], found["user"]["username"]) == (True, "system:serviceaccount:default:robot")
+    assert reviewed(for_vault).get("authenticated") is None  # not for the API server's audience
+    assert call(api, "GET", "/api/v1/namespaces", token=for_vault)[0] == 401
+    assert reviewed(for_vault, ["vault"])["audiences"] == ["vault"]
+    assert reviewed("nonsense").get("authenticated") is None

@@ -111,6 +111,7 @@ RESOURCES = [
         short_names=("csr",),
         subresources=("status", "approval"),
     ),
+    Resource("tokenreviews", "TokenReview", group="authentication.k8s.io", namespaced=False, verbs=("create",)),
     Resource(
         "selfsubjectreviews",
         "SelfSubjectReview",

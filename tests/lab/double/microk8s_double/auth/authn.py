@@ -57,7 +57,7 @@ def shipped(node: Node) -> dict[str, str]:
     return kubeargs.flags(words)
 
 
-def files(node: Node, value: str) -> list[Path]:
+def files(value: str) -> list[Path]:
     return [Path(part) for part in value.split(",") if part]
 
 
@@ -91,14 +91,16 @@ def authenticate(node: Node, request: wire.Request) -> User | None:
     return None
 
 
-def bearer(node: Node, request: wire.Request, token: str, found: dict[str, str]) -> User | None:
+def bearer(node: Node, request, token: str, found: dict[str, str], wanted: list[str] | None = None) -> User | None:
+    """The token's user (static token file, then ServiceAccount tokens for the audiences `wanted`, default the API
+    server's own); `request` only needs a `store` to look ServiceAccounts up."""
     if found.get("token-auth-file"):
         user = static_token(Path(found["token-auth-file"]), token)
         if user:
             return user
-    keys = files(node, found.get("service-account-key-file", ""))
+    keys = files(found.get("service-account-key-file", ""))
     if keys and token.count(".") == 2:
-        return service_account(request, token, keys, found)
+        return service_account(request, token, keys, found, wanted)
     return None
 
 
@@ -128,7 +130,7 @@ def audiences(found: dict[str, str]) -> list[str]:
     return [a for a in given.split(",") if a]
 
 
-def service_account(request: wire.Request, token: str, keys: list[Path], found: dict[str, str]) -> User | None:
+def service_account(request, token: str, keys: list[Path], found: dict[str, str], wanted=None) -> User | None:
     claims = tokens.verify(token, keys)
     if claims is None:
         return None
@@ -138,7 +140,7 @@ def service_account(request: wire.Request, token: str, keys: list[Path], found: 
     aud = [aud] if isinstance(aud, str) else aud or []
     if issuers and claims.get("iss") not in issuers:
         return None
-    if not set(aud) & set(audiences(found)):
+    if not set(aud) & set(wanted or audiences(found)):
         return None
     if not isinstance(claims.get("exp"), int) or claims["exp"] < now or int(claims.get("nbf", 0)) > now:
         return None

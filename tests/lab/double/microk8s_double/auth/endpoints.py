@@ -4,6 +4,7 @@
 - `POST /api/v1/namespaces/NS/serviceaccounts/NAME/token`: TokenRequest (auth/tokens.py), `expirationSeconds`
   defaulted to 3600, at least 600 (422 `may not specify a duration less than 10 minutes`), capped by
   `--service-account-max-token-expiration`;
+- `POST /apis/authentication.k8s.io/v1/tokenreviews`: TokenReview (static and ServiceAccount tokens);
 - `POST /apis/authentication.k8s.io/{v1,v1beta1}/selfsubjectreviews` (`kubectl auth whoami`): v1beta1 1.27-1.29,
   v1 from 1.28; other verbs 405;
 - `POST /apis/certificates.k8s.io/v1/certificatesigningrequests`: the requester's identity into spec.username,
@@ -38,6 +39,10 @@ def route(server, method: str, path: str):
         if method != "POST" or target.name:
             return lambda request: not_allowed()
         return lambda request: (201, self_subject_review(resource, request.user))
+    if resource.name == "tokenreviews":
+        if method != "POST" or target.name:
+            return lambda request: not_allowed()
+        return lambda request: guarded(lambda: token_review(server, request))
     if resource.name == "certificatesigningrequests" and method == "POST" and target.name is None:
         return lambda request: guarded(lambda: create_csr(server, target, request))
     return None
@@ -68,6 +73,25 @@ def user_info(user) -> dict:
 def self_subject_review(resource: resources.Resource, user) -> dict:
     return {"kind": "SelfSubjectReview", "apiVersion": resource.group_version, "metadata": {"creationTimestamp": None},
             "status": {"userInfo": user_info(user)}}  # fmt: skip
+
+
+def token_review(server, request) -> tuple[int, dict]:
+    """TokenReview: who a bearer token is, for the audiences asked (default the API server's)."""
+    body = handlers.decode(request.body)
+    spec = dict((body.get("spec") if isinstance(body, dict) else None) or {})
+    found = authn.flags(server.node)
+    wanted = spec.get("audiences") or authn.audiences(found)
+    user = (
+        authn.bearer(server.node, request, str(spec.get("token") or ""), found, wanted) if spec.get("token") else None
+    )
+    status: dict = {"user": {}}
+    if user:
+        status = {"authenticated": True, "user": user_info(user), "audiences": wanted}
+    else:
+        status["error"] = "[invalid bearer token, token lookup failed]" if spec.get("token") else "token is empty"
+    answer = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": None},
+              "spec": spec, "status": status}  # fmt: skip
+    return 201, answer
 
 
 def token_request(server, target: handlers.Target, request) -> tuple[int, dict]:
