@@ -49,6 +49,9 @@ def test_1_28_joiners_share_the_ca_and_service_account_key_and_get_their_own_adm
     call(first, "POST", "/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "robot"}}, cert=own)
     made = call(first, "POST", "/api/v1/namespaces/default/serviceaccounts/robot/token", {"spec": {}}, cert=own)
     token = made["status"]["token"]
+    # the joiner's datastore adopts the cluster's state a moment after the join: wait until it sees the account
+    wait_for(lambda: call(second, "GET", "/api/v1/namespaces/default/serviceaccounts/robot", cert=own),
+             what="the ServiceAccount on the second API server")  # fmt: skip
     assert whoami(second, token=token)["username"] == "system:serviceaccount:default:robot"
 
     _key, request = key_and_request(tmp_path, "erin", "/CN=erin/O=ops")
