@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import certs, datastore, distributed, wire
 from . import node as node_module
+from .auth import authn
 from .node import Node
 
 
@@ -106,13 +107,16 @@ class Agent:
 
     def credentials(self) -> dict:
         paths = self.node.paths
-        return {
+        answer = {
             "ca": paths.cert("ca.crt").read_text(),
             "ca_key": paths.cert("ca.key").read_text(),
-            "admin_token": certs.admin_token(self.node),
+            "service_account_key": paths.cert(certs.SERVICE_ACCOUNT_KEY).read_text(),
             "apiport": self.node.port("apiserver"),
             "callback_token": distributed.callback_token(self.node, create=True),
         }
+        if authn.flags(self.node).get("token-auth-file"):
+            answer["admin_token"] = certs.admin_token(self.node)  # token auth: the joiner takes the admin token
+        return answer
 
     def api_endpoints(self, members: list[dict]) -> list[str]:
         port = self.node.port("apiserver")

@@ -104,7 +104,7 @@ def agent_error(body: bytes) -> str:
 def apply(node: Node, answer: dict, worker: bool) -> None:
     """Take the cluster's CA and token; a control plane replaces its datastore with the cluster's (its daemon
     reloads it), a worker records the API servers it posts to."""
-    certs.adopt_cluster(node, answer["ca"], answer["ca_key"], answer["admin_token"])
+    certs.adopt_cluster(node, answer)
     if answer.get("callback_token"):
         distributed.store(node, answer["callback_token"])
     if worker:

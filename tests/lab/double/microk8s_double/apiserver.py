@@ -2,7 +2,9 @@
 """The Kubernetes API subset served by `daemon-kubelite` on :16443 over HTTPS, for the real kubectl, the Python
 client and the double's own components (kubeclient.py).
 
-Authentication: the bearer token of `credentials/client.config` (listed in `credentials/known_tokens.csv`).
+Authentication (auth/authn.py): x509 client certificates of the cluster CA, the tokens of `--token-auth-file`
+(up to 1.27), ServiceAccount tokens, anonymous where allowed; then authorization (auth/authz.py). The TLS server asks
+for an optional client certificate. TokenRequest, SelfSubjectReview and the CSR admission are auth/endpoints.py.
 The DefaultTolerationSeconds admission takes its values from `args/kube-apiserver`
 (`--default-{not-ready,unreachable}-toleration-seconds`, default 300, read when kubelite starts: kubeargs.py);
 1.25+ profiles honour `fieldValidation` (default Warn).
@@ -19,7 +21,7 @@ from http.server import ThreadingHTTPServer
 
 from . import certs, datastore, kubeargs, wire
 from .api import handlers, resources, store
-from .auth import authn, authz, reviews
+from .auth import authn, authz, endpoints, reviews, x509
 from .node import Node
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -48,6 +50,9 @@ class ApiServer:
             return self.guard(self.discovery)
         if reviews.parse(path):
             return self.guard(lambda request: reviews.handle(self.authorizer, method, request, request.user))
+        special = endpoints.route(self, method, path)
+        if special is not None:
+            return self.guard(special)
         target = handlers.parse(path)
         if target is None:  # authorized first: a path the user may not get is a 403, not a 404
             return self.guard(lambda request: (404, {"error": "404 page not found"}))
@@ -55,10 +60,9 @@ class ApiServer:
             lambda request: self.handlers.handle(method, target, request.query, request.headers, request.body)
         )
 
-    @staticmethod
-    def group_version(path: str) -> str | None:
+    def group_version(self, path: str) -> str | None:
         """`v1` for /api/v1, `apps/v1` for /apis/apps/v1; None for other paths."""
-        served = ["v1", *resources.group_versions()]
+        served = ["v1", *resources.group_versions(self.node.profile.minor)]
         name = path.strip("/").split("/", 1)[-1] if path.startswith(("/api/", "/apis/")) else ""
         return name if name in served else None
 
@@ -67,7 +71,8 @@ class ApiServer:
         failure to the error kine returns."""
 
         def run(request: wire.Request):
-            user = authn.authenticate(self.node, request)
+            request.store = self.handlers.store  # the ServiceAccount token authenticator looks accounts up
+            user = request.user = authn.authenticate(self.node, request)
             if user is None:
                 return handlers.Failure(401, "Unauthorized", "Unauthorized").status_answer()
             try:
@@ -107,8 +112,8 @@ class ApiServer:
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
             }
         if request.path == "/apis":
-            return 200, resources.group_list()
-        return 200, resources.discovery(self.group_version(request.path))
+            return 200, resources.group_list(self.node.profile.minor)
+        return 200, resources.discovery(self.group_version(request.path), self.node.profile.minor)
 
 
 def bootstrap_namespaces(node: Node, backend=None) -> None:
@@ -133,4 +138,11 @@ def bootstrap_policy(node: Node, backend=None) -> None:
 def serve(node: Node, backend=None, timings: kubeargs.Timings | None = None) -> ThreadingHTTPServer:
     """Serve in a thread; `backend` replaces the datastore (tests: api/store.py's MemoryStore)."""
     server = ApiServer(node, backend, timings)
-    return wire.serve((node.bind_address, node.port("apiserver")), server.route, tls=lambda: certs.server_context(node))
+    return wire.serve((node.bind_address, node.port("apiserver")), server.route, tls=lambda: tls_context(node))
+
+
+def tls_context(node: Node):
+    """The serving certificate; a client certificate is asked for (optional) and judged by the authenticator."""
+    context = certs.server_context(node)
+    x509.request_client_certificates(context, authn.flags(node).get("client-ca-file") or str(node.paths.cert("ca.crt")))
+    return context

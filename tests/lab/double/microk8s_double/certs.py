@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Certificates and credentials a node holds, made with the openssl CLI as the real snap does.
 
-CA `certs/ca.{crt,key}`, the node's `certs/server.{crt,key}` (cluster agent and API server), the admin token in
-`credentials/known_tokens.csv` and the kubeconfig `credentials/client.config` that `microk8s config` prints.
+CA `certs/ca.{crt,key}`, the node's `certs/server.{crt,key}` (cluster agent and API server), the ServiceAccount
+key `certs/serviceaccount.key`, the credentials (up to 1.27 the tokens of `credentials/known_tokens.csv`, from 1.28
+client certificates `certs/{client,controller,scheduler,proxy,kubelet}.{crt,key}`) and the kubeconfigs, among them
+`credentials/client.config` (the admin's) that `microk8s config` prints.
 
 The server certificate comes from `certs/csr.conf` as `actions/common/utils.sh` makes it: the install hook copies
 `csr.conf.template` (users add `IP.<n>`/`DNS.<n>` lines under `[ alt_names ]` there), `render_csr_conf` replaces
@@ -13,6 +15,7 @@ The server certificate comes from `certs/csr.conf` as `actions/common/utils.sh` 
 from __future__ import annotations
 
 import base64
+import csv
 import fcntl
 import hashlib
 import secrets
@@ -86,8 +89,10 @@ def ensure(node: Node) -> None:
             make_ca(node)
         if not node.paths.cert("server.crt").exists():
             issue_server_cert(node)
-        if not node.paths.credentials("known_tokens.csv").exists():
-            write_credentials(node, secrets.token_hex(16))
+        if not node.paths.cert(SERVICE_ACCOUNT_KEY).exists():
+            make_service_account_key(node)
+        if not node.paths.credentials("client.config").exists():
+            write_credentials(node)
 
 
 def new_key(node: Node) -> list[str]:
@@ -162,24 +167,117 @@ def server_alt_names(node: Node) -> list[str]:
     return [name.strip() for line in out.splitlines()[1:] for name in line.split(",") if name.strip()]
 
 
-def write_credentials(node: Node, token: str) -> None:
-    """The admin token (API server side) and the kubeconfig carrying it (client side)."""
+def new_token() -> str:
+    """The install hook's `openssl rand -base64 32 | base64`: base64 of 32 random bytes' base64 line."""
+    return base64.b64encode(base64.b64encode(secrets.token_bytes(32)) + b"\n").decode()
+
+
+def token_auth(node: Node) -> bool:
+    """Token credentials (known_tokens.csv, `--token-auth-file`) up to 1.27; x509 client certificates from 1.28."""
+    return not node.profile.since(28)
+
+
+def write_credentials(node: Node, admin: str | None = None) -> None:
+    """The install hook's credentials: up to 1.27 `known_tokens.csv` (admin, kube-proxy, kubelet, controller,
+    scheduler) and token kubeconfigs; from 1.28 `create_user_certs_and_configs` (x509 client certificates signed by
+    the CA, `client.config` = CN=admin,O=system:masters). `admin` keeps a given admin token (join)."""
+    node.paths.credentials("").mkdir(parents=True, exist_ok=True)
+    if token_auth(node):
+        write_known_tokens(node, admin)
+    else:
+        create_user_certs_and_configs(node)
+
+
+def write_known_tokens(node: Node, admin: str | None = None) -> None:
+    hostname = node.hostname.lower()
+    users = {"admin": (admin or new_token(), 'admin,admin,"system:masters"'),
+             "kubeproxy": (new_token(), "system:kube-proxy,kube-proxy"),
+             "kubelet": (new_token(), f'system:node:{hostname},kubelet-0,"system:nodes"'),
+             "controller": (new_token(), "system:kube-controller-manager,controller"),
+             "scheduler": (new_token(), "system:kube-scheduler,scheduler")}  # fmt: skip
     tokens = node.paths.credentials("known_tokens.csv")
-    tokens.parent.mkdir(parents=True, exist_ok=True)
-    tokens.write_text(f'{token},admin,admin,"system:masters"\n')
+    tokens.write_text("".join(f"{token},{rest}\n" for token, rest in users.values()))
+    for name, config in (("admin", "client"), ("controller", "controller"), ("scheduler", "scheduler"),
+                         ("kubelet", "kubelet"), ("kubeproxy", "proxy")):  # fmt: skip
+        node.paths.credentials(f"{config}.config").write_text(kubeconfig(node, name, f"token: {users[name][0]}"))
+
+
+def kubeconfig(node: Node, user: str, credential: str) -> str:
+    """`client.config.template` / `client-x509.config.template` filled in (CA embedded, server 127.0.0.1)."""
     ca_data = base64.b64encode(node.paths.cert("ca.crt").read_bytes()).decode()
-    node.paths.credentials("client.config").write_text(
+    return (
         "apiVersion: v1\nclusters:\n- cluster:\n"
         f"    certificate-authority-data: {ca_data}\n"
         f"    server: https://127.0.0.1:{node.port('apiserver')}\n"
-        "  name: microk8s-cluster\ncontexts:\n- context:\n    cluster: microk8s-cluster\n    user: admin\n"
-        "  name: microk8s\ncurrent-context: microk8s\nkind: Config\npreferences: {}\nusers:\n- name: admin\n"
-        f"  user:\n    token: {token}\n"
+        f"  name: microk8s-cluster\ncontexts:\n- context:\n    cluster: microk8s-cluster\n    user: {user}\n"
+        f"  name: microk8s\ncurrent-context: microk8s\nkind: Config\npreferences: {{}}\nusers:\n- name: {user}\n"
+        f"  user:\n    {credential}\n"
     )
 
 
-def admin_token(node: Node) -> str:
-    return node.paths.credentials("known_tokens.csv").read_text().split(",", 1)[0]
+# create_user_certificates: file stem -> subject (kubelet's gets the node's name)
+USER_CERTS = {"client": "/CN=admin/O=system:masters", "proxy": "/CN=system:kube-proxy",
+              "scheduler": "/CN=system:kube-scheduler", "controller": "/CN=system:kube-controller-manager",
+              "apiserver-kubelet-client": "/CN=kube-apiserver-kubelet-client/O=system:masters"}  # fmt: skip
+USER_CONFIGS = {"client": "admin", "controller": "system:kube-controller-manager",
+                "scheduler": "system:kube-scheduler", "proxy": "system:kube-proxy"}  # fmt: skip
+
+
+def create_user_certs_and_configs(node: Node) -> None:
+    """`create_user_certs_and_configs` (1.28+): keys kept, certificates (3650 days, no extensions) signed by the CA,
+    kubeconfigs with the certificate and key embedded."""
+    subjects = dict(USER_CERTS, kubelet=f"/CN=system:node:{node.hostname.lower()}/O=system:nodes")
+    for stem, subject in subjects.items():
+        sign_user_cert(node, stem, subject)
+    configs = dict(USER_CONFIGS, kubelet=f"system:node:{node.hostname.lower()}")
+    for stem, user in configs.items():
+        cert = base64.b64encode(node.paths.cert(f"{stem}.crt").read_bytes()).decode()
+        key = base64.b64encode(node.paths.cert(f"{stem}.key").read_bytes()).decode()
+        credential = f"client-certificate-data: {cert}\n    client-key-data: {key}"
+        node.paths.credentials(f"{'client' if stem == 'client' else stem}.config").write_text(
+            kubeconfig(node, user, credential)
+        )
+
+
+def sign_user_cert(node: Node, stem: str, subject: str) -> None:
+    """`generate_csr SUBJECT KEY | sign_certificate > CRT`."""
+    key, crt = node.paths.cert(f"{stem}.key"), node.paths.cert(f"{stem}.crt")
+    with tempfile.TemporaryDirectory() as work:
+        csr = Path(work) / "req.csr"
+        make_key = ["-key", str(key)] if key.exists() else [*new_key(node), "-nodes", "-keyout", str(key)]
+        openssl("req", "-new", "-sha256", "-subj", subject, *make_key, "-out", str(csr))
+        key.chmod(0o600)
+        (Path(work) / "ext").write_text("")
+        openssl("x509", "-req", "-sha256", "-in", str(csr), "-CA", str(node.paths.cert("ca.crt")),
+                "-CAkey", str(node.paths.cert("ca.key")), "-CAcreateserial", "-days", DAYS, "-out", str(crt),
+                "-extfile", str(Path(work) / "ext"))  # fmt: skip
+
+
+SERVICE_ACCOUNT_KEY = "serviceaccount.key"
+
+
+def make_service_account_key(node: Node) -> None:
+    """`produce_certs`: `openssl genrsa -out serviceaccount.key 2048` (ServiceAccount tokens are RS256)."""
+    openssl("genrsa", "-out", str(node.paths.cert(SERVICE_ACCOUNT_KEY)), "2048")
+
+
+def known_tokens(node: Node) -> list[list[str]]:
+    """The rows of `credentials/known_tokens.csv` (token, user, uid, groups), none when the file is absent."""
+    path = node.paths.credentials("known_tokens.csv")
+    if not path.exists():
+        return []
+    return [row for row in csv.reader(path.read_text().splitlines()) if len(row) >= 3]
+
+
+def admin_token(node: Node) -> str | None:
+    """The admin token of known_tokens.csv (up to 1.27), None without one (1.28+: x509)."""
+    return next((row[0] for row in known_tokens(node) if row[1:3] == ["admin", "admin"]), None)
+
+
+def admin_cert(node: Node) -> tuple[str, str] | None:
+    """(certificate, key) paths of the admin client certificate (1.28+), None without one."""
+    crt, key = node.paths.cert("client.crt"), node.paths.cert("client.key")
+    return (str(crt), str(key)) if crt.exists() and key.exists() and not admin_token(node) else None
 
 
 def server_context(node: Node) -> ssl.SSLContext:
@@ -188,16 +286,27 @@ def server_context(node: Node) -> ssl.SSLContext:
     return context
 
 
-def adopt_cluster(node: Node, ca_crt: str, ca_key: str, token: str) -> None:
-    """A joining node takes the cluster's CA and admin token and reissues its own server certificate."""
-    node.paths.cert("ca.crt").write_text(ca_crt)
-    node.paths.cert("ca.key").write_text(ca_key)
+def adopt_cluster(node: Node, answer: dict) -> None:
+    """A joining node takes the cluster's CA (and ServiceAccount key), reissues its server certificate and rebuilds
+    its credentials: the cluster's admin token when the answer has one (token auth, join.py
+    `rebuild_token_based_auth_configs`), else new client certificates from the cluster's CA
+    (`rebuild_x509_auth_client_configs`)."""
+    node.paths.cert("ca.crt").write_text(answer["ca"])
+    node.paths.cert("ca.key").write_text(answer["ca_key"])
+    if answer.get("service_account_key"):
+        node.paths.cert(SERVICE_ACCOUNT_KEY).write_text(answer["service_account_key"])
     issue_server_cert(node)
-    write_credentials(node, token)
+    if answer.get("admin_token"):
+        write_known_tokens(node, answer["admin_token"])
+    else:
+        node.paths.credentials("known_tokens.csv").unlink(missing_ok=True)
+        create_user_certs_and_configs(node)
 
 
 def reset(node: Node) -> None:
-    """New CA, certificate and token, as `leave` does ("Generating new cluster certificates.")."""
+    """New CA, certificates, ServiceAccount key and credentials, as `leave` does ("Generating new cluster
+    certificates.")."""
     make_ca(node)
+    make_service_account_key(node)
     issue_server_cert(node)
-    write_credentials(node, secrets.token_hex(16))
+    write_credentials(node)

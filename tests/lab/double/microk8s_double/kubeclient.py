@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The one client of the API server (:16443) for everything else in the double: controllers, kubelet, proxy.
 
-It talks HTTPS with the node's CA and admin token as a real component would. Control planes use their own API
+It talks HTTPS with the node's CA and admin credential (the admin token up to 1.27, the admin client certificate
+from 1.28) as a real component would. Control planes use their own API
 server; workers the control planes written at join time (`args/traefik/provider.yaml`, as apiserver-proxy does),
 first that answers. Objects are plain dicts as the API returns them; resources are named by plural (`pods`,
 `deployments`, `leases`, see api/resources.py). Errors: `ApiError` (`status` 404/409/422..., `reason`, `message`),
@@ -49,10 +50,20 @@ def control_planes(node: Node) -> list[str]:
 
 
 class KubeClient:
-    def __init__(self, endpoints: list[tuple[str, int]], ca_file: str, token: str, timeout: float = 10.0):
+    def __init__(
+        self,
+        endpoints: list[tuple[str, int]],
+        ca_file: str,
+        token: str | None,
+        timeout: float = 10.0,
+        cert: tuple[str, str] | None = None,
+    ):
+        """`token` (bearer) or `cert` ((certificate, key) files of an x509 client certificate) authenticates."""
         self.endpoints, self.token, self.timeout = endpoints, token, timeout
         self.context = ssl.create_default_context(cafile=ca_file)
         self.context.check_hostname = False  # workers reach control planes by IP through the proxy's list
+        if cert:
+            self.context.load_cert_chain(*cert)
 
     @classmethod
     def for_node(cls, node: Node) -> KubeClient:
@@ -61,8 +72,9 @@ class KubeClient:
             endpoints = [(host, int(port)) for host, port in (e.rsplit(":", 1) for e in control_planes(node))]
         else:
             endpoints = [(node.ip, node.port("apiserver"))]
-        token = certs.admin_token(node)
-        return cls(endpoints, str(node.paths.cert("ca.crt")), token, node.setting("request_timeout", 10) + 5)
+        token, cert = certs.admin_token(node), certs.admin_cert(node)  # 1.28+: the admin client certificate
+        timeout = node.setting("request_timeout", 10) + 5
+        return cls(endpoints, str(node.paths.cert("ca.crt")), token, timeout, cert=cert)
 
     # -- verbs ----------------------------------------------------------------------------------------------------
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
@@ -162,7 +174,9 @@ class KubeClient:
         """One call to the first API server that answers; ApiError for a Status answer, OSError if none answers."""
         params = {k: v for k, v in (query or {}).items() if v}
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": content_type}
+        headers = {"Content-Type": content_type}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         last: OSError = OSError("no API server endpoint known")
         for host, port in self.endpoints:
             try:

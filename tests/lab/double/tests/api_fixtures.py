@@ -9,7 +9,7 @@ import json
 import random
 from pathlib import Path
 
-from microk8s_double import apiserver, certs, paths, profiles
+from microk8s_double import apiserver, certs, default_args, paths, profiles
 from microk8s_double.api import store
 from microk8s_double.kubeclient import KubeClient
 from microk8s_double.node import Node
@@ -26,10 +26,12 @@ class ApiFixture:
         (where.snap / profiles.PROFILE_FILE).write_text(json.dumps({"version": profiles.for_track(version).version}))
         self.node = Node(settings, where, profiles.load(where.snap), self.ip, "node-1")
         certs.ensure(self.node)
-        if authorization_mode is not None:
+        if authorization_mode is not None:  # the shipped args with that one line changed, as `enable rbac` does
             args = self.node.paths.args("kube-apiserver")
             args.parent.mkdir(parents=True, exist_ok=True)
-            args.write_text(f"--authorization-mode={authorization_mode}\n")
+            shipped = default_args.files(self.node.profile)["kube-apiserver"].splitlines()
+            kept = [line for line in shipped if not line.startswith("--authorization-mode")]
+            args.write_text("\n".join([*kept, f"--authorization-mode={authorization_mode}"]) + "\n")
         self.store = store.MemoryStore()
         self.server = apiserver.serve(self.node, self.store)
         apiserver.bootstrap_namespaces(self.node, self.store)
@@ -46,6 +48,13 @@ class ApiFixture:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def admin_headers(node: Node) -> dict:
+    """The admin's Authorization header up to 1.27 (token); none from 1.28 (the client certificate of the
+    fixture's client context authenticates)."""
+    token = certs.admin_token(node)
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 @contextlib.contextmanager

@@ -285,7 +285,10 @@ def clusters(base: Path):
 def api_get(node: LoopbackNode, path: str, table: bool = False, token: str | None = None):
     """GET from the node's API server as kubectl does, with the token of `microk8s config` and its CA."""
     context = ssl.create_default_context(cafile=str(node.paths.cert("ca.crt")))
-    headers = {"Authorization": f"Bearer {token or certs.admin_token(node.node)}"}
+    token = token or certs.admin_token(node.node)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if not token and certs.admin_cert(node.node):
+        context.load_cert_chain(*certs.admin_cert(node.node))  # 1.28+: the admin's x509 client certificate
     if table:
         headers["Accept"] = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     return wire.call(node.ip, 16443, "GET", path, context=context, headers=headers)

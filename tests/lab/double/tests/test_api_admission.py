@@ -9,8 +9,7 @@ import http.client
 import json
 
 import pytest
-from api_fixtures import api_server
-from microk8s_double import certs
+from api_fixtures import admin_headers, api_server
 from test_api_server import deployment
 
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -30,7 +29,7 @@ def connect(api) -> http.client.HTTPSConnection:
 def raw(api, method: str, path: str, body: object = None, content_type: str = "application/json"):
     """(status, Warning headers, decoded body) of one request."""
     connection = connect(api)
-    headers = {"Authorization": f"Bearer {certs.admin_token(api.node)}", "Content-Type": content_type}
+    headers = {**admin_headers(api.node), "Content-Type": content_type}
     connection.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
     response = connection.getresponse()
     answer = json.loads(response.read() or b"{}")
@@ -178,7 +177,7 @@ def test_events_are_one_store_in_both_api_versions(api):
 
 def test_chunked_request_bodies_are_read_whole(api):
     connection = connect(api)
-    headers = {"Authorization": f"Bearer {certs.admin_token(api.node)}", "Content-Type": "application/json"}
+    headers = {**admin_headers(api.node), "Content-Type": "application/json"}
     body = json.dumps({"metadata": {"name": "chunked"}, "data": {"a": "1"}}).encode()
     connection.request("POST", "/api/v1/namespaces/default/configmaps", body=iter([body[:10], body[10:]]),
                        headers=headers, encode_chunked=True)  # fmt: skip

@@ -9,8 +9,7 @@ import json
 import time
 
 import pytest
-from api_fixtures import api_server
-from microk8s_double import certs
+from api_fixtures import admin_headers, api_server
 from microk8s_double.api import patch
 from microk8s_double.controllers import lease
 from microk8s_double.kubeclient import ApiError
@@ -145,7 +144,7 @@ def test_watch_streams_changes_after_the_listed_version(api):
     _items, version = api.client.list_with_version("configmaps", "default")
     api.client.create("configmaps", {"metadata": {"name": "early"}}, "default")
     connection = http.client.HTTPSConnection(api.ip, api.node.port("apiserver"), context=api.client.context, timeout=10)
-    headers = {"Authorization": f"Bearer {certs.admin_token(api.node)}"}
+    headers = admin_headers(api.node)
     connection.request("GET", f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={version}"
                        "&timeoutSeconds=5", headers=headers)  # fmt: skip
     response = connection.getresponse()

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 from api_fixtures import api_server
-from microk8s_double import kubeargs, wire
+from microk8s_double import certs, kubeargs, wire
 from microk8s_double.auth import User, authn, authz, policy, rbac, requestinfo
 from microk8s_double.controllers import clusterroleaggregation
 
@@ -180,7 +180,11 @@ def call(api, method, path, body=None, token=None, headers=None):
     """(status, body) of one request as `token`'s user (the admin by default)."""
     context = ssl.create_default_context(cafile=str(api.node.paths.cert("ca.crt")))
     context.check_hostname = False
-    sent = {"Authorization": f"Bearer {token or api.client.token}", "Content-Type": "application/json"}
+    sent = {"Content-Type": "application/json"}
+    if token or api.client.token:
+        sent["Authorization"] = f"Bearer {token or api.client.token}"
+    if not token and certs.admin_cert(api.node):  # 1.28+: the admin is a client certificate
+        context.load_cert_chain(*certs.admin_cert(api.node))
     try:
         return 200, wire.call(
             api.ip,

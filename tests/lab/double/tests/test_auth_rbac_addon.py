@@ -10,7 +10,7 @@ import ssl
 
 import pytest
 from cluster_fixtures import clusters, wait_for
-from microk8s_double import default_args, distributed, kubelite, wire
+from microk8s_double import certs, default_args, distributed, kubelite, wire
 from microk8s_double.kubeclient import KubeClient
 
 RESTART = "snapctl restart microk8s.daemon-kubelite"
@@ -84,7 +84,11 @@ def as_user(node, method: str, path: str, user: str):
     """A request with the admin token impersonating `user` (kubectl --as)."""
     context = ssl.create_default_context(cafile=str(node.paths.cert("ca.crt")))
     client = KubeClient.for_node(node.node)
-    headers = {"Authorization": f"Bearer {client.token}", "Impersonate-User": user}
+    headers = {"Impersonate-User": user}
+    if client.token:
+        headers["Authorization"] = f"Bearer {client.token}"
+    if certs.admin_cert(node.node):  # 1.28+: the admin is a client certificate
+        context.load_cert_chain(*certs.admin_cert(node.node))
     try:
         return 200, wire.call(node.ip, 16443, method, path, context=context, headers=headers)
     except wire.RemoteError as error:

@@ -324,6 +324,11 @@ class Handlers:
             result = copy.deepcopy(current)
             result["status"] = new.get("status", {})
             return result
+        if target.subresource == "approval":  # CSRs: only the Approved/Denied conditions change
+            result = copy.deepcopy(current)
+            result.setdefault("status", {})["conditions"] = (new.get("status") or {}).get("conditions") or []
+            self.check(target, result)
+            return result
         result = copy.deepcopy(new)
         result.update(kind=resource.kind, apiVersion=resource.group_version)
         meta = result.setdefault("metadata", {})

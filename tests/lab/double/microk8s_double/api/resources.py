@@ -20,7 +20,11 @@ class Resource:
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     generation: bool = False  # metadata.generation counts spec changes
-    verbs: tuple[str, ...] = ALL_VERBS  # as discovery lists them
+    verbs: tuple[str, ...] = ALL_VERBS
+    minors: tuple[int, int] = (0, 999)  # the Kubernetes minor versions that serve it (first, last)
+
+    def served(self, minor: int | None) -> bool:
+        return minor is None or self.minors[0] <= minor <= self.minors[1]
 
     @property
     def group_version(self) -> str:
@@ -44,8 +48,9 @@ class Resource:
 
 
 WORKLOAD = ("all",)
-SUBRESOURCE_VERBS = {"log": ["get"], "binding": ["create"], "eviction": ["create"]}
-SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction")}
+SUBRESOURCE_VERBS = {"log": ["get"], "binding": ["create"], "eviction": ["create"], "token": ["create"]}
+SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "eviction": ("policy", "v1", "Eviction"),
+                     "token": ("authentication.k8s.io", "v1", "TokenRequest")}  # fmt: skip
 RESOURCES = [
     Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
@@ -60,7 +65,7 @@ RESOURCES = [
     Resource("endpoints", "Endpoints", short_names=("ep",)),
     Resource("configmaps", "ConfigMap", short_names=("cm",)),
     Resource("secrets", "Secret"),
-    Resource("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    Resource("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
     Resource("events", "Event", short_names=("ev",)),
     Resource("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), subresources=("status",)),
     Resource(
@@ -99,11 +104,42 @@ RESOURCES = [
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
     # Reviews (auth/reviews.py answers them; nothing is stored): create only.
     Resource("localsubjectaccessreviews", "LocalSubjectAccessReview", group="authorization.k8s.io", verbs=("create",)),
-    *(Resource(name, kind, group="authorization.k8s.io", namespaced=False, verbs=("create",))
-      for name, kind in (("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
-                         ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
-                         ("subjectaccessreviews", "SubjectAccessReview"))),
-]  # fmt: skip
+    *(
+        Resource(name, kind, group="authorization.k8s.io", namespaced=False, verbs=("create",))
+        for name, kind in (
+            ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+            ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+            ("subjectaccessreviews", "SubjectAccessReview"),
+        )
+    ),
+    # authentication (auth/): CSRs are stored, SelfSubjectReviews only answered (kubectl auth whoami)
+    Resource(
+        "certificatesigningrequests",
+        "CertificateSigningRequest",
+        group="certificates.k8s.io",
+        namespaced=False,
+        short_names=("csr",),
+        subresources=("status", "approval"),
+    ),
+    Resource("tokenreviews", "TokenReview", group="authentication.k8s.io", namespaced=False, verbs=("create",)),
+    Resource(
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        group="authentication.k8s.io",
+        namespaced=False,
+        verbs=("create",),
+        minors=(28, 999),
+    ),
+    Resource(
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        group="authentication.k8s.io",
+        version="v1beta1",
+        namespaced=False,
+        verbs=("create",),
+        minors=(27, 29),
+    ),
+]
 BY_PATH = {(r.group_version, r.name): r for r in RESOURCES}
 BY_NAME = {r.name: r for r in reversed(RESOURCES)}  # events: the core group's
 
@@ -113,15 +149,15 @@ def find(name: str) -> Resource:
     return BY_NAME[name]
 
 
-def group_versions() -> list[str]:
-    """The group versions besides the core v1, in discovery order."""
-    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group))
+def group_versions(minor: int | None = None) -> list[str]:
+    """The group versions besides the core v1, in discovery order (those a Kubernetes minor version serves)."""
+    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group and r.served(minor)))
 
 
-def discovery(group_version: str) -> dict:
+def discovery(group_version: str, minor: int | None = None) -> dict:
     """The APIResourceList of one group version, with the subresources kubectl looks up (e.g. deployments/scale)."""
     entries = []
-    for resource in (r for r in RESOURCES if r.group_version == group_version):
+    for resource in (r for r in RESOURCES if r.group_version == group_version and r.served(minor)):
         entry = {
             "name": resource.name,
             "singularName": "",
@@ -147,10 +183,12 @@ def discovery(group_version: str) -> dict:
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
 
 
-def group_list() -> dict:
-    groups = []
-    for group_version in group_versions():
+def group_list(minor: int | None = None) -> dict:
+    """One entry per group, its versions in order (the first preferred)."""
+    groups: dict[str, dict] = {}
+    for group_version in group_versions(minor):
         group, version = group_version.split("/")
         entry = {"groupVersion": group_version, "version": version}
-        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        found = groups.setdefault(group, {"name": group, "versions": [], "preferredVersion": entry})
+        found["versions"].append(entry)
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(groups.values())}

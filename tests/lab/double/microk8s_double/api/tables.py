@@ -148,6 +148,18 @@ def budget_row(budget: dict) -> list:
             status.get("disruptionsAllowed", 0), age(budget)]  # fmt: skip
 
 
+def csr_row(obj: dict) -> list:
+    """printCertificateSigningRequest: the condition Denied/Approved/Pending, then ,Failed and ,Issued."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    types = {c.get("type") for c in status.get("conditions") or []}
+    condition = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    condition += ",Failed" * ("Failed" in types) + ",Issued" * bool(status.get("certificate"))
+    seconds = spec.get("expirationSeconds")
+    requested = NONE if seconds is None else nodes.human_duration(float(seconds))
+    return [obj["metadata"]["name"], age(obj), spec.get("signerName", ""), spec.get("username", ""), requested,
+            condition]  # fmt: skip
+
+
 WIDE = ["Containers", "Images", "Selector"]
 PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function giving the cells of both)
     "pods": (
@@ -201,6 +213,11 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
         lambda o: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o)],
     ),
 }
+PRINTERS["certificatesigningrequests"] = (
+    ["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"],
+    [],
+    csr_row,
+)
 DEFAULT = (["Name", "Created At"], [], lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")])
 
 

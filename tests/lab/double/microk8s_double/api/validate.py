@@ -102,5 +102,11 @@ def service_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found
 
 
+def csr_errors(obj: dict) -> list[tuple[str, str, str]]:
+    from ..auth import csr  # certificates.k8s.io: the authentication side's module
+
+    return csr.errors(obj)
+
+
 CHECKS = {"pods": pod_errors, "deployments": controller_errors, "replicasets": controller_errors,
-          "services": service_errors}  # fmt: skip
+          "services": service_errors, "certificatesigningrequests": csr_errors}  # fmt: skip
