@@ -31,10 +31,13 @@ def k8s_node(name, ready=True):
     }
 
 
-def decide(tmp_path, me, voters, standby=(), spare=(), down=()):
+def decide(tmp_path, me, voters, standby=(), spare=(), down=(), unreachable=False):
     names = sorted({me, *voters, *standby, *spare})
     extravars = {
-        "__node_removal_hostname": {"stdout": me.upper() + "\n"},
+        "_node_removal_down": unreachable,
+        # A node that does not answer is found by its address (the play's host is the controller here).
+        "ansible_host": "10.77.0.%d" % (10 + int(me[-1])),
+        "__node_removal_hostname": {"skipped": True} if unreachable else {"stdout": me.upper() + "\n"},
         "__node_removal_cluster": {
             "datastore": {
                 role: ["10.77.0.%d%s" % (10 + int(n[-1]), PORT) for n in members]
@@ -89,3 +92,24 @@ def test_quorum_guard(tmp_path, me, voters, standby, spare, down, refusal):
     else:
         assert status == "failed"
         assert refusal in message and "could lose" in message, message
+
+
+@pytest.mark.parametrize(
+    ("me", "voters", "standby", "down", "refusal"),
+    [
+        ("node2", THREE, (), ("node2",), None),  # a powered-off voter goes even without a standby to promote
+        ("node4", THREE, ("node4",), ("node4",), None),
+        ("node2", THREE, (), (), "still reports node2 Ready"),  # unreachable from here, but running
+        ("node2", THREE, (), ("node2", "node3"), "voter(s) 10.77.0.13 already down"),
+        ("node1", ("node1",), (), ("node1",), "the only voter"),
+    ],
+    ids=["dead-voter", "dead-standby", "unreachable-but-ready", "dead-voter-another-down", "dead-only-voter"],
+)
+def test_a_node_that_does_not_answer_is_removed_only_when_not_ready(tmp_path, me, voters, standby, down, refusal):
+    # Its hostname cannot be read (the task is skipped): the role names it by its address.
+    status, message = decide(tmp_path, me, voters, standby, (), down, unreachable=True)
+    if refusal is None:
+        assert status == "successful", message
+    else:
+        assert status == "failed"
+        assert refusal in message, message

@@ -104,10 +104,6 @@ def test_backup_is_private_on_the_controller_and_gone_from_the_node(lab, tmp_pat
     assert node("node1", "ls", "/var/lib/onprem-microk8s/backups").stdout.split() == []
 
 
-# The double's dbctl restore now writes the archive's keys through its running datastore (as real dbctl does with
-# kine's migrator; tested in its contract suite on a small cluster), but in the lab on 2026-11-30 it answered
-# "Restore process failed. 4" after 11 s: one batch rewriting every key outlasts the datastore's request timeout.
-@pytest.mark.xfail(reason="the double's restore of a whole lab datastore times out (rc 4); reported", strict=False)
 def test_restore_brings_a_deleted_app_back(lab, tmp_path):
     _dest, archive = _backup(tmp_path)
     node("node1", "/snap/bin/microk8s", "kubectl", "delete", "deployment", "hello", "-n", "default")

@@ -42,6 +42,35 @@ def wait_change(node: Node, prefixes: list[str], since: int, timeout: float) -> 
         raise DatastoreError(f"failed to watch the datastore: {error}") from error
 
 
+def prefixes(resources: list[str]) -> list[str]:
+    return [f"/registry/{name}/" for name in resources]
+
+
+class Waker:
+    """Sleep until the datastore reports a change of some collections (`pods`, `services`...), or a timeout; True
+    when something changed (the first call answers at once). Without a datastore to ask (a worker, or no quorum)
+    it just sleeps and says True; so it does when the datastore does not answer, for at most `error_pause` s."""
+
+    def __init__(self, node: Node, resources: list[str], local: bool, error_pause: float | None = None):
+        self.node, self.prefixes, self.local, self.since = node, prefixes(resources), local, -1
+        self.error_pause = error_pause
+
+    def wait(self, timeout: float) -> bool:
+        timeout = max(timeout, 0.0)
+        if not self.local:
+            time.sleep(timeout)
+            return True
+        started = time.monotonic()
+        try:
+            latest = wait_change(self.node, self.prefixes, self.since, timeout)
+        except DatastoreError:
+            left = max(0.0, timeout - (time.monotonic() - started))
+            time.sleep(left if self.error_pause is None else min(left, self.error_pause))
+            return True
+        changed, self.since = latest != self.since, latest
+        return changed
+
+
 def local_view(node: Node) -> dict:
     """Members and roles as `dqlite .cluster` reports them (liveness is not checked); empty with `error` when the
     datastore cannot be queried, which status prints as `none`."""

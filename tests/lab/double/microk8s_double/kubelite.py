@@ -53,32 +53,6 @@ KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this 
 RESYNC_PERIOD = 30.0  # a full controller round at least this often (time-based decisions: progress deadlines...)
 
 
-def prefixes(resources: list[str]) -> list[str]:
-    return [f"/registry/{name}/" for name in resources]
-
-
-class Waker:
-    """Sleep until the datastore reports a change of some collections, or a timeout; True when something changed.
-    Without a datastore to ask (a worker, or no quorum) it just sleeps."""
-
-    def __init__(self, node: Node, resources: list[str], local: bool):
-        self.node, self.prefixes, self.local, self.since = node, prefixes(resources), local, -1
-
-    def wait(self, timeout: float) -> bool:
-        timeout = max(timeout, 0.0)
-        if not self.local:
-            time.sleep(timeout)
-            return True
-        started = time.monotonic()
-        try:
-            latest = datastore.wait_change(self.node, self.prefixes, self.since, timeout)
-        except datastore.DatastoreError:
-            time.sleep(max(0.0, timeout - (time.monotonic() - started)))
-            return True
-        changed, self.since = latest != self.since, latest
-        return changed
-
-
 def post_heartbeat(client: KubeClient, node: Node, worker: bool, registered: bool = False) -> None:
     """Register the Node object, or refresh its labels and status (spec, e.g. cordon or podCIDR, is left alone).
     `registered`: this kubelite already saw its Node (a missing one is then found by the 404 of the patch)."""
@@ -137,7 +111,7 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
         KubeClient.for_node(node), node.hostname, timings.lease_duration, timings.renew_deadline, timings.retry_period
     )
     syncs = controller_syncs()
-    waker = Waker(node, CONTROLLED, local=True)
+    waker = datastore.Waker(node, CONTROLLED, local=True)
     leading, changed, client, shape = False, True, None, None
     next_election = last_round = last_check = 0.0
     while True:
@@ -172,7 +146,7 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
 
 def run_node_parts(node: Node, worker: bool) -> None:
     kubelet, network = optional("kubelet"), optional("network")
-    waker = Waker(node, KUBELET_WATCH, local=not worker)
+    waker = datastore.Waker(node, KUBELET_WATCH, local=not worker)
     refresh, last_refresh = True, 0.0
     while True:
         if network is not None and callable(getattr(network, "sync", None)):

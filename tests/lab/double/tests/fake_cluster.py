@@ -2,7 +2,7 @@
 """Runs the double's CLI with the cluster code replaced by a scenario (JSON file named by FAKE_CLUSTER).
 
 The CLI suite checks texts and exit codes, not networking: kubelite.list_nodes, datastore.local_view/leave/
-remove_node/execute (get/put) and agent_client.join answer from the scenario; the addons' API writes
+remove_node/execute (get/put/list/write) and agent_client.join answer from the scenario; the addons' API writes
 (addon_workloads.run, the rbac addon's deletions) only check that the API is up. Keys: `nodes` (absent = API server
 down), `members`, `data` (the datastore's keys), `join` ({http_status, message, error_kind}, or "real" to ask a real
 agent), `leave` and `remove_node` ([rc, text]).
@@ -32,10 +32,17 @@ def main() -> int:
         return scenario["nodes"]
 
     def execute(node, ops, timeout=None):
-        """get/put on the scenario's `data`, written back so the next CLI call sees it."""
+        """get/put/list/write on the scenario's `data`, written back so the next CLI call sees it."""
         api_up()
         data = scenario.setdefault("data", {})
-        results = [data.get(op["key"]) if op["op"] == "get" else data.update({op["key"]: op["value"]}) for op in ops]
+        results = [
+            data.get(op["key"])
+            if op["op"] == "get"
+            else {k: v for k, v in data.items() if k.startswith(op["prefix"])}
+            if op["op"] == "list"
+            else data.update({op["key"]: op["value"]})
+            for op in ops
+        ]
         with open(os.environ["FAKE_CLUSTER"], "w") as handle:
             json.dump(scenario, handle)
         return results

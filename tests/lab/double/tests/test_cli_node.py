@@ -4,8 +4,11 @@ inspect, unknown subcommands; and the double's independence from the collection 
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
+
+from conftest import READY
 
 WORKER_KUBECTL = (
     "This MicroK8s deployment is acting as a node in a cluster. Please use the microk8s kubectl on the master."
@@ -115,21 +118,43 @@ def test_commands_the_double_does_not_model_say_so_after_the_real_guards(node):
     )
 
 
-def test_dbctl_backup_and_restore(node, tmp_path, monkeypatch):
-    (node.data / "var" / "kubernetes" / "backend" / "state.json").write_text("{}")
-    result = node.run("dbctl", "backup", "-o", str(tmp_path / "snapshot"))
-    assert result.out.splitlines() == ["Backing up the datastore", f"The backup is: {tmp_path / 'snapshot'}.tar.gz"]
+def test_dbctl_backup_writes_one_key_and_data_file_per_key_under_the_archives_name(node, tmp_path, monkeypatch):
+    keys = {"/registry/configmaps/default/a": {"metadata": {"name": "a"}}, "/registry/x/y": ["core/dns"]}
+    node.scenario({"nodes": READY, "data": keys})
+    monkeypatch.chdir(tmp_path)
+    result = node.run("dbctl", "backup", "-o", "snapshot")
+    assert result.rc == 0, result
+    assert result.out.splitlines() == ["Backing up the datastore", "The backup is: snapshot.tar.gz"]
+    assert "level=info" in result.err and "mode: backup-dqlite" in result.err
     with tarfile.open(tmp_path / "snapshot.tar.gz") as archive:
-        assert "backup/state.json" in archive.getnames()
-    not_a_datastore = node.run("dbctl", "restore", str(tmp_path / "snapshot.tar.gz"))  # no datastore state inside
-    assert (not_a_datastore.rc, not_a_datastore.out) == (
-        3,
-        f"Restoring from {tmp_path / 'snapshot.tar.gz'}\nRestore process failed. 3\n",
-    )
-    broken = node.run("dbctl", "restore", str(tmp_path / "missing.tar.gz"))
-    assert broken.rc == 4
+        names = sorted(archive.getnames())
+        assert names == ["snapshot", *(f"snapshot/{i}.{kind}" for i in range(2) for kind in ("data", "key"))]
+        assert archive.extractfile("snapshot/0.key").read() == b"/registry/configmaps/default/a"
+        assert json.loads(archive.extractfile("snapshot/1.data").read()) == ["core/dns"]
+    # As the migrator makes <tmp>/<NAME> with one mkdir: a NAME with a directory part fails.
+    nested = node.run("dbctl", "backup", "-o", str(tmp_path / "elsewhere" / "snap"))
+    assert (nested.rc, nested.out.splitlines()[-1]) == (1, "Backup process failed. 1")
+    assert "level=fatal" in nested.err and "couldn't create backup directory" in nested.err
     node.scenario({})
     assert node.run("dbctl", "backup").rc == 10
+
+
+def test_dbctl_restore_creates_or_puts_the_archives_keys_and_leaves_others(node, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    node.scenario({"nodes": READY, "data": {"/registry/a/x": {"metadata": {"name": "x"}}}})
+    assert node.run("dbctl", "backup", "-o", "snapshot").rc == 0
+    node.scenario({"nodes": READY, "data": {"/registry/b/later": {"metadata": {"name": "later"}}}})
+    result = node.run("dbctl", "restore", "snapshot.tar.gz")
+    assert (result.rc, result.out) == (0, "Restoring from snapshot.tar.gz\nProcessed 1 entries\n")
+    data = json.loads(node.scenario_file.read_text())["data"]
+    assert set(data) == {"/registry/a/x", "/registry/b/later"}
+    # The directory inside is looked up by the file's name: a renamed archive restores nothing, and says so only
+    # by its count.
+    (tmp_path / "snapshot.tar.gz").rename(tmp_path / "renamed.tar.gz")
+    renamed = node.run("dbctl", "restore", "renamed.tar.gz")
+    assert (renamed.rc, renamed.out.splitlines()[-1]) == (0, "Processed 0 entries")
+    missing = node.run("dbctl", "restore", "missing.tar.gz")
+    assert missing.rc == 1 and "FileNotFoundError" in missing.err
 
 
 def test_inspect_fails_when_services_are_down(node):

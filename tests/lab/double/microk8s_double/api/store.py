@@ -42,14 +42,19 @@ def write(data: dict, version: int, op: dict) -> dict:
     -> {"ok": bool, "current": the stored object before, "value": the stored object after}."""
     current = data.get(op["key"])
     expect = op.get("expect")
-    stored_version = current["metadata"].get("resourceVersion") if current else None
+    stored_version = (
+        current["metadata"].get("resourceVersion")
+        if isinstance(current, dict) and isinstance(current.get("metadata"), dict)
+        else None
+    )
     if (expect == "absent" and current is not None) or (expect not in (None, "absent") and expect != stored_version):
         return {"ok": False, "current": current, "value": None}
     if op["value"] is None:
         data.pop(op["key"], None)
         return {"ok": current is not None, "current": current, "value": None}
     value = copy.deepcopy(op["value"])
-    value["metadata"]["resourceVersion"] = str(version)
+    if isinstance(value, dict) and isinstance(value.get("metadata"), dict):  # an API object (not a double's own key)
+        value["metadata"]["resourceVersion"] = str(version)
     data[op["key"]] = value
     return {"ok": True, "current": current, "value": value}
 

@@ -4,11 +4,13 @@
 `metallb-system/config` exists (speaker) and the ingress controller while the ingress addon's
 `ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
 
-Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, kube-proxy's rules (the
-suite's userspace listeners), policy rules and ingress routing in line (policies are read only on Calico nodes,
-pods and namespaces only while some policy exists); every 0.5 s ping the other speakers and (re)announce
-LoadBalancer addresses from the last view, so a dead announcer is replaced even while the API is slow to answer
-(e.g. the datastore electing a new leader).
+Two loops. The first reads the API and brings routes, kube-proxy's rules (the suite's userspace listeners), policy
+rules (policies only on Calico nodes; pods and namespaces only while some policy exists) and ingress routing in line,
+then sleeps until one of the collections it follows changes (the datastore's change feed, as kube-proxy and Felix
+follow watches), at least every `RESYNC_PERIOD` s (nodes: their heartbeats are not worth a round each), and
+`network_sync_interval` s (default 1) after a failed round or on a worker (no local datastore to ask). The second
+pings the other speakers every 0.5 s and (re)announces LoadBalancer addresses from the last view,
+so a dead announcer is replaced even while the API is slow to answer (e.g. the datastore electing a new leader).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from .. import datastore
 from ..controllers import nodeipam
 from ..controllers import services as service_alloc
 from ..kubeclient import KubeClient
@@ -28,6 +31,10 @@ from . import ingress, podnet, policy, proxy, speaker
 from .runner import Runner
 
 SPEAK_INTERVAL = 0.5
+# What read() follows: a change of any of these wakes the loop at once (nodes only count at the resync).
+# networkpolicies, pods and namespaces: the policy rules (a Calico node reads them; Felix follows them by watch)
+WATCHED = ["services", "endpoints", "configmaps", "ingresses", "secrets", "networkpolicies", "pods", "namespaces"]
+RESYNC_PERIOD = 10.0
 INGRESS_NAMESPACE = "ingress"
 INGRESS_CONFIG = "nginx-load-balancer-microk8s-conf"
 
@@ -149,10 +156,24 @@ class NodeNetwork:
             self.speaker.announce(wanted, lambda ip: service_alloc.in_pool(ip, self.pool))
 
     def start(self) -> NodeNetwork:
-        interval = self.node.setting("network_sync_interval", 1)
-        threading.Thread(target=forever, args=(lambda: self.apply(self.read()), interval), daemon=True).start()
+        threading.Thread(target=self.follow, daemon=True).start()
         threading.Thread(target=forever, args=(self.speak, SPEAK_INTERVAL), daemon=True).start()
         return self
+
+    def follow(self) -> None:
+        """Read and apply, then sleep until a followed collection changes (or the resync, or the retry after a
+        failed round; on workers, without a local datastore to ask, every `network_sync_interval`)."""
+        retry = self.node.setting("network_sync_interval", 1)
+        worker = datastore.is_worker(self.node)
+        waker = datastore.Waker(self.node, WATCHED, local=not worker, error_pause=retry)
+        while True:
+            try:
+                self.apply(self.read())
+                ok = True
+            except Exception:  # any failure of one round: the next round retries
+                print(f"network: {traceback.format_exc(limit=3)}", file=sys.stderr, flush=True)
+                ok = False
+            waker.wait(RESYNC_PERIOD if ok and not worker else retry)
 
 
 def forever(step, interval: float) -> None:
