@@ -120,7 +120,7 @@ def _ran_after_preflight(run, host):
     """Tasks that ran on host after the preflight checks (their task names), from the runner's events."""
     preflight = {
         "Gather the facts the roles use (host name, OS, architecture, default IPv4 route)",
-        "Read the node (snaps, refresh hold, ufw, memory, clock, staging directory, other nodes' names)",
+        "Read the node (snaps, MicroK8s status, refresh hold, ufw, memory, clock, staging, /etc/hosts, names)",
         "Check the inventory and the settings (once for the cluster)",
         "Check the node (OS, memory, clock, staging directory, installed channel, name resolution)",
     }
