@@ -368,9 +368,12 @@ def _node_modules(run, host):
 
 def test_the_no_op_path_of_a_ready_node_is_one_read(tmp_path, monkeypatch):
     """Issue 8: on an installed, ready node microk8s_node sends the facts and its one read (node_info with the
-    MicroK8s status) to the node and nothing else: no readiness wait, no refresh hold, no install, no copy."""
+    MicroK8s status) to the node and nothing else: no readiness wait, no refresh hold, no install, no copy; ha_join
+    then reuses that status (no second read) and sees its addons enabled (no microk8s_addon). Its closing checks
+    (`kubectl get nodes` through /snap/bin) need a cluster: the lab scenario covers them."""
     _fake_installed_node(tmp_path, monkeypatch)
-    run = _run(tmp_path, _single(tmp_path, microk8s_node_channel="1.28/stable"), cmdline="--tags nodes")
+    inventory = _single(tmp_path, microk8s_node_channel="1.28/stable", ha_join_addons=[{"name": "dns"}])
+    run = _run(tmp_path, inventory, cmdline="--tags nodes,cluster --skip-tags check")
     assert run.status == "successful", _failure_messages(run)
     assert _changed(run) == 0
     assert _node_modules(run, "pc1") == ["ansible.builtin.setup", "onprem.microk8s.node_info"]
