@@ -24,9 +24,10 @@ def _is_member(name):
 
 
 # The no-op path (issue 8): at most 15 tasks per node; the bootstrap node also carries the run-once work of the
-# cluster (the Ready check, the hello app's apply and waits from the controller with the kubeconfig role).
+# cluster (the Ready check, the VIP's TLS check, the hello app's apply from the controller with the kubeconfig role).
+# Counted from the task lists (14 per node, 37 on the bootstrap node with the VIP), not yet measured in the lab.
 NOOP_TASKS_PER_NODE = 15
-NOOP_TASKS_BOOTSTRAP = 32
+NOOP_TASKS_BOOTSTRAP = 40
 
 
 def test_converged_lab_is_idempotent(lab, tmp_path):
