@@ -31,7 +31,7 @@ help:
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
-	@echo "make bench         site.yml converge and no-op re-run times on 4 and 8 lab nodes (numbers only)"
+	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes: median, tasks per host, 8/4 ratio"
 	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"

@@ -127,6 +127,11 @@ class Microk8sRunner:
 
     # -- facts every module needs -----------------------------------------------------------------------------
 
+    def use_snap(self, snap):
+        """Take the `snap list` row of microk8s from a listing the caller already read (saves one `snap list`)."""
+        self.snap = snap
+        self._version = parsers.parse_version(snap["version"], tracking=snap["tracking"])
+
     def version(self):
         """The installed MicroK8s version as (major, minor), read once from `snap list microk8s`."""
         if self._version is None:
@@ -148,6 +153,35 @@ class Microk8sRunner:
         if status["state"] == "error":
             raise result.error("microk8s status failed: %s" % (result.stderr or result.stdout).strip())
         return status
+
+
+NO_PERMISSION_ADVICE = (
+    "MicroK8s refused this user: run the task with become: true (or add the user to the microk8s group, "
+    "snap_microk8s on strict channels)"
+)
+
+
+def status_report(runner, wait_ready=True, timeout=60):
+    """The node's state as microk8s_status returns it (and node_info with status=true): one status read."""
+    runner.version()
+    status = runner.status(wait_ready=wait_ready, timeout=timeout)
+    if status["state"] == "no_permission":
+        raise Microk8sError("%s: %s" % (NO_PERMISSION_ADVICE, status["message"]))
+    worker = status["state"] == "worker"
+    return {
+        "state": status["state"],
+        "running": None if worker else status["running"],
+        "ready": None if worker else status["ready"],
+        "version": runner.snap["version"],
+        "role": "worker" if worker else "control-plane",
+        "high_availability": status["high_availability"],
+        "member": parsers.member(status),
+        "expected_voters": parsers.expected_voters(status),
+        "datastore": status["datastore"],
+        "addons": status["addons"],
+        "enabled_addons": [parsers.qualified_name(a) for a in status["addons"] if a["status"] == "enabled"],
+        "message": status["message"],
+    }
 
 
 def supports(version, minimum):

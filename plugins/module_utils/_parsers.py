@@ -466,3 +466,49 @@ def parse_oci_index(index_json):
 def manifest_config_digest(manifest_json):
     """The config digest (image id) of an image manifest blob, as `ctr content get <digest>` prints it."""
     return (json.loads(manifest_json).get("config") or {}).get("digest")
+
+
+# -- node reads (node_info) ---------------------------------------------------------------------------------------
+
+
+def parse_dpkg_query(text, names):
+    """`dpkg-query --show --showformat='${Package} ${db:Status-Status}\\n' NAMES...`: {name: installed} for each
+    name asked (a package dpkg does not know is printed on stderr only: not installed)."""
+    installed = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            installed[fields[0].split(":")[0]] = fields[1] == "installed"
+    return {name: installed.get(name, False) for name in names}
+
+
+def parse_systemctl_show(text):
+    """`systemctl show --property=ActiveState,UnitFileState UNIT`: {active, enabled} (a unknown unit: both false)."""
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {
+        "active": values.get("ActiveState") == "active",
+        "enabled": values.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias"),
+    }
+
+
+def parse_ip_addresses(text):
+    """`ip -o addr show`: every address configured on the node, without its prefix length."""
+    addresses = []
+    for line in text.splitlines():
+        fields = line.split()
+        for family in ("inet", "inet6"):
+            if family in fields and fields.index(family) + 1 < len(fields):
+                addresses.append(fields[fields.index(family) + 1].split("/")[0])
+    return addresses
+
+
+def parse_subject_alt_names(text):
+    """`openssl x509 -noout -ext subjectAltName`: {ip: [...], dns: [...]} (openssl prints `IP Address:a.b.c.d`)."""
+    names = {"ip": [], "dns": []}
+    for entry in re.split(r",\s*|\n\s*", text):
+        key, _, value = entry.strip().partition(":")
+        if key == "IP Address":
+            names["ip"].append(value.strip())
+        elif key == "DNS":
+            names["dns"].append(value.strip())
+    return names

@@ -170,39 +170,15 @@ message:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
-from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import Microk8sError, run_module
-
-NO_PERMISSION_ADVICE = (
-    "MicroK8s refused this user: run the task with become: true (or add the user to the microk8s group, "
-    "snap_microk8s on strict channels)"
-)
+from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import Microk8sError, run_module, status_report
 
 
 def read_status(module):
     def work(runner):
         if module.params["timeout"] < 1:
             raise Microk8sError("timeout must be at least 1 second (microk8s reads 0 as wait forever)")
-        runner.version()
-        status = runner.status(wait_ready=module.params["wait_ready"], timeout=module.params["timeout"])
-        if status["state"] == "no_permission":
-            raise Microk8sError("%s: %s" % (NO_PERMISSION_ADVICE, status["message"]))
-        worker = status["state"] == "worker"
-        return {
-            "changed": False,
-            "state": status["state"],
-            "running": None if worker else status["running"],
-            "ready": None if worker else status["ready"],
-            "version": runner.snap["version"],
-            "role": "worker" if worker else "control-plane",
-            "high_availability": status["high_availability"],
-            "member": parsers.member(status),
-            "expected_voters": parsers.expected_voters(status),
-            "datastore": status["datastore"],
-            "addons": status["addons"],
-            "enabled_addons": [parsers.qualified_name(a) for a in status["addons"] if a["status"] == "enabled"],
-            "message": status["message"],
-        }
+        result = status_report(runner, wait_ready=module.params["wait_ready"], timeout=module.params["timeout"])
+        return dict(result, changed=False)
 
     return work
 

@@ -12,6 +12,8 @@ description:
   - Reads the installed snaps (C(snap list)), the snap refresh hold, whether ufw is installed, the node's memory and
     clock, the owner and mode of the staging directory and each of its parents, and how the node resolves the
     other nodes' names. Changes nothing.
+  - On request it also reads, in the same call, MicroK8s' own status, small files, distribution packages, services,
+    the node's addresses and certificates' names, so a role plans its whole run from one answer.
   - The microk8s_node role plans from this one answer, so a re-run with nothing to do runs no other probe.
 options:
   staging_dir:
@@ -20,6 +22,44 @@ options:
     required: true
   resolve:
     description: Host names to resolve to their first IPv4 address, as C(getent ahostsv4) would.
+    type: list
+    elements: str
+    default: []
+  status:
+    description:
+      - Also read C(microk8s status --format yaml) (without waiting) when MicroK8s is installed; see RV(microk8s).
+    type: bool
+    default: false
+  files:
+    description:
+      - Files whose owner, mode, SHA-1 and (up to 64 KiB) text are returned in RV(files). Never name a secret.
+    type: list
+    elements: path
+    default: []
+  packages:
+    description: Distribution packages whose installed state C(dpkg-query) reports in RV(packages).
+    type: list
+    elements: str
+    default: []
+  services:
+    description: systemd units whose state is returned in RV(services).
+    type: list
+    elements: str
+    default: []
+  addresses:
+    description: Also return the addresses configured on the node (C(ip -o addr show)) in RV(addresses).
+    type: bool
+    default: false
+  certificates:
+    description: PEM certificates whose subject alternative names (C(openssl x509 -ext subjectAltName)) are returned.
+    type: list
+    elements: path
+    default: []
+  images:
+    description:
+      - Image names as containerd lists them (V(docker.io/library/hello:local)) whose digest and image ID (config
+        digest, for this node's platform) MicroK8s' containerd (namespace C(k8s.io)) holds; see RV(images).
+      - Compare them with the archive's (the M(onprem.microk8s.ctr_image_import) identity) before copying an archive.
     type: list
     elements: str
     default: []
@@ -99,16 +139,68 @@ resolved:
   returned: always
   type: dict
   sample: {"node2": "10.77.0.12"}
+microk8s:
+  description:
+    - With O(status=true), what M(onprem.microk8s.microk8s_status) returns without waiting (state, ready,
+      version, role, member, expected_voters, datastore, addons, enabled_addons, message).
+    - Null when MicroK8s is not installed or O(status=false); RV(microk8s.state=error) when its status failed.
+  returned: always
+  type: dict
+  sample: {"state": "running", "ready": true, "version": "v1.32.3", "role": "control-plane", "member": true}
+files:
+  description: Each file of O(files) - exists, uid, gid, mode, sha1 and content (text, null when larger than 64 KiB).
+  returned: always
+  type: dict
+  sample: {"/etc/keepalived/keepalived.conf": {"exists": true, "uid": 0, "gid": 0, "mode": 33184, "sha1": "0a4d...",
+           "content": "vrrp_instance ..."}}
+packages:
+  description: Each package of O(packages) and whether it is installed.
+  returned: always
+  type: dict
+  sample: {"keepalived": true}
+services:
+  description: Each unit of O(services) - active and enabled.
+  returned: always
+  type: dict
+  sample: {"keepalived": {"active": true, "enabled": true}}
+addresses:
+  description: With O(addresses=true), every address configured on the node; empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: ["127.0.0.1", "10.77.0.11", "10.77.0.10"]
+images:
+  description: Each name of O(images) - the digest containerd lists and its image ID; null when it is not there.
+  returned: always
+  type: dict
+  sample: {"docker.io/library/hello:local": {"digest": "sha256:6d3e...", "config": "sha256:a1b2..."}}
+certificates:
+  description: Each certificate of O(certificates) - its IP and DNS subject alternative names (empty when unreadable).
+  returned: always
+  type: dict
+  sample: {"/var/snap/microk8s/current/certs/server.crt": {"ip": ["10.77.0.11", "10.77.0.10"], "dns": ["kubernetes"]}}
 """
 
+import hashlib
 import os
+import platform as host_platform
 import socket
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
 from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
-from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import Microk8sRunner
+from ansible_collections.onprem.microk8s.plugins.module_utils._ctr import DEFAULT_NAMESPACE, Ctr
+from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
+    Microk8sError,
+    Microk8sRunner,
+    status_report,
+)
+
+#: Files larger than this are reported without their content (the sha1 still compares them).
+MAX_CONTENT = 65536
 
 
 def staging_entries(path):
@@ -143,6 +235,106 @@ def first_ipv4(name):
     return answers[0][4][0] if answers else ""
 
 
+def file_entry(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {"exists": False, "uid": None, "gid": None, "mode": None, "sha1": None, "content": None}
+    entry = {"exists": True, "uid": st.st_uid, "gid": st.st_gid, "mode": st.st_mode, "sha1": None, "content": None}
+    if stat.S_ISREG(st.st_mode):
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                if st.st_size <= MAX_CONTENT:
+                    entry["content"] = (entry["content"] or "") + chunk.decode("utf-8", errors="replace")
+        entry["sha1"] = digest.hexdigest()
+        if st.st_size <= MAX_CONTENT and entry["content"] is None:
+            entry["content"] = ""
+    return entry
+
+
+def microk8s_state(runner, snap):
+    """MicroK8s' status without waiting (null when not installed); a failed read is reported, not raised."""
+    if not snap:
+        return None
+    try:
+        runner.use_snap(snap)
+        return status_report(runner, wait_ready=False)
+    except Microk8sError as exc:
+        return {
+            "state": "error",
+            "running": False,
+            "ready": False,
+            "version": snap.get("version"),
+            "role": None,
+            "high_availability": False,
+            "member": False,
+            "expected_voters": None,
+            "datastore": {"voters": [], "standby": [], "spare": []},
+            "addons": [],
+            "enabled_addons": [],
+            "message": exc.msg,
+        }
+
+
+def image_reads(runner, refs, installed):
+    """{ref: {digest, config} or None}: what MicroK8s' containerd holds under each name (nothing without MicroK8s)."""
+    if not refs:
+        return {}
+    try:
+        ctr = Ctr(runner, DEFAULT_NAMESPACE)
+        listed = ctr.images() if installed else {}
+        platform = archives.parse_platform(host_platform.machine())
+        return {
+            ref: {"digest": listed[ref]["digest"], "config": ctr.config_digest(listed[ref]["digest"], platform)}
+            if ref in listed
+            else None
+            for ref in refs
+        }
+    except Microk8sError:
+        return dict.fromkeys(refs)
+
+
+def output(runner, program, args):
+    """stdout of a read-only command; empty when the program is missing."""
+    try:
+        return runner.run(args, program=program, check=False).stdout
+    except Microk8sError:
+        return ""
+
+
+def system_reads(module, runner):
+    params = module.params
+    packages = {}
+    if params["packages"]:
+        text = output(
+            runner, "dpkg-query", ["--show", "--showformat=${Package} ${db:Status-Status}\n", *params["packages"]]
+        )
+        packages = parsers.parse_dpkg_query(text, params["packages"])
+    services = {
+        unit: parsers.parse_systemctl_show(
+            output(runner, "systemctl", ["show", "--property=ActiveState,UnitFileState", unit])
+        )
+        for unit in params["services"]
+    }
+    certificates = {
+        path: parsers.parse_subject_alt_names(
+            output(runner, "openssl", ["x509", "-noout", "-ext", "subjectAltName", "-in", path])
+        )
+        for path in params["certificates"]
+    }
+    return {
+        "files": {path: file_entry(path) for path in params["files"]},
+        "packages": packages,
+        "services": services,
+        "addresses": parsers.parse_ip_addresses(output(runner, "ip", ["-o", "addr", "show"]))
+        if params["addresses"]
+        else [],
+        "certificates": certificates,
+    }
+
+
 def read(module):
     runner = Microk8sRunner(module, timeout=60)
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
@@ -152,7 +344,7 @@ def read(module):
         snaps = parsers.parse_snap_list(out) if rc == 0 else {}
         rc, out, _err = runner.run(["get", "system", "refresh.hold"], program="snap", check=False)
         hold = out.strip() if rc == 0 else ""
-    return {
+    result = {
         "changed": False,
         "snapd": snapd,
         "snaps": snaps,
@@ -162,7 +354,11 @@ def read(module):
         "clock": time.time(),
         "staging": staging_entries(module.params["staging_dir"]),
         "resolved": {name: first_ipv4(name) for name in module.params["resolve"]},
+        "microk8s": microk8s_state(runner, snaps.get("microk8s")) if module.params["status"] else None,
     }
+    result.update(system_reads(module, runner))
+    result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
+    return result
 
 
 def main():
@@ -170,6 +366,13 @@ def main():
         argument_spec=dict(
             staging_dir=dict(type="path", required=True),
             resolve=dict(type="list", elements="str", default=[]),
+            status=dict(type="bool", default=False),
+            files=dict(type="list", elements="path", default=[]),
+            packages=dict(type="list", elements="str", default=[]),
+            services=dict(type="list", elements="str", default=[]),
+            addresses=dict(type="bool", default=False),
+            certificates=dict(type="list", elements="path", default=[]),
+            images=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

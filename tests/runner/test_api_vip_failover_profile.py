@@ -74,6 +74,9 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
 
     again = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
     assert (again.rc, _changed(again)) == (0, 0)
+    # The no-op path: the node's name (this playbook gathers no facts) and the one read of the args files; nothing
+    # else goes to the node (no stat, slurp or lineinfile).
+    assert _node_modules(again) == ["ansible.builtin.setup", "onprem.microk8s.node_info"]
 
     reverted = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
     assert reverted.rc == 0, _failure_messages(reverted)
@@ -82,6 +85,19 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
 
     again = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
     assert (again.rc, _changed(again)) == (0, 0)
+
+
+# Modules that act on the node; the rest (assert, set_fact, include_*, meta, validate_argument_spec) run on the
+# controller.
+_CONTROLLER_ONLY = ("assert", "set_fact", "include_tasks", "include_role", "meta", "validate_argument_spec", "debug")
+
+
+def _node_modules(run):
+    """The modules a run executed (ok, changed or failed) on the node, in order."""
+    actions = [
+        e["event_data"]["task_action"] for e in run.events if e.get("event") in ("runner_on_ok", "runner_on_failed")
+    ]
+    return [a for a in actions if a.split(".")[-1] not in _CONTROLLER_ONLY]
 
 
 def test_failover_profile_is_opt_in(tmp_path):

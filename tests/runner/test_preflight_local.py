@@ -120,7 +120,7 @@ def _ran_after_preflight(run, host):
     """Tasks that ran on host after the preflight checks (their task names), from the runner's events."""
     preflight = {
         "Gather the facts the roles use (host name, OS, architecture, default IPv4 route)",
-        "Read the node (snaps, refresh hold, ufw, memory, clock, staging directory, other nodes' names)",
+        "Read the node (snaps, MicroK8s status, refresh hold, ufw, memory, clock, staging, /etc/hosts, names)",
         "Check the inventory and the settings (once for the cluster)",
         "Check the node (OS, memory, clock, staging directory, installed channel, name resolution)",
     }
@@ -326,3 +326,61 @@ def test_upgrade_refuses_a_channel_without_risk(tmp_path):
     assert run.status == "failed"
     assert any("a full track/risk" in m for m in _failure_messages(run)), _failure_messages(run)
     assert _changed(run) == 0
+
+
+def _fake_installed_node(tmp_path, monkeypatch):
+    """`snap` and `microk8s` first on PATH as on a converged node: MicroK8s 1.28 installed, its refreshes held for
+    60 more days, `microk8s status` ready (a recorded 1.28 answer). Any other command fails, so a task that would
+    change the node fails instead of changing this machine."""
+    status = REPO / "tests" / "unit" / "plugins" / "module_utils" / "fixtures" / "status"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "snap").write_text(
+        "#!/bin/sh\n"
+        'case "$1 $2 $3" in\n'
+        '  "list  "|"list microk8s ") printf "Name      Version   Rev   Tracking     Publisher   Notes\\n'
+        'microk8s  v1.28.15  7001  1.28/stable  canonical**  classic\\n"; exit 0;;\n'
+        "  \"get system refresh.hold\") date -u -d '+60 days' +%Y-%m-%dT%H:%M:%SZ; exit 0;;\n"
+        "esac\n"
+        'echo "fake snap: $*" >&2; exit 1\n'
+    )
+    (bin_dir / "microk8s").write_text(
+        "#!/bin/sh\n"
+        '[ "$1 $2 $3" = "status --format yaml" ] && [ $# -eq 3 ] && exec cat %s\n'
+        'echo "fake microk8s: $*" >&2; exit 1\n' % (status / "1.28-yaml-running-lone-node.txt")
+    )
+    for name in ("snap", "microk8s"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
+
+
+def _node_modules(run, host):
+    """The modules that ran on host (ok, changed or failed), in order, without those that act on the controller only."""
+    controller = ("assert", "set_fact", "include_tasks", "include_role", "meta", "validate_argument_spec", "debug")
+    return [
+        e["event_data"]["task_action"]
+        for e in run.events
+        if e.get("event") in ("runner_on_ok", "runner_on_failed")
+        and e["event_data"].get("host") == host
+        and e["event_data"]["task_action"].split(".")[-1] not in controller
+    ]
+
+
+def test_the_no_op_path_of_a_ready_node_is_one_read(tmp_path, monkeypatch):
+    """Issue 8: on an installed, ready node microk8s_node sends the facts and its one read (node_info with the
+    MicroK8s status) to the node and nothing else: no readiness wait, no refresh hold, no install, no copy; ha_join
+    then reuses that status (no second read) and sees its addons enabled (no microk8s_addon). Its closing checks
+    (`kubectl get nodes` through /snap/bin) need a cluster: the lab scenario covers them."""
+    _fake_installed_node(tmp_path, monkeypatch)
+    inventory = _single(tmp_path, microk8s_node_channel="1.28/stable", ha_join_addons=[{"name": "dns"}])
+    run = _run(tmp_path, inventory, cmdline="--tags nodes,cluster --skip-tags check")
+    assert run.status == "successful", _failure_messages(run)
+    assert _changed(run) == 0
+    assert _node_modules(run, "pc1") == ["ansible.builtin.setup", "onprem.microk8s.node_info"]
+    returned = [
+        e["event_data"]["res"]["ansible_facts"]["microk8s_node_status"]
+        for e in run.events
+        if e.get("event") == "runner_on_ok"
+        and "microk8s_node_status" in e["event_data"]["res"].get("ansible_facts", {})
+    ]
+    assert len(returned) == 1 and returned[0]["ready"] is True and returned[0]["version"] == "v1.28.15"

@@ -69,3 +69,13 @@ def failure_messages(run):
 
 def changed(run):
     return sum((run.stats or {}).get("changed", {}).values())
+
+
+def tasks_run_per_host(run):
+    """Tasks each host ran (ok, changed or failed; skipped ones not counted) in a run."""
+    counts = {}
+    for event in run.events:
+        if event.get("event") in ("runner_on_ok", "runner_on_failed"):
+            host = event["event_data"].get("host")
+            counts[host] = counts.get(host, 0) + 1
+    return counts

@@ -33,10 +33,10 @@ def render(**overrides):
         "api_vip_virtual_router_id": 51,
         "api_vip_advert_int": 1,
         "api_vip_preempt": False,
-        "_interface": "eth0",
-        "_address": "10.77.0.11",
-        "_peers": ["10.77.0.12", "10.77.0.13"],
-        "_priority": 150,
+        "_api_vip_interface": "eth0",
+        "_api_vip_address": "10.77.0.11",
+        "_api_vip_peers": ["10.77.0.12", "10.77.0.13"],
+        "_api_vip_priority": 150,
     }
     values.update(overrides)
     env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)  # Ansible's template settings

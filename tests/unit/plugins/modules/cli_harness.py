@@ -18,7 +18,15 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.testing import patch_module_args
 
-BIN = {"microk8s": "/snap/bin/microk8s", "snap": "/usr/bin/snap", "ctr": "/usr/bin/ctr"}
+BIN = {
+    "microk8s": "/snap/bin/microk8s",
+    "snap": "/usr/bin/snap",
+    "ctr": "/usr/bin/ctr",
+    "dpkg-query": "/usr/bin/dpkg-query",
+    "systemctl": "/usr/bin/systemctl",
+    "ip": "/usr/sbin/ip",
+    "openssl": "/usr/bin/openssl",
+}
 
 
 @dataclass

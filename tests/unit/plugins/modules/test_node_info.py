@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import hashlib
+import os
+
 import pytest
 
 from ansible_collections.onprem.microk8s.plugins.modules import node_info
@@ -48,3 +51,129 @@ def test_nothing_installed_and_no_hold(tmp_path):
         ],
     )
     assert out.result["snaps"] == {} and out.result["refresh_hold"] == ""
+
+
+STATUS_FIXTURES = os.path.join(os.path.dirname(__file__), "..", "module_utils", "fixtures", "status")
+READS = [
+    Call(["snap", "list"], 0, SNAP_LIST),
+    Call(["snap", "get", "system", "refresh.hold"], 0, ""),
+]
+
+
+def status_fixture(name):
+    with open(os.path.join(STATUS_FIXTURES, name + ".txt")) as handle:
+        return handle.read()
+
+
+def test_status_in_the_same_read_without_a_second_snap_list(tmp_path):
+    """status=true adds one `microk8s status` (no wait) and reuses the `snap list` already read."""
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "status": True},
+        [*READS, Call(["microk8s", "status", "--format", "yaml"], 0, status_fixture("1.32-yaml-running-ha-spare"))],
+    )
+    status = out.result["microk8s"]
+    assert not out.failed
+    assert status["ready"] is True and status["role"] == "control-plane" and status["version"] == "v1.32.3"
+    assert status["member"] is True and status["expected_voters"] == 3
+    assert len(status["datastore"]["voters"]) == 3
+    assert "core/dns" in status["enabled_addons"]
+
+
+def test_status_of_a_node_without_microk8s_is_null(tmp_path):
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "status": True},
+        [Call(["snap", "list"], 0, SNAP_LIST.splitlines()[0] + "\n"), Call(["snap", "get", "system", "refresh.hold"])],
+    )
+    assert out.result["microk8s"] is None
+
+
+def test_a_failed_status_is_reported_not_raised(tmp_path):
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "status": True},
+        [*READS, Call(["microk8s", "status", "--format", "yaml"], 1, "", "Traceback (most recent call last):")],
+    )
+    assert not out.failed
+    assert out.result["microk8s"]["state"] == "error" and out.result["microk8s"]["ready"] is False
+    assert "Traceback" in out.result["microk8s"]["message"]
+
+
+def test_files_packages_services_addresses_and_certificates_in_one_read(tmp_path):
+    small = tmp_path / "keepalived.conf"
+    small.write_text("vrrp_instance VI_1 {\n}\n")
+    large = tmp_path / "archive.tar"
+    large.write_bytes(b"x" * (node_info.MAX_CONTENT + 1))
+    missing = tmp_path / "missing"
+    crt = "/var/snap/microk8s/current/certs/server.crt"
+    out = run(
+        node_info.main,
+        {
+            "staging_dir": str(tmp_path),
+            "files": [str(small), str(large), str(missing)],
+            "packages": ["keepalived", "curl"],
+            "services": ["keepalived"],
+            "addresses": True,
+            "certificates": [crt],
+        },
+        [
+            *READS,
+            Call(
+                ["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\n", "keepalived", "curl"],
+                1,
+                "keepalived installed\n",
+                "dpkg-query: no packages found matching curl\n",
+            ),
+            Call(
+                ["systemctl", "show", "--property=ActiveState,UnitFileState", "keepalived"],
+                0,
+                "ActiveState=active\nUnitFileState=enabled\n",
+            ),
+            Call(
+                ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", crt],
+                0,
+                "X509v3 Subject Alternative Name: \n    DNS:kubernetes, DNS:kubernetes.default, IP Address:127.0.0.1,"
+                " IP Address:10.77.0.10\n",
+            ),
+            Call(
+                ["ip", "-o", "addr", "show"],
+                0,
+                "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+                "2: eth0    inet 10.77.0.11/24 brd 10.77.0.255 scope global eth0\\       valid_lft forever\n"
+                "2: eth0    inet 10.77.0.10/32 scope global eth0\\       valid_lft forever preferred_lft forever\n"
+                "2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever preferred_lft forever\n",
+            ),
+        ],
+    )
+    result = out.result
+    assert not out.failed and result["changed"] is False
+    files = result["files"]
+    assert files[str(small)]["content"] == "vrrp_instance VI_1 {\n}\n"
+    assert files[str(small)]["sha1"] == hashlib.sha1(small.read_bytes()).hexdigest()
+    assert files[str(small)]["uid"] == os.getuid() and files[str(small)]["mode"] & 0o777 == small.stat().st_mode & 0o777
+    assert files[str(large)]["content"] is None
+    assert files[str(large)]["sha1"] == hashlib.sha1(large.read_bytes()).hexdigest()
+    assert files[str(missing)] == {
+        "exists": False,
+        "uid": None,
+        "gid": None,
+        "mode": None,
+        "sha1": None,
+        "content": None,
+    }
+    assert result["packages"] == {"keepalived": True, "curl": False}
+    assert result["services"] == {"keepalived": {"active": True, "enabled": True}}
+    assert result["certificates"][crt] == {
+        "ip": ["127.0.0.1", "10.77.0.10"],
+        "dns": ["kubernetes", "kubernetes.default"],
+    }
+    assert result["addresses"] == ["127.0.0.1", "10.77.0.11", "10.77.0.10", "fe80::1"]
+
+
+def test_nothing_extra_is_read_unless_asked(tmp_path):
+    """The plain read stays two snap commands: the extra reads cost nothing when a role does not ask for them."""
+    out = run(node_info.main, {"staging_dir": str(tmp_path)}, READS)
+    result = out.result
+    assert result["microk8s"] is None and result["files"] == {} and result["packages"] == {}
+    assert result["services"] == {} and result["addresses"] == [] and result["certificates"] == {}
