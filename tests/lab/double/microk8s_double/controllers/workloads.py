@@ -71,7 +71,10 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
-    apply(client, scheduler.schedule(pods, nodes, moment))
+    storage = scheduler.Storage(
+        client.list("persistentvolumeclaims"), client.list("persistentvolumes"), client.list("storageclasses")
+    )
+    apply(client, scheduler.schedule(pods, nodes, moment, storage))
     tolerations = {
         nodelifecycle.NOT_READY: timings.not_ready_toleration,
         nodelifecycle.UNREACHABLE: timings.unreachable_toleration,
