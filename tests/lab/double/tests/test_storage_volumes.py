@@ -15,7 +15,7 @@ from microk8s_double.kubelet.pods import Kubelet
 from microk8s_double.kubelet.runtime import Runtime
 
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-PV_DIR = "/var/snap/microk8s/common/default-storage"
+COMMON = "/var/snap/microk8s/common"
 HOSTPATH_CLASS = {
     "metadata": {"name": "microk8s-hostpath", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
     "provisioner": volumes.HOSTPATH,
@@ -82,7 +82,7 @@ class World:
     def round(self) -> None:
         o = self.objects
         decided = volumes.reconcile(o["persistentvolumeclaims"], o["persistentvolumes"], o["storageclasses"],
-                                    o["nodes"], self.running, PV_DIR, self.minor, self.seen)  # fmt: skip
+                                    o["nodes"], self.running, COMMON, self.minor, self.seen)  # fmt: skip
         self.events += [(reason, message, kind) for _obj, reason, message, kind, _component in decided.events]
         self.apply(decided.actions)
         storage = scheduler.Storage(o["persistentvolumeclaims"], o["persistentvolumes"], o["storageclasses"])
@@ -113,7 +113,7 @@ def test_wait_for_first_consumer_provisions_on_the_node_the_scheduler_picked():
     assert bound["metadata"]["annotations"][volumes.PROVISIONER] == volumes.HOSTPATH
     volume = world.find("persistentvolumes", "pvc-data-uid")
     assert volume["status"]["phase"] == "Bound"
-    assert volume["spec"]["hostPath"]["path"] == f"{PV_DIR}/default-data-pvc-data-uid"
+    assert volume["spec"]["hostPath"]["path"] == f"{COMMON}/default-storage/default-data-pvc-data-uid"
     assert volume["spec"]["claimRef"]["uid"] == "data-uid"
     assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
     terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]

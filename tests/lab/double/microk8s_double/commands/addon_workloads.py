@@ -55,6 +55,34 @@ def hostpath_class(ctx: Context, policy: str = "Delete", default_class: str = "t
     return storage_class
 
 
+def storage_class(name: str, provisioner: str, mode: str, **extra) -> dict:
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": provisioner, "reclaimPolicy": "Delete", "volumeBindingMode": mode, **extra}  # fmt: skip
+
+
+def openebs_classes(ctx: Context) -> list[dict]:
+    """The openebs chart's classes: local hostpath (openebs.io/local, WaitForFirstConsumer) and Jiva (2.x chart,
+    1.21-1.23: openebs-jiva-default by the iSCSI provisioner; 3.3.x, 1.24+: openebs-jiva-csi-default by the CSI
+    driver, 3 replicas unless `-j`)."""
+    hostpath = storage_class("openebs-hostpath", "openebs.io/local", "WaitForFirstConsumer")
+    if ctx.profile.since(24):
+        jiva = storage_class("openebs-jiva-csi-default", "jiva.csi.openebs.io", "Immediate",
+                             allowVolumeExpansion=True,
+                             parameters={"cas-type": "jiva", "policy": "openebs-jiva-default-policy"})  # fmt: skip
+    else:
+        jiva = storage_class("openebs-jiva-default", "openebs.io/provisioner-iscsi", "Immediate")
+    return [hostpath, jiva]
+
+
+def mayastor_classes() -> list[dict]:
+    """The mayastor chart's classes: mayastor (1 replica), mayastor-2, mayastor-3 (io.openebs.csi-mayastor)."""
+    return [
+        storage_class(name, "io.openebs.csi-mayastor", "WaitForFirstConsumer",
+                      parameters={"repl": str(replicas), "protocol": "nvmf", "ioTimeout": "60", "local": "true"})
+        for name, replicas in (("mayastor", 1), ("mayastor-2", 2), ("mayastor-3", 3))
+    ]  # fmt: skip
+
+
 def enable_hostpath(ctx: Context, policy: str, default_class: str) -> None:
     run(ctx, [("storageclasses", hostpath_class(ctx, policy, default_class))], [])
 

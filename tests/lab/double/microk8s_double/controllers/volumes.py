@@ -14,7 +14,9 @@ provisioners the storage addons run, on the lease holder, as pure decisions over
 - Provisioners run while their addon is enabled (PROVISIONERS): `microk8s.io/hostpath` (hostpath-storage, or
   storage before 1.24) creates `pvc-<claim uid>` with a hostPath under `$SNAP_COMMON/default-storage`
   (`<namespace>-<claim>-pvc-<uid>`, cdkbot/hostpath-provisioner's naming), pre-bound to the claim, with node
-  affinity to the selected node from 1.24 (provisioner 1.4, WaitForFirstConsumer class), without before.
+  affinity to the selected node from 1.24 (provisioner 1.4, WaitForFirstConsumer class), without before;
+  `openebs.io/local` (openebs) the same under `$SNAP_COMMON/var/openebs/local/pvc-<uid>`, always pinned. Jiva's and
+  Mayastor's provisioners are not modelled: their claims stay Pending.
 - Reclaim: a bound volume whose claim is gone turns Released; `Retain` keeps it so, `Delete` has the provisioner
   delete it (and its directory where it lives on this host); without a provisioner that can: phase Failed.
 Events are sent once per transition (the real controller repeats them every resync, counted by kubectl)."""
@@ -35,8 +37,10 @@ BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 HOSTPATH = "microk8s.io/hostpath"
 COMPONENT = "persistentvolume-controller"
-# provisioner name -> addons (any) that run it
-PROVISIONERS = {HOSTPATH: ("hostpath-storage", "storage")}
+OPENEBS_LOCAL = "openebs.io/local"
+# provisioner name -> (addons (any) that run it, its base directory under $SNAP_COMMON)
+PROVISIONERS = {HOSTPATH: (("hostpath-storage", "storage"), "default-storage"),
+                OPENEBS_LOCAL: (("openebs",), "var/openebs/local")}  # fmt: skip
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
          "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}  # fmt: skip
 
@@ -161,7 +165,7 @@ def reconcile(
     classes: list[dict],
     nodes: list[dict],
     running: set[str],
-    pv_dir: str,
+    common: str,
     minor: int,
     seen: set | None = None,
 ) -> Decisions:
@@ -241,7 +245,8 @@ def reconcile(
                 component = f"{provisioner}_{selected or 'provisioner'}"
                 once(claim, "Provisioning", f'External provisioner is provisioning volume for claim '
                      f'"{meta["namespace"]}/{meta["name"]}"', component=component)  # fmt: skip
-                volume = provision(claim, storage_class, name, pv_dir, selected if minor >= 24 else None)
+                pinned = selected if minor >= 24 or provisioner != HOSTPATH else None
+                volume = provision(claim, storage_class, name, common, pinned)
                 out.actions.append(Action("create", "persistentvolumes", None, name, volume))
                 once(claim, "ProvisioningSucceeded", f"Successfully provisioned volume {name}", component=component)
 
@@ -272,9 +277,9 @@ def reconcile(
     return out
 
 
-def provision(claim: dict, storage_class: dict, name: str, pv_dir: str, node_name: str | None) -> dict:
+def provision(claim: dict, storage_class: dict, name: str, common: str, node_name: str | None) -> dict:
     """The PersistentVolume cdkbot/hostpath-provisioner creates for a claim (pre-bound through claimRef)."""
-    meta, spec = claim["metadata"], claim.get("spec") or {}
+    spec = claim.get("spec") or {}
     requests = (spec.get("resources") or {}).get("requests") or {}
     volume = {
         "apiVersion": "v1",
@@ -287,13 +292,21 @@ def provision(claim: dict, storage_class: dict, name: str, pv_dir: str, node_nam
             "storageClassName": storage_class["metadata"]["name"],
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "claimRef": ref(claim),
-            "hostPath": {"path": f"{pv_dir}/{meta['namespace']}-{meta['name']}-{name}", "type": ""},
+            "hostPath": {"path": volume_path(storage_class["provisioner"], common, claim, name), "type": ""},
         },
     }
     if node_name:
         term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}
         volume["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
     return volume
+
+
+def volume_path(provisioner: str, common: str, claim: dict, name: str) -> str:
+    """hostpath-provisioner: `<PV_DIR>/<namespace>-<claim>-<volume>`; openebs local: `<basePath>/<volume>`."""
+    base = f"{common}/{PROVISIONERS[provisioner][1]}"
+    if provisioner == HOSTPATH:
+        return f"{base}/{claim['metadata']['namespace']}-{claim['metadata']['name']}-{name}"
+    return f"{base}/{name}"
 
 
 # -- on the lease holder ------------------------------------------------------------------------------------------
@@ -307,7 +320,7 @@ def running_provisioners(node) -> set[str]:
         enabled = {name.split("/", 1)[-1] for name in addons.enabled_set(node)}
     except datastore.DatastoreError:
         return set()
-    return {name for name, wanted in PROVISIONERS.items() if enabled & set(wanted)}
+    return {name for name, (wanted, _base) in PROVISIONERS.items() if enabled & set(wanted)}
 
 
 def sync(client, node) -> None:
@@ -316,14 +329,14 @@ def sync(client, node) -> None:
     claims, volumes = client.list("persistentvolumeclaims"), client.list("persistentvolumes")
     classes, nodes = client.list("storageclasses"), client.list("nodes")
     running = running_provisioners(node)
-    pv_dir = str(node.paths.snap_common / "default-storage")
-    decided = reconcile(claims, volumes, classes, nodes, running, pv_dir, node.profile.minor, SEEN)
+    common = str(node.paths.snap_common)
+    decided = reconcile(claims, volumes, classes, nodes, running, common, node.profile.minor, SEEN)
     apply(client, decided.actions)
     for action in decided.actions:  # the provisioner's deleter removes the directory it made
         if action.verb == "delete" and action.resource == "persistentvolumes":
             gone = next((v for v in volumes if v["metadata"]["name"] == action.name), {})
             path = ((gone.get("spec") or {}).get("hostPath") or {}).get("path", "")
-            if path.startswith(pv_dir + "/") and Path(path).is_dir():
+            if path.startswith(common + "/") and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)
     for obj, reason, message, event_type, component in decided.events:
         client.event(obj, reason, message, component, event_type)
