@@ -6,6 +6,8 @@ reclaim policies, claim phases and events with the real texts, and the kubelet m
 from __future__ import annotations
 
 import datetime
+import shutil
+import subprocess
 
 import pytest
 from api_fixtures import api_server
@@ -273,3 +275,24 @@ def test_the_kubelet_mounts_the_claim_volume_once_bound(tmp_path):
     assert where.is_dir()
     text = launches[0].read_text()
     assert f'"source": "{where}", "target": "/data"' in text
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_lists_classes_volumes_and_claims(tmp_path):
+    with api_server(tmp_path) as api:
+        config = api.kubeconfig(tmp_path)
+
+        def kubectl(*args: str) -> list[list[str]]:
+            done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
+                                  timeout=60, check=True)  # fmt: skip
+            return [line.split() for line in done.stdout.splitlines()]
+
+        api.client.create("storageclasses", dict(HOSTPATH_CLASS, apiVersion="storage.k8s.io/v1", kind="StorageClass"))
+        assert kubectl("get", "sc")[1][:6] == ["microk8s-hostpath", "(default)", "microk8s.io/hostpath", "Delete",
+                                                "WaitForFirstConsumer", "false"]  # fmt: skip
+        volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
+                  "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                           "hostPath": {"path": "/srv"}}}  # fmt: skip
+        api.client.create("persistentvolumes", volume)
+        assert kubectl("get", "pv")[0][:4] == ["NAME", "CAPACITY", "ACCESS", "MODES"]
+        assert kubectl("get", "pv")[1][:4] == ["pv1", "1Gi", "RWO", "Retain"]
