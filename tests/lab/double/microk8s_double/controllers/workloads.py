@@ -58,7 +58,7 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
     pods = client.list("pods")
     nodes = monitor_nodes(client, node, timings, client.list("nodes"))
-    collected = garbage.collect(deployments, replica_sets, pods, nodes)
+    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}
     replica_sets = [o for o in replica_sets if ("replicasets", *key(o)) not in gone]
