@@ -202,6 +202,23 @@ def test_static_volumes_bind_by_class_size_and_access_modes():
     assert world.find("persistentvolumes", "big")["metadata"]["annotations"] == {volumes.BOUND_BY_CONTROLLER: "yes"}
 
 
+def test_a_volume_pre_bound_by_name_goes_to_that_claim_only():
+    world = World(classes=())
+    reserved = {"metadata": {"name": "reserved"}, "spec": {"capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"], "storageClassName": "", "claimRef": {"namespace": "default",
+                "name": "mine"}}, "status": {}}  # fmt: skip
+    world.objects["persistentvolumes"].append(reserved)
+    world.objects["persistentvolumeclaims"].append(claim("other", storage_class=""))
+    world.rounds()
+    assert world.find("persistentvolumes", "reserved")["status"]["phase"] == "Available"
+    world.objects["persistentvolumeclaims"].append(claim("mine", storage_class=""))
+    world.rounds()
+    assert world.find("persistentvolumeclaims", "mine")["spec"]["volumeName"] == "reserved"
+    assert world.find("persistentvolumeclaims", "mine")["status"]["phase"] == "Bound"
+    assert world.find("persistentvolumes", "reserved")["spec"]["claimRef"]["uid"] == "mine-uid"
+    assert world.find("persistentvolumeclaims", "other")["status"]["phase"] == "Pending"
+
+
 @pytest.mark.parametrize(("policy", "left"), [("Delete", None), ("Retain", "Released")])
 def test_reclaim_policy_when_the_claim_is_deleted(policy, left):
     world = World(classes=(dict(HOSTPATH_CLASS, reclaimPolicy=policy),))

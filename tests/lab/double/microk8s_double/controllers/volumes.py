@@ -121,6 +121,14 @@ def matches(claim: dict, volume: dict) -> bool:
     return (vspec.get("volumeMode") or "Filesystem") == (spec.get("volumeMode") or "Filesystem")
 
 
+def prebound_to(volume: dict, claim: dict) -> bool:
+    """The volume's claimRef names this claim: by uid, or (an administrator's pre-binding) by namespace and name."""
+    claim_ref = (volume.get("spec") or {}).get("claimRef") or {}
+    if claim_ref.get("uid"):
+        return claim_ref["uid"] == claim["metadata"]["uid"]
+    return bool(claim_ref) and claim_key(claim) == (claim_ref.get("namespace"), claim_ref.get("name"))
+
+
 def bind(claim: dict, volume: dict) -> list[Action]:
     """Both halves of a binding, as the controller writes them (volume first, then the claim)."""
     actions = []
@@ -207,7 +215,7 @@ def reconcile(
         storage_class = by_class.get(class_of(claim))
         mode = binding_mode(storage_class)
         selected = annotations.get(SELECTED_NODE)
-        prebound = [v for v in volumes if ((v.get("spec") or {}).get("claimRef") or {}).get("uid") == meta["uid"]]
+        prebound = [v for v in volumes if prebound_to(v, claim)]
         candidates = prebound or sorted(
             (v for v in volumes if (v.get("status") or {}).get("phase") == "Available"
              and not (v.get("spec") or {}).get("claimRef") and v["metadata"]["name"] not in taken
@@ -254,12 +262,12 @@ def reconcile(
         vmeta, vspec = volume["metadata"], volume.get("spec") or {}
         phase = (volume.get("status") or {}).get("phase")
         claim_ref = vspec.get("claimRef") or {}
-        if not claim_ref:
+        if not claim_ref.get("uid"):  # free, or reserved by name for a claim not bound yet
             if phase != "Available":
                 out.actions.append(Action("status", "persistentvolumes", None, vmeta["name"],
                                           {"status": {"phase": "Available"}}))  # fmt: skip
             continue
-        if claim_ref.get("uid") in live or (not claim_ref.get("uid") and phase != "Bound"):
+        if claim_ref["uid"] in live:
             continue
         if phase not in ("Released", "Failed"):
             out.actions.append(Action("status", "persistentvolumes", None, vmeta["name"],
