@@ -38,15 +38,10 @@ from .node import Node
 PACKAGE = __name__.rsplit(".", 1)[0]
 # What wakes the controllers and the kubelet at once. Nodes are left out (every heartbeat changes them): the node
 # monitor's pass, every --node-monitor-period, starts a full round when a node's spec, labels or readiness changed.
-CONTROLLED = [
-    "deployments",
-    "replicasets",
-    "pods",
-    "services",
-    "endpoints",
-    "clusterroles",
-    "certificatesigningrequests",
-]
+# The last, microk8s-double: the enabled addons (their provisioners start and stop with them).
+CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints", "clusterroles",
+              "certificatesigningrequests", "persistentvolumeclaims", "persistentvolumes", "storageclasses",
+              "microk8s-double"]  # fmt: skip
 KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
 KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)

@@ -28,7 +28,11 @@ READY = [{"name": "node-1", "status": "Ready", "internal_ip": "127.0.0.1"}]
 STAND_INS = {
     "snapctl": 'echo "snapctl $*" >> "$STAND_IN_LOG"',
     "snap": 'echo "snap $*" >> "$STAND_IN_LOG"',
-    "systemctl": 'echo "systemctl $*" >> "$STAND_IN_LOG"; [ "$2" = iscsid ] && exit "${ISCSID_RC:-1}"; exit 3',
+    # `systemctl is-enabled iscsid` answers ISCSID_STATE (default disabled: exit 1; enabled, static...: exit 0)
+    "systemctl": 'echo "systemctl $*" >> "$STAND_IN_LOG"; [ "$2" = iscsid ] || exit 3; '
+    'echo "${ISCSID_STATE:-disabled}"; [ "${ISCSID_STATE:-disabled}" != disabled ] || exit 1',
+    # lsmod as kmod's prints /proc/modules; LSMOD_MODULES names the loaded ones
+    "lsmod": 'echo "Module                  Size  Used by"; for m in $LSMOD_MODULES; do echo "$m 53248  0"; done',
     "hostname": '[ "$1" = -I ] && echo "127.0.0.1 10.77.0.9 fd00::9" || echo node-1',
 }
 

@@ -122,21 +122,6 @@ def test_ha_cluster_disable_needs_force(node):
     assert not enabled(node, "ha-cluster")
 
 
-def test_openebs_without_iscsid_exits_0_without_enabling(make_node):
-    for version, name in (("1.21", "openebs"), ("1.28", "community/openebs")):
-        node = make_node(version)
-        if "/" in name:
-            assert node.run("enable", "community").out.splitlines()[-1] == "Community repository is now enabled"
-        result = node.run("enable", name)
-        assert (result.rc, result.out.splitlines()[0]) == (
-            0,
-            "iscsid is not available or enabled. Make sure iscsi is installed on all nodes.",
-        )
-        assert not enabled(node, name)
-        assert node.run("enable", name, ISCSID_RC="0").rc == 0
-        assert enabled(node, name)
-
-
 def test_addon_repositories(make_node):
     node = make_node("1.28")
     listing = node.run("addons", "repo", "list").out.splitlines()

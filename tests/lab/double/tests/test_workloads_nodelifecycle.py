@@ -121,3 +121,41 @@ def test_garbage_owned_by_deleted_owners_and_pods_on_deleted_nodes():
     actions = garbage.collect([deployment], [live_rs, orphan_rs], pods, [node("n1")])
     assert verbs(actions) == [("delete", "orphan"), ("delete", "orphaned"), ("delete", "lost")]
     assert actions[-1].body["gracePeriodSeconds"] == 0
+
+
+OUT_OF_SERVICE = {"key": "node.kubernetes.io/out-of-service", "value": "nodeshutdown", "effect": "NoExecute"}
+
+
+def test_the_out_of_service_taint_evicts_at_once_on_a_node_down_well_within_the_toleration():
+    down = node("n1", ready="Unknown", changed_age=30, taints=[OUT_OF_SERVICE])
+    kept = pod("kept", RS, "n1", ready=False)
+    kept["spec"]["tolerations"] = [{"key": OUT_OF_SERVICE["key"], "operator": "Exists", "effect": "NoExecute"}]
+    actions = nodelifecycle.reconcile([down], [pod("p", RS, "n1", ready=False), kept], NOW, TOLERATIONS)
+    assert verbs(actions) == [("delete", "p")]  # the default 300 s unreachable toleration does not matter
+    untainted = node("n1", ready="Unknown", changed_age=30)
+    assert verbs(nodelifecycle.reconcile([untainted], [pod("p", RS, "n1", ready=False)], NOW, TOLERATIONS)) == []
+
+
+def test_a_noexecute_taint_toleration_seconds_count_from_time_added():
+    added = dict(OUT_OF_SERVICE, timeAdded="2026-01-01T11:59:30Z")
+    tainted = node("n1", taints=[added])
+    waiting = pod("p", RS, "n1")
+    waiting["spec"]["tolerations"] = [{"key": OUT_OF_SERVICE["key"], "operator": "Exists", "effect": "NoExecute",
+                                       "tolerationSeconds": 60}]  # fmt: skip
+    moment = nodelifecycle.parse("2026-01-01T12:00:00Z")
+    assert nodelifecycle.reconcile([tainted], [waiting], moment, TOLERATIONS) == []
+    later = nodelifecycle.parse("2026-01-01T12:00:31Z")
+    assert verbs(nodelifecycle.reconcile([tainted], [waiting], later, TOLERATIONS)) == [("delete", "p")]
+
+
+def test_pod_gc_force_deletes_terminating_pods_on_out_of_service_nodes_from_1_26():
+    terminating = {"deletionTimestamp": "2026-01-01T11:00:00Z"}
+    down = node("n1", ready="Unknown", changed_age=30, taints=[OUT_OF_SERVICE])
+    pods = [pod("stuck", None, "n1", metadata=terminating), pod("running", None, "n1")]
+    actions = garbage.collect([], [], pods, [down], minor=26)
+    assert verbs(actions) == [("delete", "stuck")] and actions[0].body["gracePeriodSeconds"] == 0
+    assert garbage.collect([], [], pods, [down], minor=25) == []  # NodeOutOfServiceVolumeDetach: beta in 1.26
+    alive = node("n1", taints=[OUT_OF_SERVICE])  # Ready: the taint alone does not force anything
+    assert garbage.collect([], [], pods, [alive], minor=28) == []
+    untainted = node("n1", ready="Unknown", changed_age=30)
+    assert garbage.collect([], [], pods, [untainted], minor=28) == []

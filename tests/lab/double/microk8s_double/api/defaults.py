@@ -21,6 +21,13 @@ def apply(resource: str, obj: dict) -> dict:
         obj.setdefault("status", {})["phase"] = obj.get("status", {}).get("phase", "Active")
     if resource == "secrets":
         obj.setdefault("type", "Opaque")
+    if resource == "storageclasses":  # StorageClass has no spec: its fields are top-level
+        obj.setdefault("reclaimPolicy", "Delete")
+        obj.setdefault("volumeBindingMode", "Immediate")
+    if resource == "persistentvolumes":
+        obj.setdefault("spec", {}).setdefault("persistentVolumeReclaimPolicy", "Retain")
+    if resource in ("persistentvolumes", "persistentvolumeclaims"):
+        obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
     return obj
 
 

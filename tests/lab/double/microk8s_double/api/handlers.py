@@ -39,6 +39,7 @@ PATCH_TYPES = {
 RETRIES = 5
 SCALE_META = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
 VALIDATION = ("Ignore", "Warn", "Strict")
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -274,6 +275,8 @@ class Handlers:
         if resource.name == "pods":
             self.default_tolerations(obj.setdefault("spec", {}))
         self.label_namespace(resource.name, obj)
+        if resource.name == "persistentvolumeclaims":
+            self.default_storage_class(obj.setdefault("spec", {}))
         self.check(target, defaults.apply(resource.name, obj))
         named = Target(resource, target.namespace, meta["name"], None)
         if write.dry_run:
@@ -299,6 +302,17 @@ class Handlers:
                        for t in tolerations):  # fmt: skip
                 tolerations.append({"key": taint, "operator": "Exists", "effect": "NoExecute",
                                     "tolerationSeconds": self.toleration_seconds[taint]})  # fmt: skip
+
+    def default_storage_class(self, spec: dict) -> None:
+        """The DefaultStorageClass admission: a claim created without `storageClassName` gets the class annotated
+        `storageclass.kubernetes.io/is-default-class: "true"` (the newest when several are); none: left unset."""
+        if "storageClassName" in spec:
+            return
+        classes = self.store.execute([{"op": "list", "prefix": "/registry/storageclasses/"}])[0].values()
+        defaults = [c for c in classes if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"]
+        if defaults:
+            newest = max(defaults, key=lambda c: (c["metadata"].get("creationTimestamp", ""), c["metadata"]["name"]))
+            spec["storageClassName"] = newest["metadata"]["name"]
 
     def known_fields(self, target: Target, obj: dict, write: Write, creating: bool = False) -> dict:
         """The object without unknown fields, as decoding into the Go type leaves it; Strict refuses them."""

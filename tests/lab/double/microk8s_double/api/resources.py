@@ -68,6 +68,7 @@ RESOURCES = [
     Resource("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
     Resource("events", "Event", short_names=("ev",)),
     Resource("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), subresources=("status",)),
+    Resource("persistentvolumes", "PersistentVolume", namespaced=False, short_names=("pv",), subresources=("status",)),
     Resource(
         "deployments",
         "Deployment",
@@ -99,6 +100,7 @@ RESOURCES = [
     Resource("ingresses", "Ingress", group="networking.k8s.io", short_names=("ing",), subresources=("status",)),
     Resource("ingressclasses", "IngressClass", group="networking.k8s.io", namespaced=False),
     Resource("networkpolicies", "NetworkPolicy", group="networking.k8s.io", short_names=("netpol",), generation=True),
+    Resource("storageclasses", "StorageClass", group="storage.k8s.io", namespaced=False, short_names=("sc",)),
     Resource("roles", "Role", group="rbac.authorization.k8s.io"),
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),

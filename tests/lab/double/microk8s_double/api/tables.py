@@ -114,6 +114,28 @@ def pvc_row(claim: dict) -> list:
             spec.get("storageClassName", ""), age(claim)]  # fmt: skip
 
 
+def pv_row(volume: dict) -> list:
+    spec, status = volume.get("spec", {}), volume.get("status", {})
+    modes = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+    access = ",".join(modes.get(m, m) for m in spec.get("accessModes", []))
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref['namespace']}/{ref['name']}" if ref.get("name") else ""
+    return [volume["metadata"]["name"], spec.get("capacity", {}).get("storage", ""), access,
+            spec.get("persistentVolumeReclaimPolicy", ""), status.get("phase", ""), claim,
+            spec.get("storageClassName", ""), status.get("reason", ""), age(volume),
+            spec.get("volumeMode", "")]  # fmt: skip
+
+
+def storage_class_row(storage_class: dict) -> list:
+    name = storage_class["metadata"]["name"]
+    annotations = storage_class["metadata"].get("annotations") or {}
+    if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+        name += " (default)"
+    expansion = "true" if storage_class.get("allowVolumeExpansion") else "false"
+    return [name, storage_class.get("provisioner", ""), storage_class.get("reclaimPolicy", "Delete"),
+            storage_class.get("volumeBindingMode", "Immediate"), expansion, age(storage_class)]  # fmt: skip
+
+
 def workload_row(counts: Callable[[dict], tuple]) -> Callable[[dict], list]:
     return lambda obj: [obj["metadata"]["name"], *counts(obj), age(obj), *workload_wide(obj)]
 
@@ -212,6 +234,16 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
         ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass", "Age"],
         [],
         pvc_row,
+    ),
+    "persistentvolumes": (
+        ["Name", "Capacity", "Access Modes", "Reclaim Policy", "Status", "Claim", "StorageClass", "Reason", "Age"],
+        ["VolumeMode"],
+        pv_row,
+    ),
+    "storageclasses": (
+        ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
+        [],
+        storage_class_row,
     ),
     "leases": (
         ["Name", "Holder", "Age"],

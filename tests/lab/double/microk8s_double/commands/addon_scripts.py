@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from microk8s_double import addons, datastore
 from microk8s_double.commands import addon_workloads, core_addons, rbac_addon
@@ -43,7 +44,7 @@ def run(ctx: Context, action: str, addon: addons.Addon, args: list[str]) -> int:
     try:
         script(ctx, addon, args)
         addon_workloads.apply(ctx, action, addon.name)
-    except ScriptFailed as failure:
+    except (ScriptFailed, core_addons.Failed) as failure:
         return failure.code
     except datastore.DatastoreError:
         print(API_DOWN.format(port=ctx.port("apiserver")), file=sys.stderr)
@@ -178,15 +179,126 @@ def disable_storage(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
     generic_disable(ctx, addon, args)
 
 
+def iscsid_enabled() -> bool:
+    """`systemctl is-enabled iscsid | grep enabled`: the word in systemctl's answer, not its exit code."""
+    answer = subprocess.run(["systemctl", "is-enabled", "iscsid"], capture_output=True, text=True, check=False)
+    return "enabled" in answer.stdout
+
+
 def enable_openebs(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
-    enabled = subprocess.run(["systemctl", "is-enabled", "iscsid"], capture_output=True, check=False).returncode
-    if enabled != 0:
-        print("iscsid is not available or enabled. Make sure iscsi is installed on all nodes.")
-        print("To enable iscsid:")
-        print("     sudo systemctl enable iscsid")
-        print("Please refer to the OpenEBS prerequisites (https://openebs.io/docs/user-guides/prerequisites)")
+    """1.21-1.23 enable.openebs.sh, 1.24+ community addons/openebs/enable: without iscsid enabled it prints its
+    help and exits 0, installing nothing (the trap). Otherwise dns and helm3, then the chart's StorageClasses."""
+    if not iscsid_enabled():
+        if ctx.profile.since(24):
+            print("iscsid is not available or enabled.")
+            print("Make sure iscsi is installed on all nodes.")
+        else:
+            print("iscsid is not available or enabled.  Make sure iscsi is installed on all nodes.")
+        print("To enable iscsid: ")
+        print("      sudo systemctl enable iscsid")
+        print("Please refer to the OpenEBS prerequisites (https://docs.openebs.io/docs/next/prerequisites.html)")
         return
+    for name in ("dns", "helm3"):
+        core_addons.nested_enable(ctx, name)
     generic(ctx, addon, args)
+    addon_workloads.run(ctx, [("storageclasses", c) for c in addon_workloads.openebs_classes(ctx)], [])
+
+
+def meminfo_hugepages(ctx: Context) -> int | None:
+    """HugePages_Total of /proc/meminfo (the setting `proc_root` moves /proc, for the contract suite)."""
+    try:
+        text = (Path(ctx.settings.get("proc_root", "/proc")) / "meminfo").read_text()
+        return int(re.findall(r"HugePages_Total:[\s\t]*(\d+)", text)[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+MAYASTOR_FLAGS = ("--skip-hugepages-check", "--skip-kernel-check", "--create-storage-classes",
+                  "--no-create-storage-classes")  # fmt: skip
+MAYASTOR_VALUES = ("--dns-addon", "--helm-addon", "--default-pool-size")
+
+
+def enable_mayastor(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    """core addons/mayastor/enable (1.24+, a click command): HugePages >= 1024 in this node's /proc/meminfo and
+    `nvme_tcp` in `lsmod`, each refused with its text on stderr and exit 1, then dns and helm3, the namespace and
+    the chart (StorageClasses mayastor, mayastor-2, mayastor-3). It checks only the node it runs on and does not
+    count nodes: replicas beyond the nodes with pools stay unprovisioned."""
+    options, values, rest = set(), {"--dns-addon": "core/dns", "--helm-addon": "core/helm3"}, list(args)
+    values["--default-pool-size"] = "20G"
+    while rest:
+        option = rest.pop(0)
+        flag, equals, inline = option.partition("=")
+        if flag in MAYASTOR_FLAGS and not equals:
+            options.add(flag)
+        elif flag in MAYASTOR_VALUES and (equals or rest):
+            values[flag] = inline if equals else rest.pop(0)
+        else:
+            print("Usage: enable [OPTIONS]", file=sys.stderr)
+            print("Try 'enable --help' for help.", file=sys.stderr)
+            print("", file=sys.stderr)
+            print(f"Error: No such option: {flag}", file=sys.stderr)
+            raise ScriptFailed(2)
+    if "--skip-hugepages-check" not in options:
+        print("Checking for HugePages (>= 1024)...")
+        pages = meminfo_hugepages(ctx)
+        if pages is None or pages < 1024:
+            sys.stdout.flush()
+            print(MAYASTOR_HUGEPAGES, file=sys.stderr)
+            raise ScriptFailed(1)
+        print("Checking for HugePages (>= 1024)... OK")
+    if "--skip-kernel-check" not in options:
+        print("Checking for nvme_tcp module...")
+        modules = subprocess.run(["lsmod"], capture_output=True, text=True, check=True).stdout
+        if "nvme_tcp" not in modules:
+            sys.stdout.flush()
+            print(MAYASTOR_NVME, file=sys.stderr)
+            raise ScriptFailed(1)
+        print("Checking for nvme_tcp module... OK")
+    for name in (values["--dns-addon"], values["--helm-addon"]):
+        if name:
+            print(f"Checking for addon {name}...")
+            core_addons.nested_enable(ctx, name.split("/")[-1])
+            print(f"Checking for addon {name}... OK")
+    creating = "--no-create-storage-classes" not in options
+    if not creating:
+        print("Storage classes will not be created, please configure manually")
+    if values["--default-pool-size"]:
+        print(f"Default image size set to {values['--default-pool-size']}")
+    settle(ctx)
+    addons.set_enabled(ctx, addon.full_name, True)
+    classes = addon_workloads.mayastor_classes() if creating else []
+    addon_workloads.run(ctx, [("namespaces", addon_workloads.namespace("mayastor"))]
+                        + [("storageclasses", c) for c in classes], [])  # fmt: skip
+    print("")
+    print("=============================================================")
+    print("")
+    print("Mayastor has been installed and will be available shortly.")
+    print("")
+    print("Mayastor will run for all nodes in your MicroK8s cluster by default. Use the")
+    print("'microk8s.io/mayastor=disable' label to disable any node. For example:")
+    print("")
+    print(f"    microk8s.kubectl label node {ctx.hostname} microk8s.io/mayastor=disable")
+    print("")
+
+
+MAYASTOR_HUGEPAGES = """
+HugePages are not available or enabled. Please make sure HugePages are enabled.
+
+To enable HugePages (mayastor requires at least 1024):
+
+    echo vm.nr_hugepages = 1024 | sudo tee -a /etc/sysctl.d/20-microk8s-hugepages.conf
+
+Please restart your system after enablement.
+"""
+MAYASTOR_NVME = """
+Kernel module 'nvme_tcp' is missing or not loaded. For Ubuntu, enable with:
+
+    sudo apt-get install linux-modules-extra-$(uname -r)
+    sudo modprobe nvme-tcp
+    echo 'nvme-tcp' | sudo tee -a /etc/modules-load.d/microk8s-mayastor.conf
+
+Note that the 'nvme_tcp' module is needed in all cluster nodes.
+"""
 
 
 def enable_rbac(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
@@ -257,6 +369,7 @@ SCRIPTS = {
     ("disable", "storage"): disable_storage,
     ("disable", "hostpath-storage"): disable_storage,
     ("enable", "openebs"): enable_openebs,
+    ("enable", "mayastor"): enable_mayastor,
     ("enable", "ha-cluster"): enable_ha_cluster,
     ("disable", "ha-cluster"): disable_ha_cluster,
     ("enable", "community"): enable_community,

@@ -2,7 +2,9 @@
 """What the metallb and ingress addon scripts apply to the cluster (their `kubectl apply` of the addon manifests),
 reduced to the objects the double's networking acts on: MetalLB's `metallb-system/config` ConfigMap (address pools,
 layer 2; the speakers run while it exists) and the ingress addon's `ingress` namespace, its
-`nginx-load-balancer-microk8s-conf` ConfigMap (the controllers run while it exists) and IngressClass `public`.
+`nginx-load-balancer-microk8s-conf` ConfigMap (the controllers run while it exists) and IngressClass `public`; and
+hostpath-storage's (storage's before 1.24) StorageClass `microk8s-hostpath` (its provisioner runs while the addon is
+enabled: controllers/volumes.py).
 Every write goes through the API server, so an API that does not answer fails the script as kubectl would."""
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from microk8s_double import datastore, kubeclient
 from microk8s_double.commands.common import Context
 from microk8s_double.controllers import services
 from microk8s_double.network import INGRESS_CONFIG, INGRESS_NAMESPACE
+
+HOSTPATH_CLASS = "microk8s-hostpath"
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 
 def client(ctx: Context) -> kubeclient.KubeClient:
@@ -32,6 +37,54 @@ def metallb_config(ranges: str) -> dict:
     lines = ["address-pools:", "- name: default", "  protocol: layer2", "  addresses:"]
     lines += [f"  - {item.strip()}" for item in ranges.split(",")]
     return config_map(services.METALLB_CONFIG, services.METALLB_NAMESPACE, {"config": "\n".join(lines) + "\n"})
+
+
+def hostpath_class(ctx: Context, policy: str = "Delete", default_class: str = "true") -> dict:
+    """hostpath-storage's StorageClass `microk8s-hostpath` (storage.yaml): WaitForFirstConsumer from 1.24 (provisioner
+    1.4, volumes pinned to the pod's node), Immediate before; reclaim policy and default-class flag from 1.25/1.29."""
+    storage_class = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": HOSTPATH_CLASS, "annotations": {DEFAULT_CLASS: default_class}},
+        "provisioner": "microk8s.io/hostpath",
+    }
+    if ctx.profile.since(25):
+        storage_class["reclaimPolicy"] = policy
+    if ctx.profile.since(24):
+        storage_class["volumeBindingMode"] = "WaitForFirstConsumer"
+    return storage_class
+
+
+def storage_class(name: str, provisioner: str, mode: str, **extra) -> dict:
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": provisioner, "reclaimPolicy": "Delete", "volumeBindingMode": mode, **extra}  # fmt: skip
+
+
+def openebs_classes(ctx: Context) -> list[dict]:
+    """The openebs chart's classes: local hostpath (openebs.io/local, WaitForFirstConsumer) and Jiva (2.x chart,
+    1.21-1.23: openebs-jiva-default by the iSCSI provisioner; 3.3.x, 1.24+: openebs-jiva-csi-default by the CSI
+    driver, 3 replicas unless `-j`)."""
+    hostpath = storage_class("openebs-hostpath", "openebs.io/local", "WaitForFirstConsumer")
+    if ctx.profile.since(24):
+        jiva = storage_class("openebs-jiva-csi-default", "jiva.csi.openebs.io", "Immediate",
+                             allowVolumeExpansion=True,
+                             parameters={"cas-type": "jiva", "policy": "openebs-jiva-default-policy"})  # fmt: skip
+    else:
+        jiva = storage_class("openebs-jiva-default", "openebs.io/provisioner-iscsi", "Immediate")
+    return [hostpath, jiva]
+
+
+def mayastor_classes() -> list[dict]:
+    """The mayastor chart's classes: mayastor (1 replica), mayastor-2, mayastor-3 (io.openebs.csi-mayastor)."""
+    return [
+        storage_class(name, "io.openebs.csi-mayastor", "WaitForFirstConsumer",
+                      parameters={"repl": str(replicas), "protocol": "nvmf", "ioTimeout": "60", "local": "true"})
+        for name, replicas in (("mayastor", 1), ("mayastor-2", 2), ("mayastor-3", 3))
+    ]  # fmt: skip
+
+
+def enable_hostpath(ctx: Context, policy: str, default_class: str) -> None:
+    run(ctx, [("storageclasses", hostpath_class(ctx, policy, default_class))], [])
 
 
 def put(api: kubeclient.KubeClient, resource: str, obj: dict) -> None:
@@ -60,6 +113,10 @@ def apply(ctx: Context, action: str, name: str) -> None:
         run(ctx, ingress_objects, [])
     elif (action, name) == ("disable", "ingress"):
         run(ctx, [], ingress_objects[1:])
+    elif (action, name) == ("enable", "storage") and not ctx.profile.since(24):
+        run(ctx, [("storageclasses", hostpath_class(ctx))], [])
+    elif action == "disable" and name in ("storage", "hostpath-storage"):
+        run(ctx, [], [("storageclasses", hostpath_class(ctx))])
     elif (action, name) == ("disable", "metallb"):
         run(ctx, [], [("configmaps", metallb_config(""))])
 

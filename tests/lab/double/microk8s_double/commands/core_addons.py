@@ -235,6 +235,7 @@ def hostpath_storage(ctx: Context, args: list[str]) -> None:
     print("")
     (ctx.paths.snap_common / "default-storage").mkdir(parents=True, exist_ok=True)
     applied(ctx, "hostpath-storage/storage.yaml")
+    addon_workloads.enable_hostpath(ctx, policy, default_class)
     print("Storage will be available soon.")
 
 

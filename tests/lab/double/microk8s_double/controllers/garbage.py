@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet is gone
-(background propagation, what `kubectl delete` asks for), and pods bound to a node that no longer exists
-(the pod GC, force delete)."""
+(background propagation, what `kubectl delete` asks for), and the pod GC's force deletes: pods bound to a node that
+no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then GA in 1.28) terminating pods on a node that
+is not Ready and carries the `node.kubernetes.io/out-of-service` taint (so their volumes detach at once)."""
 
 from __future__ import annotations
 
 from .actions import Action
 from .podutil import controller_uid
 
+OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 FORCE = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}
 
 
@@ -16,7 +18,24 @@ def owner_kind(obj: dict) -> str | None:
     return next((ref["kind"] for ref in refs if ref.get("controller")), None)
 
 
-def collect(deployments: list[dict], replica_sets: list[dict], pods: list[dict], nodes: list[dict]) -> list[Action]:
+def out_of_service(nodes: list[dict]) -> set[str]:
+    """Nodes not Ready (False or Unknown) with the out-of-service taint."""
+    found = set()
+    for node in nodes:
+        ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+        taints = (node.get("spec") or {}).get("taints") or []
+        if ready.get("status") != "True" and any(t.get("key") == OUT_OF_SERVICE for t in taints):
+            found.add(node["metadata"]["name"])
+    return found
+
+
+def collect(
+    deployments: list[dict],
+    replica_sets: list[dict],
+    pods: list[dict],
+    nodes: list[dict],
+    minor: int = 99,
+) -> list[Action]:
     actions = []
     deployment_uids = {d["metadata"]["uid"] for d in deployments}
     live_sets = []
@@ -27,10 +46,13 @@ def collect(deployments: list[dict], replica_sets: list[dict], pods: list[dict],
         else:
             live_sets.append(meta["uid"])
     node_names = {n["metadata"]["name"] for n in nodes}
+    down = out_of_service(nodes) if minor >= 26 else set()
     for pod in pods:
         meta = pod["metadata"]
         if owner_kind(pod) == "ReplicaSet" and controller_uid(pod) not in live_sets:
             actions.append(Action("delete", "pods", meta["namespace"], meta["name"]))
-        elif pod["spec"].get("nodeName") and pod["spec"]["nodeName"] not in node_names:
+        elif (bound := pod["spec"].get("nodeName")) and (
+            bound not in node_names or (meta.get("deletionTimestamp") and bound in down)
+        ):
             actions.append(Action("delete", "pods", meta["namespace"], meta["name"], FORCE))
     return actions

@@ -10,6 +10,9 @@
   `not-ready` (False), which the API server's DefaultTolerationSeconds admission gives every pod (kube-apiserver
   `--default-{unreachable,not-ready}-toleration-seconds`, default 300); evicted pods get reason `NodeLost` (kubectl
   shows STATUS Unknown) and a graceful delete; the ReplicaSet then replaces them elsewhere.
+- NoExecute taints on the node's spec (e.g. `node.kubernetes.io/out-of-service`, put there by an administrator):
+  the taint manager evicts the pods that do not tolerate them at once (tolerationSeconds: that long after the
+  taint's timeAdded), whatever the node's health.
 Simplified: no taints are written on the nodes (the scheduler derives them from the Ready condition)."""
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def reconcile(
 ) -> list[Action]:
     """`tolerations`: seconds per taint key for pods without a toleration of their own (the admission's values)."""
     defaults = tolerations or {NOT_READY: 300, UNREACHABLE: 300}
-    actions = []
+    actions = tainted(nodes, pods, now)
+    evicted = {a.name for a in actions if a.verb == "delete"}
+    pods = [p for p in pods if p["metadata"]["name"] not in evicted]
     for node in nodes:
         since = gone_since(node, now)
         if since is None:
@@ -109,6 +114,40 @@ def reconcile(
             elif is_ready(pod):
                 actions.append(mark_not_ready(pod, now))
     return actions
+
+
+def tainted(nodes: list[dict], pods: list[dict], now: datetime.datetime) -> list[Action]:
+    """The taint manager for the NoExecute taints on node specs."""
+    actions = []
+    for node in nodes:
+        name = node["metadata"]["name"]
+        for taint in (node.get("spec") or {}).get("taints") or []:
+            if taint.get("effect") != "NoExecute":
+                continue
+            added = parse(taint["timeAdded"]) if taint.get("timeAdded") else now
+            for pod in pods:
+                meta = pod["metadata"]
+                if pod["spec"].get("nodeName") != name or meta.get("deletionTimestamp"):
+                    continue
+                allowed = taint_toleration(pod, taint)
+                if allowed is not None and (now - added).total_seconds() >= allowed:
+                    actions.append(Action("delete", "pods", meta["namespace"], meta["name"]))
+    return actions
+
+
+def taint_toleration(pod: dict, taint: dict) -> float | None:
+    """Seconds the pod stays with this taint: 0 when it does not tolerate it, None when forever."""
+    for toleration in pod["spec"].get("tolerations") or []:
+        if toleration.get("effect") not in (None, "", "NoExecute"):
+            continue
+        exists = toleration.get("operator") == "Exists"
+        any_key = toleration.get("key") in (None, "") and exists
+        value = toleration.get("value", "") == taint.get("value", "")
+        same = toleration.get("key") == taint["key"] and (exists or value)
+        if any_key or same:
+            seconds = toleration.get("tolerationSeconds")
+            return None if seconds is None else max(float(seconds), 0.0)
+    return 0.0
 
 
 def mark_not_ready(pod: dict, now: datetime.datetime) -> Action:

@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The scheduler: binds each pending pod to the best feasible node (Ready, schedulable or tolerated, taints,
-nodeSelector, required node affinity, pod (anti-)affinity, hard topology spread, host ports), preferring nodes with
-fewer pods of the same owner, soft spread and preferred (anti-)affinity, then fewer pods; unschedulable pods get
-`PodScheduled=False` with kube-scheduler's `0/N nodes are available: ...` message. Resource requests are ignored."""
+nodeSelector, required node affinity, volumes, pod (anti-)affinity, hard topology spread, host ports), preferring
+nodes with fewer pods of the same owner, soft spread and preferred (anti-)affinity, then fewer pods; unschedulable
+pods get `PodScheduled=False` with kube-scheduler's `0/N nodes are available: ...` message. Resource requests are
+ignored."""
 
 from __future__ import annotations
 
 import datetime
 from collections import Counter
+from dataclasses import dataclass, field
 
 from .actions import Action
 from .podutil import condition, controller_uid, selector_matches, set_condition
+from .volumes import SELECTED_NODE, binding_mode, node_affinity_matches
 
 NOT_SELECTED = "node(s) didn't match node selector"
 UNSCHEDULABLE = "node(s) were unschedulable"
@@ -19,6 +22,67 @@ EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rul
 AFFINITY = "node(s) didn't match pod affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 PORTS = "node(s) didn't have free ports for the requested pod ports"
+UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims"
+VOLUME_AFFINITY = "node(s) had volume node affinity conflict"
+
+
+@dataclass
+class Storage:
+    """Claims, volumes and classes, for the VolumeBinding filter."""
+
+    claims: list[dict] = field(default_factory=list)
+    volumes: list[dict] = field(default_factory=list)
+    classes: list[dict] = field(default_factory=list)
+
+    def claim(self, namespace: str, name: str) -> dict | None:
+        wanted = (namespace, name)
+        return next((c for c in self.claims if (c["metadata"]["namespace"], c["metadata"]["name"]) == wanted), None)
+
+    def volume(self, name: str) -> dict | None:
+        return next((v for v in self.volumes if v["metadata"]["name"] == name), None)
+
+    def storage_class(self, name: str) -> dict | None:
+        return next((c for c in self.classes if c["metadata"]["name"] == name), None)
+
+
+@dataclass
+class PodVolumes:
+    error: str | None = None  # the pod cannot be scheduled anywhere (kube-scheduler's PreFilter message)
+    bound: list[dict] = field(default_factory=list)  # volumes of bound claims
+    waiting: list[dict] = field(default_factory=list)  # unbound claims of WaitForFirstConsumer classes
+
+
+def pod_volumes(pod: dict, storage: Storage) -> PodVolumes:
+    found = PodVolumes()
+    namespace = pod["metadata"]["namespace"]
+    for volume in pod["spec"].get("volumes") or []:
+        name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if not name:
+            continue
+        claim = storage.claim(namespace, name)
+        if claim is None:
+            found.error = f'persistentvolumeclaim "{name}" not found'
+            return found
+        if claim["metadata"].get("deletionTimestamp"):
+            found.error = f'persistentvolumeclaim "{name}" is being deleted'
+            return found
+        bound = storage.volume((claim.get("spec") or {}).get("volumeName") or "")
+        if bound is not None and (claim.get("status") or {}).get("phase") == "Bound":
+            found.bound.append(bound)
+        elif binding_mode(storage.storage_class((claim.get("spec") or {}).get("storageClassName") or "")) == (
+                "WaitForFirstConsumer"):  # fmt: skip
+            found.waiting.append(claim)
+        else:
+            found.error = UNBOUND_IMMEDIATE
+            return found
+    return found
+
+
+def volume_conflict(volumes: PodVolumes, node: dict) -> bool:
+    name = node["metadata"]["name"]
+    if any(not node_affinity_matches(v, node) for v in volumes.bound):
+        return True
+    return any((c["metadata"].get("annotations") or {}).get(SELECTED_NODE, name) != name for c in volumes.waiting)
 
 
 def node_ready(node: dict) -> str:
@@ -137,7 +201,9 @@ def spread_skew(pod: dict, node: dict, constraint: dict, candidates: list[dict],
     return counts.get(value, 0) + 1 - min(counts.values(), default=0)
 
 
-def why_not(pod: dict, node: dict, placement: Placement, candidates: list[dict]) -> str | None:
+def why_not(
+    pod: dict, node: dict, placement: Placement, candidates: list[dict], volumes: PodVolumes | None = None
+) -> str | None:
     """The first filter the node fails, in kube-scheduler's plugin order (its reason text); None when feasible."""
     if node["spec"].get("unschedulable") and not tolerates(
         pod, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
@@ -149,6 +215,8 @@ def why_not(pod: dict, node: dict, placement: Placement, candidates: list[dict])
             return f"node(s) had taint {{{taint['key']}: {value}}}, that the pod didn't tolerate"
     if not node_selected(pod, node):
         return NOT_SELECTED
+    if volumes and volume_conflict(volumes, node):
+        return VOLUME_AFFINITY
     used = {port for p in placement.pods if p["spec"]["nodeName"] == node["metadata"]["name"] for port in host_ports(p)}
     if host_ports(pod) & used:
         return PORTS
@@ -195,8 +263,14 @@ def unschedulable_message(total: int, reasons: list[str]) -> str:
     return f"0/{total} nodes are available: {', '.join(counted)}."
 
 
-def schedule(pods: list[dict], nodes: list[dict], now: datetime.datetime) -> list[Action]:
-    """Bind the pending pods of the default scheduler, oldest first; report the ones no node can take."""
+def schedule(
+    pods: list[dict], nodes: list[dict], now: datetime.datetime, storage: Storage | None = None
+) -> list[Action]:
+    """Bind the pending pods of the default scheduler, oldest first; report the ones no node can take. A pod whose
+    WaitForFirstConsumer claims are unbound is not bound yet: its node is written on those claims
+    (`volume.kubernetes.io/selected-node`) for the provisioner, and it is bound once they are (VolumeBinding's
+    PreBind)."""
+    storage = storage or Storage()
     placement = Placement(nodes, pods)
     pending = [
         p
@@ -211,8 +285,18 @@ def schedule(pods: list[dict], nodes: list[dict], now: datetime.datetime) -> lis
     for pod in pending:
         meta = pod["metadata"]
         candidates = [n for n in nodes if node_selected(pod, n)]
-        reasons = {n["metadata"]["name"]: why_not(pod, n, placement, candidates) for n in nodes}
-        feasible = [n for n in nodes if reasons[n["metadata"]["name"]] is None]
+        volumes = pod_volumes(pod, storage)
+        reasons = {n["metadata"]["name"]: why_not(pod, n, placement, candidates, volumes) for n in nodes}
+        feasible = [n for n in nodes if reasons[n["metadata"]["name"]] is None] if not volumes.error else []
+        if feasible and volumes.waiting:
+            best = min(feasible, key=lambda n: score(pod, n, placement, candidates))
+            for claim in volumes.waiting:
+                if SELECTED_NODE not in (claim["metadata"].get("annotations") or {}):
+                    note = {"metadata": {"annotations": {SELECTED_NODE: best["metadata"]["name"]}}}
+                    actions.append(Action("patch", "persistentvolumeclaims", meta["namespace"],
+                                          claim["metadata"]["name"], note))  # fmt: skip
+            placement.bind(pod, best["metadata"]["name"])
+            continue
         if feasible:
             best = min(feasible, key=lambda n: score(pod, n, placement, candidates))
             target = {"apiVersion": "v1", "kind": "Node", "name": best["metadata"]["name"]}
@@ -220,7 +304,11 @@ def schedule(pods: list[dict], nodes: list[dict], now: datetime.datetime) -> lis
             actions.append(Action("bind", "pods", meta["namespace"], meta["name"], body))
             placement.bind(pod, best["metadata"]["name"])
             continue
-        message = unschedulable_message(len(nodes), [r for r in reasons.values() if r])
+        message = (
+            f"0/{len(nodes)} nodes are available: {volumes.error}."
+            if volumes.error and nodes
+            else unschedulable_message(len(nodes), [r for r in reasons.values() if r])
+        )
         scheduled = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
         old = condition(pod, "PodScheduled") or {}
         if (old.get("status"), old.get("reason"), old.get("message")) != ("False", "Unschedulable", message):

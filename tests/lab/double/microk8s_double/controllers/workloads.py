@@ -58,7 +58,7 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
     pods = client.list("pods")
     nodes = monitor_nodes(client, node, timings, client.list("nodes"))
-    collected = garbage.collect(deployments, replica_sets, pods, nodes)
+    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}
     replica_sets = [o for o in replica_sets if ("replicasets", *key(o)) not in gone]
@@ -71,7 +71,10 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
-    apply(client, scheduler.schedule(pods, nodes, moment))
+    storage = scheduler.Storage(
+        client.list("persistentvolumeclaims"), client.list("persistentvolumes"), client.list("storageclasses")
+    )
+    apply(client, scheduler.schedule(pods, nodes, moment, storage))
     tolerations = {
         nodelifecycle.NOT_READY: timings.not_ready_toleration,
         nodelifecycle.UNREACHABLE: timings.unreachable_toleration,

@@ -173,12 +173,16 @@ class Kubelet:
         if not argv:
             return ("CreateContainerError", "failed to generate container spec: no command specified")
         hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
+        try:
+            binds = self.managed_files(pod, pod_ip) + self.binds(pod, container)
+        except VolumeNotReady:
+            return ("ContainerCreating",)
         launch = {
             "argv": argv,
             "env": {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **variables},  # containerd's defaults first
             "workdir": container.get("workingDir") or config["config"].get("WorkingDir") or "/",
             "hostname": hostname,
-            "binds": self.managed_files(pod, pod_ip) + self.binds(pod, container),
+            "binds": binds,
             **user_ids(pod, container, config["config"]),
         }
         facts = dict(record, image=ref, imageID=config["id"])
@@ -271,7 +275,8 @@ class Kubelet:
 
     def binds(self, pod: dict, container: dict) -> list[dict]:
         """The container's volumeMounts: emptyDir, configMap and secret volumes as files in the pod's state dir
-        (written at start, not updated later), hostPath as is."""
+        (written at start, not updated later), hostPath as is, a persistentVolumeClaim's bound volume (hostPath or
+        local) on this node; VolumeNotReady while a claim is not bound to a volume this node can mount."""
         volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
         pod_dir = self.runtime.state_dir / pod["metadata"]["uid"] / "volumes"
         binds = []
@@ -279,6 +284,8 @@ class Kubelet:
             volume = volumes.get(mount["name"], {})
             if volume.get("hostPath"):
                 source = volume["hostPath"]["path"]
+            elif volume.get("persistentVolumeClaim"):
+                source = self.claimed(pod, volume["persistentVolumeClaim"].get("claimName", ""))
             elif any(volume.get(k) for k in ("emptyDir", "configMap", "secret")):
                 source = str(self.fill_volume(pod, volume, pod_dir / volume["name"]))
             else:
@@ -287,6 +294,22 @@ class Kubelet:
                 source = f"{source}/{mount['subPath']}"
             binds.append({"source": source, "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))})
         return binds
+
+    def claimed(self, pod: dict, claim_name: str) -> str:
+        """The directory of a claim's volume: a hostPath volume's directory is made on this node when missing (as
+        the hostpath provisioner does for its volumes), a local volume's must exist."""
+        claim = self.lookup("persistentvolumeclaims", pod["metadata"]["namespace"], claim_name)
+        if not claim or (claim.get("status") or {}).get("phase") != "Bound":
+            raise VolumeNotReady(claim_name)
+        volume = self.client.get("persistentvolumes", (claim.get("spec") or {}).get("volumeName") or "") or {}
+        spec = volume.get("spec") or {}
+        if spec.get("hostPath"):
+            path = Path(spec["hostPath"]["path"])
+            path.mkdir(parents=True, exist_ok=True)
+            return str(path)
+        if spec.get("local") and Path(spec["local"]["path"]).is_dir():
+            return spec["local"]["path"]
+        raise VolumeNotReady(claim_name)
 
     def managed_files(self, pod: dict, pod_ip: str) -> list[dict]:
         """/etc/hosts and /etc/resolv.conf, written in the pod's state dir and mounted over the image's."""
@@ -318,6 +341,10 @@ class Kubelet:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(data[item["key"]])
         return where
+
+
+class VolumeNotReady(Exception):
+    """A volume the container mounts cannot be mounted yet (its claim is unbound or its volume not here)."""
 
 
 def user_ids(pod: dict, container: dict, image_config: dict) -> dict:
