@@ -55,14 +55,16 @@ class KubeClient:
         self.context.check_hostname = False  # workers reach control planes by IP through the proxy's list
 
     @classmethod
-    def for_node(cls, node: Node) -> KubeClient:
-        """This node's client: its own API server on a control plane, the listed control planes on a worker."""
+    def for_node(cls, node: Node, timeout: float | None = None) -> KubeClient:
+        """This node's client: its own API server on a control plane, the listed control planes on a worker.
+        `timeout`: per request (default: the datastore's request timeout plus 5 s)."""
         if datastore.is_worker(node):
             endpoints = [(host, int(port)) for host, port in (e.rsplit(":", 1) for e in control_planes(node))]
         else:
             endpoints = [(node.ip, node.port("apiserver"))]
         token = certs.admin_token(node)
-        return cls(endpoints, str(node.paths.cert("ca.crt")), token, node.setting("request_timeout", 10) + 5)
+        limit = node.setting("request_timeout", 10) + 5 if timeout is None else timeout
+        return cls(endpoints, str(node.paths.cert("ca.crt")), token, limit)
 
     # -- verbs ----------------------------------------------------------------------------------------------------
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:

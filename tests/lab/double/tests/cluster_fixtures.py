@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from microk8s_double import agent_client, certs, datastore, default_args, paths, profiles, wire
 from microk8s_double.node import Node
 
@@ -167,8 +168,23 @@ class LoopbackNode:
         return self
 
     def kill(self) -> None:
-        """A power cut: every daemon dies at once."""
+        """Every daemon dies at once (its address then refuses connections at once)."""
         kill_all(self.daemons)
+
+    @contextlib.contextmanager
+    def powered_off(self):
+        """A power cut as the lab's `lxc stop --force` and a real PC's give it: the daemons die and packets to the
+        node's address go unanswered (an iptables DROP, removed on exit), so peers hang until their own timeouts
+        instead of being refused. Skips the test where iptables cannot be used (not root)."""
+        rule = ["INPUT", "-d", self.ip, "-j", "DROP"]
+        if os.geteuid() != 0 or shutil.which("iptables") is None:
+            pytest.skip("needs root and iptables to drop the packets of a powered-off node")
+        kill_all(self.daemons)
+        subprocess.run(["iptables", "-I", *rule], check=True)
+        try:
+            yield self
+        finally:
+            subprocess.run(["iptables", "-D", *rule], check=False)
 
     def set_args(self, component: str, **flags: str) -> None:
         """Edit `args/<component>` as a user would: each flag's lines replaced by `--name=value` (keys with `_` for

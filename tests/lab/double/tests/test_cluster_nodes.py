@@ -54,6 +54,29 @@ def test_a_silent_node_turns_not_ready_after_the_grace_period_and_ready_when_bac
     wait_for(lambda: statuses(first)["node-2"] == "Ready", what="Ready again")
 
 
+def test_the_lease_holder_powered_off_turns_not_ready_after_lease_plus_grace(make_cluster):
+    """The controllers' leader is the node that dies (its packets unanswered, as after a power cut): another control
+    plane takes the lease once it expired (6 s) and its node lifecycle controller, whose clocks start when it leads,
+    marks the dead node NotReady a grace period (4 s) later. The datastore's own failover (the dead node may lead it
+    too) must not stretch that: real dqlite elects within seconds and commits without the dead member."""
+    cluster = make_cluster(args=QUICK, request_timeout=10)
+    first = cluster.new_node()
+    cluster.grow(2)
+    path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
+    wait_for(lambda: set(statuses(first).values()) == {"Ready"} and len(statuses(first)) == 3, what="all Ready")
+    holder_name = wait_for(lambda: api_get(first, path))["spec"]["holderIdentity"]
+    holder = next(n for n in cluster.nodes if n.hostname == holder_name)
+    witness = next(n for n in cluster.nodes if n is not holder)
+    lease = 6
+    with holder.powered_off():
+        killed = time.monotonic()
+        wait_for(lambda: statuses(witness)[holder_name] == "NotReady", timeout=lease + GRACE + 15, what="NotReady")
+        took = time.monotonic() - killed
+        assert api_get(witness, path)["spec"]["holderIdentity"] != holder_name
+    # not before: the new leader's clock starts when it takes the lease; not much after: no datastore stall
+    assert lease + GRACE - 3 <= took <= lease + GRACE + 6, took
+
+
 def test_a_grace_period_edited_in_the_args_file_applies_after_a_kubelite_restart(make_cluster):
     cluster = make_cluster(
         args=dict(
