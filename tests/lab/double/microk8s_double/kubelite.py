@@ -6,8 +6,9 @@ Timings come from the args files real kubelite reads (`$SNAP_DATA/args/kube-cont
 Every node posts its Node object (heartbeat) to the API server through kubeclient: control planes to their own,
 workers to a control plane of `args/traefik/provider.yaml` (as apiserver-proxy balances). Loops in threads, each
 asleep until it has something to do (the datastore's change feed, `datastore.wait_change`, wakes them):
-- the heartbeat, every `--node-status-update-frequency` (kubelet, default 10s; it stands for the status update and
-  the node Lease renewal of a real kubelet);
+- the heartbeat, every `Timings.heartbeat_interval`: the node Lease renewal of a real kubelet (every quarter of
+  nodeLeaseDurationSeconds, 10 s by default; only a KubeletConfiguration file named by the kubelet's `--config` can
+  change it) or its status report, whichever is more frequent; `--node-status-update-frequency` does not change it;
 - on control planes, the controllers: every `--leader-elect-retry-period` the node acquires or renews the Lease
   `kube-system/kube-controller-manager` (controllers/lease.py; its requests time out after
   `--leader-elect-renew-deadline`, as kube-controller-manager's leader-election client) and, while it leads, runs
@@ -201,7 +202,7 @@ def main() -> int:
         loop(run_controllers, node, timings)
     loop(run_node_parts, node, worker)
     namespaces_done, registered = worker, False
-    interval = timings.node_status_update_frequency
+    interval = timings.heartbeat_interval
     while datastore.is_worker(node) == worker:
         try:
             if not namespaces_done:

@@ -15,8 +15,9 @@ from microk8s_double import kubelite, wire
 from microk8s_double.kubeclient import KubeClient
 
 GRACE = 4
-QUICK = {  # args files: heartbeats every second, a node monitor pass every second, a 4 s grace period
+QUICK = {  # args files: heartbeats (node Lease renewals) every second, a node monitor pass every second, 4 s grace
     "kubelet": {"node-status-update-frequency": "1s"},
+    "kubelet-config": {"nodeLeaseDurationSeconds": "4"},
     "kube-controller-manager": {"node-monitor-period": "1s", "node-monitor-grace-period": f"{GRACE}s",
                                 "leader-elect-lease-duration": "6s", "leader-elect-renew-deadline": "4s",
                                 "leader-elect-retry-period": "1s"},
@@ -93,7 +94,7 @@ def test_a_grace_period_edited_in_the_args_file_applies_after_a_kubelite_restart
 
 
 def test_lease_duration_and_toleration_seconds_come_from_the_args_files(make_cluster):
-    cluster = make_cluster(args={"kubelet": QUICK["kubelet"]})  # MicroK8s' defaults otherwise
+    cluster = make_cluster(args={k: QUICK[k] for k in ("kubelet", "kubelet-config")})  # MicroK8s' defaults otherwise
     first = cluster.new_node()
     path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager"
     assert wait_for(lambda: api_get(first, path))["spec"]["leaseDurationSeconds"] == 60
