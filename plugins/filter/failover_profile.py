@@ -47,8 +47,22 @@ def failover_profile_problems(timings):
         value = timings.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             problems.append("failover_profile_%s must be a whole number of seconds >= 0, not %r" % (name, value))
+    lease = timings.get("node_lease_duration_seconds")
+    if not isinstance(lease, int) or isinstance(lease, bool) or lease < 1:
+        problems.append("failover_profile_node_lease_duration_seconds must be a whole number of seconds >= 1, not %r"
+                        % (lease,))  # fmt: skip
     if problems:
         return problems
+    # The node lifecycle controller hears from a healthy kubelet when it renews its node Lease, every quarter of
+    # nodeLeaseDurationSeconds (the kubelet posts its status only on a change or every 5 min): the grace period must
+    # span several renewals, or healthy nodes turn NotReady between two of them.
+    renewal = lease / 4.0
+    if renewal * 3 > seconds["node_monitor_grace_period"]:
+        problems.append(
+            "failover_profile_node_lease_duration_seconds (%s: a node Lease renewal every %gs) must let the kubelet "
+            "renew at least 3 times within failover_profile_node_monitor_grace_period (%s), or healthy nodes turn "
+            "NotReady between renewals" % (lease, renewal, timings["node_monitor_grace_period"])
+        )
     rules = [
         ("node_status_update_frequency", "node_monitor_grace_period",
          "the kubelet must post its status several times within the grace period"),
@@ -65,9 +79,12 @@ def failover_profile_problems(timings):
     return problems
 
 
-def failover_profile_flags(timings, control_plane=True):
-    """The profile as {args file: {flag: value}}; the kubelet's on every node, the rest on control planes only."""
+def failover_profile_flags(timings, control_plane=True, kubelet_config=None):
+    """The profile as {args file: {flag: value}}; the kubelet's on every node, the rest on control planes only.
+    `kubelet_config`: the path of the KubeletConfiguration file the profile writes (the kubelet's `--config`)."""
     flags = {"kubelet": {"--node-status-update-frequency": str(timings["node_status_update_frequency"])}}
+    if kubelet_config:
+        flags["kubelet"]["--config"] = str(kubelet_config)
     if control_plane:
         leader = {
             "--leader-elect-lease-duration": str(timings["leader_elect_lease_duration"]),
@@ -85,6 +102,28 @@ def failover_profile_flags(timings, control_plane=True):
             "--default-unreachable-toleration-seconds": str(timings["unreachable_toleration_seconds"]),
         }
     return flags
+
+
+def failover_profile_kubelet_config(timings):
+    """The KubeletConfiguration file the profile names with the kubelet's `--config`: only what no kubelet flag can
+    set (every other field keeps its default, and the kubelet's flags still win over the file)."""
+    return (
+        "# Written by onprem.microk8s.failover_profile: the kubelet renews its node Lease (the heartbeat the node\n"
+        "# lifecycle controller watches) every quarter of nodeLeaseDurationSeconds.\n"
+        "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+        "kind: KubeletConfiguration\n"
+        "nodeLeaseDurationSeconds: %d\n" % int(timings["node_lease_duration_seconds"])
+    )
+
+
+def failover_profile_foreign_config(kubelet_args, ours):
+    """The `--config` line of the kubelet's args that names another file than the profile's ("" when there is none):
+    the profile will not replace a user's own kubelet configuration."""
+    line = _line_of(kubelet_args, "--config")
+    if line is None:
+        return ""
+    value = re.split(r"[=\s]", line, maxsplit=1)[1].strip().strip("\"'") if re.search(r"[=\s]", line) else ""
+    return "" if value == str(ours) else line
 
 
 def _line_of(text, flag):
@@ -125,4 +164,6 @@ class FilterModule:
             "failover_profile_flags": failover_profile_flags,
             "failover_profile_record": failover_profile_record,
             "failover_profile_plan": failover_profile_plan,
+            "failover_profile_kubelet_config": failover_profile_kubelet_config,
+            "failover_profile_foreign_config": failover_profile_foreign_config,
         }

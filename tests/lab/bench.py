@@ -1,16 +1,22 @@
 #!/usr/bin/env python
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Benchmark site.yml against the LXD lab: first converge and no-op re-runs, for 4 and 8 nodes.
+"""Benchmark site.yml against the LXD lab (first converge and no-op re-runs, for 4 and 8 nodes) and soak a healthy
+tuned lab.
 
-    python tests/lab/bench.py [--nodes 4 8] [--profile 1.28] [--reruns 3]      (make bench)
+    python tests/lab/bench.py [--nodes 4 8] [--profile 1.28] [--reruns 3] [--soak-minutes 30]      (make bench)
     python tests/lab/bench.py --existing [--project DIR]      re-runs only, on the lab that is up (DIR: another
                                                                checkout's site.yml, e.g. a baseline to compare)
+    python tests/lab/bench.py --soak-only --soak-minutes 2      (soak the lab as it is: up, site.yml run, tuned)
 
 Prints, per lab size: wall time of the first converge and the median of the no-op re-runs, time per play (phase),
 tasks per host on the no-op path (run: ok/changed/failed; skipped apart), the machine's load average, and the
 double's simulated waits (its `join_wait` and `addon_delay` settings) apart from orchestration time; then the ratio
-of the 8-node to the 4-node re-run. Numbers are printed, never asserted: they depend on the machine. Aims (issue 8):
-a no-op re-run of 4 nodes <= 12 s on an idle machine, <= 15 tasks per host, 8 nodes <= 1.3 x 4 nodes.
+of the 8-node to the 4-node re-run. Aims (issue 8): a no-op re-run of 4 nodes <= 12 s on an idle machine, <= 15
+tasks per host, 8 nodes <= 1.3 x 4 nodes.
+The soak (4 nodes, profile 1.32, LAB_FAILOVER_PROFILE=tuned, no node touched) reads every node's Ready condition
+and the controller lease every few seconds and prints how often a node was seen NotReady although nothing failed
+(the failover profile's trade-off), the lease's holder changes and kubelite restarts.
+Numbers are printed, never asserted: they depend on the machine.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ LAB = [sys.executable, str(REPO / "tests" / "lab" / "lab.py")]
 RUN_EVENTS = ("runner_on_ok", "runner_on_failed")
 
 
-def converge(label, project=REPO):
+def converge(label, project=REPO, env=None):
     """Run site.yml through ansible-runner; return a dict of wall seconds, per-play seconds, tasks run and skipped
     per host, the changed count and the load average at the start."""
     data = REPO / "build" / "bench" / label
@@ -58,7 +64,7 @@ def converge(label, project=REPO):
         project_dir=str(project),
         playbook="site.yml",
         inventory=str(REPO / "inventories" / "lab"),
-        envvars={"ANSIBLE_CONFIG": str(pathlib.Path(project) / "ansible.cfg")},
+        envvars={"ANSIBLE_CONFIG": str(pathlib.Path(project) / "ansible.cfg"), **(env or {})},
         event_handler=on_event,
         quiet=True,
     )
@@ -115,6 +121,109 @@ def report_first(nodes, first, settings):
     print("  tasks per host (first run, changed=%d): %s" % (first["changed"], per_host(first["run"])))
 
 
+SOAK_NODES, SOAK_PROFILE = 4, "1.32"
+# Seconds between the starts of two reads of the nodes and the lease (a read itself takes about a second): a false
+# NotReady lasts until the node's next status post (2 s on the profile), so a shorter one between reads is missed.
+SOAK_EVERY = 1.0
+SOAK_READ = (
+    "microk8s kubectl get nodes -o json && echo '%%%' && "
+    "microk8s kubectl -n kube-system get lease kube-controller-manager -o json"
+)
+
+
+def lab_exec(node, command, timeout):
+    """(rc, stdout) of a shell command in a lab container; rc None when it did not finish within `timeout`."""
+    try:
+        done = subprocess.run(
+            [*LAB, "exec", node, "--", "sh", "-c", command], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return done.returncode, done.stdout
+
+
+def kubelite_restarts(nodes):
+    """{node: NRestarts of its kubelite service} (systemd's count; None when it could not be read)."""
+    counts = {}
+    for number in range(1, nodes + 1):
+        node = "node%d" % number
+        rc, out = lab_exec(node, "systemctl show -p NRestarts --value snap.microk8s.daemon-kubelite", 30)
+        counts[node] = int(out.strip()) if rc == 0 and out.strip().isdigit() else None
+    return counts
+
+
+def soak_sample(reader="node1"):
+    """({node: Ready status}, (lease holder, lease transitions)) now, or None when the API did not answer."""
+    rc, out = lab_exec(reader, SOAK_READ, 30)
+    if rc != 0 or "%%%" not in out:
+        return None
+    nodes_json, lease_json = out.split("%%%", 1)
+    ready = {}
+    for item in json.loads(nodes_json)["items"]:
+        conditions = item.get("status", {}).get("conditions", [])
+        ready[item["metadata"]["name"]] = next((c["status"] for c in conditions if c["type"] == "Ready"), "None")
+    spec = json.loads(lease_json).get("spec", {})
+    return ready, (spec.get("holderIdentity"), spec.get("leaseTransitions", 0))
+
+
+def soak(minutes, nodes=SOAK_NODES):
+    """Watch a healthy lab for `minutes`: every NotReady seen is a false one (no node is touched)."""
+    restarts_before = kubelite_restarts(nodes)
+    started = time.monotonic()
+    samples = unanswered = 0
+    not_ready_seen, episodes, holders, first, last, previous = {}, {}, [], None, None, {}
+    while time.monotonic() - started < minutes * 60:
+        moment = time.monotonic()
+        sample = soak_sample()
+        if sample is None:
+            unanswered += 1
+        else:
+            samples += 1
+            ready, lease = sample
+            first = first or lease
+            last = lease
+            if not holders or holders[-1] != lease[0]:
+                holders.append(lease[0])
+            for node, status in ready.items():
+                if status != "True":
+                    not_ready_seen[node] = not_ready_seen.get(node, 0) + 1
+                    if previous.get(node, "True") == "True":
+                        episodes[node] = episodes.get(node, 0) + 1
+            previous = ready
+        time.sleep(max(0.0, SOAK_EVERY - (time.monotonic() - moment)))
+    restarts_after = kubelite_restarts(nodes)
+    return {
+        "minutes": minutes,
+        "samples": samples,
+        "api_unanswered": unanswered,
+        "false_not_ready_episodes": episodes,
+        "not_ready_samples": not_ready_seen,
+        "lease_holders": holders,
+        "lease_transitions": (last[1] - first[1]) if first and last else None,
+        "kubelite_restarts": {
+            n: (restarts_after[n] - restarts_before[n]) if None not in (restarts_after[n], restarts_before[n]) else None
+            for n in restarts_before
+        },
+    }
+
+
+def soak_report(result):
+    print("== soak: %(minutes)s min of a healthy lab on the failover profile (nothing cut)" % result)
+    print(
+        "  reads: %d answered, %d unanswered (every %.0f s)" % (result["samples"], result["api_unanswered"], SOAK_EVERY)
+    )
+    episodes = result["false_not_ready_episodes"]
+    print(
+        "  false NotReady: %d (%s)"
+        % (sum(episodes.values()), ", ".join("%s x%d" % kv for kv in sorted(episodes.items())) or "none")
+    )
+    print(
+        "  controller lease: %s transitions, holders in turn: %s"
+        % (result["lease_transitions"], " -> ".join(str(h) for h in result["lease_holders"]))
+    )
+    print("  kubelite restarts: %s" % ", ".join("%s=%s" % kv for kv in sorted(result["kubelite_restarts"].items())))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[4, 8])
@@ -122,8 +231,13 @@ def main(argv=None):
     parser.add_argument("--reruns", type=int, default=3, help="no-op re-runs per lab size (the median is reported)")
     parser.add_argument("--existing", action="store_true", help="only the re-runs, on the lab that is up")
     parser.add_argument("--project", default=str(REPO), help="the checkout whose site.yml runs (default: this one)")
+    parser.add_argument("--soak-minutes", type=float, default=30, help="0: no soak")
+    parser.add_argument("--soak-only", action="store_true", help="only soak the lab as it is (up, site.yml run)")
     args = parser.parse_args(argv)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if args.soak_only:
+        soak_report(soak(args.soak_minutes))
+        return 0
     if args.existing:
         label = pathlib.Path(args.project).name
         print("== the running lab, %s" % args.project)
@@ -150,6 +264,11 @@ def main(argv=None):
             "no-op re-run %d nodes / %d nodes: %.2f (aim: <= 1.3)"
             % (largest, smallest, results[largest] / results[smallest])
         )
+    if args.soak_minutes > 0:
+        subprocess.run([*LAB, "down"], check=True)
+        subprocess.run([*LAB, "up", "--nodes", str(SOAK_NODES), "--profile", SOAK_PROFILE], check=True)
+        converge("soak", env={"LAB_FAILOVER_PROFILE": "tuned"})
+        soak_report(soak(args.soak_minutes))
     return 0
 
 

@@ -68,7 +68,13 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
     controller = (args / "kube-controller-manager").read_text().splitlines()
     assert "--leader-elect-lease-duration=6s" in controller and "--leader-elect-lease-duration=60s" not in controller
     assert "--node-monitor-grace-period=10s" in controller
-    assert "--node-status-update-frequency=2s" in (args / "kubelet").read_text().splitlines()
+    kubelet = (args / "kubelet").read_text().splitlines()
+    config = args / "onprem-failover-kubelet.yaml"
+    assert "--node-status-update-frequency=2s" in kubelet and f"--config={config}" in kubelet
+    assert yaml.safe_load(config.read_text()) == {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "nodeLeaseDurationSeconds": 8
+    }  # fmt: skip
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
     assert "--default-unreachable-toleration-seconds=20" in (args / "kube-apiserver").read_text()
     assert (tmp_path / "staging" / "failover_profile.restart-pending").exists()
 
@@ -81,6 +87,7 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
     reverted = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
     assert reverted.rc == 0, _failure_messages(reverted)
     assert {name: (args / name).read_text() for name in ARGS} == ARGS
+    assert not config.exists()
     assert not (tmp_path / "staging" / "failover_profile.json").exists()
 
     again = _run(tmp_path, "playbooks/failover_profile.yml", dict(common, failover_profile_state="absent"), skip)
@@ -98,6 +105,21 @@ def _node_modules(run):
         e["event_data"]["task_action"] for e in run.events if e.get("event") in ("runner_on_ok", "runner_on_failed")
     ]
     return [a for a in actions if a.split(".")[-1] not in _CONTROLLER_ONLY]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the record is written root-owned, as on a node")
+def test_failover_profile_refuses_a_kubelet_with_its_own_config_file(tmp_path):
+    args = tmp_path / "args"
+    args.mkdir()
+    for name, text in ARGS.items():
+        (args / name).write_text(text + ("--config=/etc/kubelet/mine.yaml\n" if name == "kubelet" else ""))
+    common = {"failover_profile_args_dir": str(args), "onprem_staging_dir": str(tmp_path / "staging")}
+    run = _run(tmp_path, "playbooks/failover_profile.yml", common, "--skip-tags restart")
+    assert run.rc != 0
+    assert any("already names a configuration file (--config=/etc/kubelet/mine.yaml)" in m
+               for m in _failure_messages(run)), _failure_messages(run)  # fmt: skip
+    assert _changed(run) == 0
+    assert (args / "kubelet").read_text() == ARGS["kubelet"] + "--config=/etc/kubelet/mine.yaml\n"
 
 
 def test_failover_profile_is_opt_in(tmp_path):

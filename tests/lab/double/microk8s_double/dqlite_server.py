@@ -3,10 +3,14 @@
 
 Every tick each member probes the voters (the leader: every member). The leader is the lowest-ID live voter among
 those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to
-the leader; a write is replicated to every live member and acknowledged once a majority of the voters holds it.
+the leader; a write is sent to every live member and acknowledged as soon as a majority of the voters holds it
+(Raft's commit: a member that does not answer, e.g. a powered-off one whose packets go unanswered, delays no write).
 The leader pushes its state to live members that are behind (a restarted node catches up) and re-balances roles
 every `rebalance_interval` seconds (go-dqlite's fixed RolesAdjustmentFrequency, 30 s; a double-only setting so the
 suite can run faster). Without a majority nothing is served: requests fail after `request_timeout`.
+A member forwards to the leader it knows, giving up a connection attempt after the probe timeout and asking again
+(go-dqlite's connector dials the nodes and retries until it finds the leader), so requests get through once the
+survivors agree on a new leader instead of hanging on a dead one.
 `POST /wait` is the double's change feed (kine's watch): it answers once a key under one of the given prefixes
 changed after a log index, or at the timeout, so kubelite's loops sleep until there is something to do.
 """
@@ -18,13 +22,14 @@ import copy
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from . import replica, roles, wire
 from .api import store
 from .node import Node
 
 NO_LEADER = "failed to create dqlite connection: no available dqlite leader server found"
+PROBE_TIMEOUT = 1.0  # s: a ping, and a connection attempt to the leader, that takes longer has failed
 
 
 class NotLeader(Exception):
@@ -36,13 +41,17 @@ class Daemon:
         self.node = node
         self.port = node.port("dqlite")
         self.backend = node.paths.backend
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the state: held briefly, never across the network
+        self.writing = threading.Lock()  # the leader's writes, one at a time
         self.pool = ThreadPoolExecutor(max_workers=32)  # probes and pushes only, nothing that waits
         self.rebalance_interval = node.setting("rebalance_interval", 30)
         self.tick = max(0.1, min(1.0, self.rebalance_interval / 5))
         self.request_timeout = node.setting("request_timeout", 10)
         self.leader_id: int | None = None
         self.peer_index: dict[int, int] = {}
+        # Pushes to members: their own threads, so pushes hanging on a dead member (until it is found dead) never
+        # queue the live members' behind them.
+        self.pushers = ThreadPoolExecutor(max_workers=128)
         self.last_seen: dict[int, tuple[float, int]] = {}
         self.last_rebalance = time.monotonic()
         self.changed = threading.Condition(self.lock)
@@ -95,7 +104,7 @@ class Daemon:
     def ping(self, peer: dict) -> int | None:
         host, port = peer["Address"].rsplit(":", 1)
         try:
-            answer = wire.call(host, int(port), "GET", "/ping", timeout=1.0)
+            answer = wire.call(host, int(port), "GET", "/ping", timeout=PROBE_TIMEOUT)
         except (OSError, wire.RemoteError, ValueError):
             return None
         if answer.get("id") != peer["ID"] or answer.get("cluster") != self.state["cluster"]:
@@ -124,7 +133,7 @@ class Daemon:
         if self.leader_id != self.self_id:
             return
         behind = [m for m in self.state["members"] if alive.get(m["ID"], self.state["index"]) < self.state["index"]]
-        self.replicate(self.state, behind)
+        self.replicate(self.state, behind, until="sent")
         if time.monotonic() - self.last_rebalance >= self.rebalance_interval:
             self.last_rebalance = time.monotonic()
             self.run_leader([{"op": "adjust"}])
@@ -138,8 +147,12 @@ class Daemon:
             time.sleep(self.tick)
 
     # -- the leader's work --------------------------------------------------------------------------------------
-    def replicate(self, state: dict, members: list[dict]) -> set[int]:
-        """Send the state to the members; the IDs that stored it."""
+    def replicate(
+        self, state: dict, members: list[dict], until: str = "all", voters: list[int] | None = None
+    ) -> set[int]:
+        """Send the state to the members; the IDs that stored it. `until`: "all" answered (or timed out), "majority"
+        of the voters (the leader counts itself; slower pushes go on in the background: Raft's commit does not wait
+        for a dead follower) or "sent" (the leader's catch-up: nothing waited for)."""
 
         def push(peer: dict) -> int | None:
             host, port = peer["Address"].rsplit(":", 1)
@@ -150,25 +163,48 @@ class Daemon:
             except (OSError, wire.RemoteError):
                 return None
 
-        return {i for i in self.pool.map(push, [m for m in members if m["ID"] != self.self_id]) if i is not None}
+        pending = {self.pushers.submit(push, m) for m in members if m["ID"] != self.self_id}
+        acked: set[int] = set()
+        deadline = time.monotonic() + self.request_timeout / 2
+        while pending and until != "sent":
+            if until == "majority" and self.majority(acked | {self.self_id}, voters):
+                break
+            done, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+            if not done:
+                break
+            acked |= {f.result() for f in done if f.result() is not None}
+        return acked
+
+    def majority(self, ids: set[int], voters: list[int] | None = None) -> bool:
+        voters = self.voters() if voters is None else voters
+        return len([i for i in voters if i in ids]) * 2 > len(voters)
 
     def run_leader(self, ops: list[dict]) -> list:
-        with self.lock:
+        """Run the operations as the leader: one write at a time (`writing`); the state lock is held to read and to
+        adopt, never across the network, so members pushing to each other cannot wait on one another. The leader
+        adopts and saves a write before it sends it (Raft appends to its own log first), so no follower ever holds
+        a newer state than the leader's and elects itself for it."""
+        with self.writing:
             if self.leader_id != self.self_id:
                 raise NotLeader()
             if any(op["op"] == "adjust" for op in ops):
                 self.peer_index = self.probe(self.state["members"])
-            state = copy.deepcopy(self.state)
+            with self.lock:
+                base = self.state  # adopted states are replaced, never changed in place
+                state = copy.deepcopy(base)
             results = [self.apply(state, op) for op in ops]
-            if state == self.state:
+            if state == base:
                 return results
-            state["index"] += 1
-            live = [m for m in self.state["members"] if m["ID"] in self.peer_index]
-            acked = self.replicate(state, live) | {self.self_id}
-            if len([i for i in self.voters() if i in acked]) * 2 <= len(self.voters()):
+            with self.lock:
+                if self.state is not base:  # another member's push came in meanwhile: it leads, not this one
+                    raise NotLeader()
+                state["index"] += 1
+                live = [m for m in self.state["members"] if m["ID"] in self.peer_index]
+                self.adopt(state)
+                replica.save_if_current(self.backend, state, self.self_id)
+            voters = [m["ID"] for m in base["members"] if m["Role"] == replica.VOTER]  # the configuration it ran in
+            if not self.majority(self.replicate(state, live, until="majority", voters=voters) | {self.self_id}, voters):
                 raise NotLeader()
-            self.adopt(state)
-            replica.save_if_current(self.backend, state, self.self_id)
             return results
 
     def apply(self, state: dict, op: dict):
@@ -178,6 +214,8 @@ class Daemon:
             return store.apply(state, op)
         if kind == "members":
             return members
+        if kind == "leader":  # dqlite's `.leader`: the address of the member that answers (the leader)
+            return next(m["Address"] for m in members if m["ID"] == self.self_id)
         elif kind == "adjust":
             online = set(self.peer_index) | {self.self_id}
             state["members"] = roles.adjust(members, online)
@@ -209,7 +247,15 @@ class Daemon:
                     return self.run_leader(ops)
                 if leader:
                     host, port = leader["Address"].rsplit(":", 1)
-                    return wire.call(host, int(port), "POST", "/leader", {"ops": ops}, timeout=self.request_timeout)
+                    return wire.call(
+                        host,
+                        int(port),
+                        "POST",
+                        "/leader",
+                        {"ops": ops},
+                        timeout=self.request_timeout,
+                        connect_timeout=PROBE_TIMEOUT,
+                    )
             except (NotLeader, OSError, wire.RemoteError):
                 pass
             time.sleep(self.tick)

@@ -101,6 +101,18 @@ class Timings:
     node_status_update_frequency: float  # --node-status-update-frequency (kubelet)
     not_ready_toleration: int  # --default-not-ready-toleration-seconds (kube-apiserver)
     unreachable_toleration: int  # --default-unreachable-toleration-seconds (kube-apiserver)
+    # kubelet, only in the KubeletConfiguration file that `--config` names (no flag exists for them):
+    node_lease_duration: int = 40  # nodeLeaseDurationSeconds: the node Lease is renewed every quarter of it
+    node_status_report_frequency: float = 300.0  # nodeStatusReportFrequency: an unchanged status is posted this often
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """How often the node lifecycle controller hears from a healthy kubelet: the node Lease's renewal (every
+        nodeLeaseDurationSeconds * 0.25, 10 s by default) or the status report, whichever comes first. Not
+        `--node-status-update-frequency`: that is how often the kubelet computes its status, which it posts only
+        when it changed or every nodeStatusReportFrequency (5m when the flag, not the file, sets the update
+        frequency: the kubelet defaults its configuration before it parses the flags)."""
+        return min(self.node_lease_duration * 0.25, self.node_status_report_frequency)
 
 
 def defaults(minor: int) -> dict[str, str]:
@@ -123,11 +135,46 @@ def component(node: Node, name: str) -> dict[str, str]:
     return flags(read(node.paths.args(name), env))
 
 
+def kubelet_config(node: Node, kubelet_flags: dict[str, str]) -> dict[str, str]:
+    """The top-level `key: value` lines of the KubeletConfiguration file `--config` names ({} without one). A named
+    file that does not exist stops the kubelet, as the real one's "failed to load Kubelet config file"."""
+    path = kubelet_flags.get("config")
+    if not path:
+        return {}
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ArgsError(f"failed to load Kubelet config file {path}, error {error}") from None
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([A-Za-z]\w*):\s*(.*?)\s*", line)
+        if match:
+            found[match.group(1)] = match.group(2).strip("'\"")
+    return found
+
+
+def from_kubelet_config(fields: dict[str, str]) -> dict:
+    """nodeLeaseDurationSeconds and nodeStatusReportFrequency (its default: the file's nodeStatusUpdateFrequency
+    when the file sets one, else 5m, as the kubelet's defaulting does)."""
+    chosen = {}
+    if "nodeLeaseDurationSeconds" in fields:
+        value = fields["nodeLeaseDurationSeconds"]
+        if not re.fullmatch(r"\d+", value) or int(value) <= 0:
+            raise ArgsError(f"invalid configuration: nodeLeaseDurationSeconds must be greater than 0, not {value}")
+        chosen["node_lease_duration"] = int(value)
+    report = fields.get("nodeStatusReportFrequency") or fields.get("nodeStatusUpdateFrequency")
+    if report:
+        chosen["node_status_report_frequency"] = duration(report)
+    return chosen
+
+
 def load(node: Node) -> Timings:
     """The timings of this node's args files now (kubelite calls it once at start)."""
     given = dict(defaults(node.profile.minor))
     given.update(pick(component(node, "kube-controller-manager"), given, "node-monitor", "leader-elect-"))
-    given.update(pick(component(node, "kubelet"), given, "node-status-update-frequency"))
+    kubelet = component(node, "kubelet")
+    from_file = from_kubelet_config(kubelet_config(node, kubelet))
+    given.update(pick(kubelet, given, "node-status-update-frequency"))
     given.update(pick(component(node, "kube-apiserver"), given, "default-"))
     seconds = {name: parse_flag(name, value) for name, value in given.items()}
     timings = Timings(
@@ -139,6 +186,7 @@ def load(node: Node) -> Timings:
         node_status_update_frequency=seconds["node-status-update-frequency"],
         not_ready_toleration=int(seconds["default-not-ready-toleration-seconds"]),
         unreachable_toleration=int(seconds["default-unreachable-toleration-seconds"]),
+        **from_file,
     )
     check(timings)
     return timings

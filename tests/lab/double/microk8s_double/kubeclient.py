@@ -66,15 +66,16 @@ class KubeClient:
             self.context.load_cert_chain(*cert)
 
     @classmethod
-    def for_node(cls, node: Node) -> KubeClient:
-        """This node's client: its own API server on a control plane, the listed control planes on a worker."""
+    def for_node(cls, node: Node, timeout: float | None = None) -> KubeClient:
+        """This node's client: its own API server on a control plane, the listed control planes on a worker.
+        `timeout`: per request (default: the datastore's request timeout plus 5 s)."""
         if datastore.is_worker(node):
             endpoints = [(host, int(port)) for host, port in (e.rsplit(":", 1) for e in control_planes(node))]
         else:
             endpoints = [(node.ip, node.port("apiserver"))]
         token, cert = certs.admin_token(node), certs.admin_cert(node)  # 1.28+: the admin client certificate
-        timeout = node.setting("request_timeout", 10) + 5
-        return cls(endpoints, str(node.paths.cert("ca.crt")), token, timeout, cert=cert)
+        limit = node.setting("request_timeout", 10) + 5 if timeout is None else timeout
+        return cls(endpoints, str(node.paths.cert("ca.crt")), token, limit, cert=cert)
 
     # -- verbs ----------------------------------------------------------------------------------------------------
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:

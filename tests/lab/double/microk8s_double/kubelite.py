@@ -6,12 +6,14 @@ Timings come from the args files real kubelite reads (`$SNAP_DATA/args/kube-cont
 Every node posts its Node object (heartbeat) to the API server through kubeclient: control planes to their own,
 workers to a control plane of `args/traefik/provider.yaml` (as apiserver-proxy balances). Loops in threads, each
 asleep until it has something to do (the datastore's change feed, `datastore.wait_change`, wakes them):
-- the heartbeat, every `--node-status-update-frequency` (kubelet, default 10s; it stands for the status update and
-  the node Lease renewal of a real kubelet);
+- the heartbeat, every `Timings.heartbeat_interval`: the node Lease renewal of a real kubelet (every quarter of
+  nodeLeaseDurationSeconds, 10 s by default; only a KubeletConfiguration file named by the kubelet's `--config` can
+  change it) or its status report, whichever is more frequent; `--node-status-update-frequency` does not change it;
 - on control planes, the controllers: every `--leader-elect-retry-period` the node acquires or renews the Lease
-  `kube-system/kube-controller-manager` (controllers/lease.py) and, while it leads, runs `sync(client[, node[,
-  timings]])` of every module of the `controllers` package that has one: when their objects changed, and at least
-  every `--node-monitor-period`;
+  `kube-system/kube-controller-manager` (controllers/lease.py; its requests time out after
+  `--leader-elect-renew-deadline`, as kube-controller-manager's leader-election client) and, while it leads, runs
+  `sync(client[, node[, timings]])` of every module of the `controllers` package that has one: when their objects
+  changed, and at least every `--node-monitor-period`;
 - on every node, `kubelet.sync(node)` (when its pods or node changed; every second while it runs pods, as the
   kubelet's PLEG relists) and `network.sync(node)` (starts the network's own loops).
 A failing round is logged and retried by the next one. When a join turns the node into a worker (or `leave` back)
@@ -102,8 +104,12 @@ def call(sync: Callable, *args) -> None:
 def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
     lease = importlib.import_module(f"{PACKAGE}.controllers.lease")
     workloads = optional("controllers.workloads")
-    election = lease.Election(
-        KubeClient.for_node(node), node.hostname, timings.lease_duration, timings.renew_deadline, timings.retry_period
+    election = lease.Election(  # its client gives up after the renew deadline, as kube-controller-manager's does
+        KubeClient.for_node(node, timeout=timings.renew_deadline),
+        node.hostname,
+        timings.lease_duration,
+        timings.renew_deadline,
+        timings.retry_period,
     )
     syncs = controller_syncs()
     waker = datastore.Waker(node, CONTROLLED, local=True)
@@ -114,7 +120,8 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
         if now >= next_election:
             next_election = now + timings.retry_period
             try:
-                client = election.client = KubeClient.for_node(node)  # a join replaces the CA and token
+                client = KubeClient.for_node(node)  # a join replaces the CA and token
+                election.client = KubeClient.for_node(node, timeout=timings.renew_deadline)
             except OSError as error:  # credentials being replaced by a join or leave
                 print(f"controllers: {error}", file=sys.stderr, flush=True)
             else:
@@ -174,7 +181,7 @@ def main() -> int:
         loop(run_controllers, node, timings)
     loop(run_node_parts, node, worker)
     namespaces_done, registered = worker, False
-    interval = timings.node_status_update_frequency
+    interval = timings.heartbeat_interval
     while datastore.is_worker(node) == worker:
         try:
             if not namespaces_done:

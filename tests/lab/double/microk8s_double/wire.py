@@ -148,8 +148,11 @@ def call(
     context: ssl.SSLContext | None = None,
     source_ip: str | None = None,
     headers: dict | None = None,
+    connect_timeout: float | None = None,
 ) -> object:
-    """One request; returns the decoded JSON body (or bytes); raises RemoteError on status >= 300, OSError on I/O."""
+    """One request; returns the decoded JSON body (or bytes); raises RemoteError on status >= 300, OSError on I/O.
+    `connect_timeout`: a shorter limit for the connection alone (a peer that does not answer SYNs), `timeout` for the
+    rest."""
     source = (source_ip, 0) if source_ip else None
     if context:
         connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context, source_address=source)
@@ -157,6 +160,10 @@ def call(
         connection = http.client.HTTPConnection(host, port, timeout=timeout, source_address=source)
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     try:
+        if connect_timeout is not None:
+            connection.timeout = connect_timeout
+            connection.connect()
+            connection.sock.settimeout(timeout)
         connection.request(method, path, body=data, headers=headers or {})
         response = connection.getresponse()
         payload = response.read()

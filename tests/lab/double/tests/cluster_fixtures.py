@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from microk8s_double import agent_client, certs, datastore, default_args, paths, profiles, wire
 from microk8s_double.node import Node
 
@@ -29,9 +30,12 @@ FAST = {
     "request_timeout": 5,
     "cert_key": "ec",
 }
-# Short Kubernetes timings for the suite, written into each node's args files after MicroK8s' defaults (last wins).
+# Short Kubernetes timings for the suite, written into each node's args files after MicroK8s' defaults (last wins);
+# "kubelet-config" is the KubeletConfiguration file the kubelet's --config names (the node Lease renewal, every
+# quarter of nodeLeaseDurationSeconds, is the heartbeat: 2 s here).
 FAST_ARGS = {
     "kubelet": {"node-status-update-frequency": "2s"},
+    "kubelet-config": {"nodeLeaseDurationSeconds": "8"},
     "kube-controller-manager": {
         "node-monitor-period": "1s",
         "node-monitor-grace-period": "6s",
@@ -141,7 +145,10 @@ class LoopbackNode:
         self.paths.lock("ha-cluster").touch()
         default_args.write(cluster.profile, self.paths.snap_data / "args")  # what the install hook copies
         for component, flags in cluster.args.items():
-            self.set_args(component, **flags)
+            if component == "kubelet-config":
+                self.set_kubelet_config(**flags)
+            else:
+                self.set_args(component, **flags)
         with open(cluster.hosts_file, "a") as hosts:
             hosts.write(f"{self.ip} {self.hostname}\n")
 
@@ -167,8 +174,23 @@ class LoopbackNode:
         return self
 
     def kill(self) -> None:
-        """A power cut: every daemon dies at once."""
+        """Every daemon dies at once (its address then refuses connections at once)."""
         kill_all(self.daemons)
+
+    @contextlib.contextmanager
+    def powered_off(self):
+        """A power cut as the lab's `lxc stop --force` and a real PC's give it: the daemons die and packets to the
+        node's address go unanswered (an iptables DROP, removed on exit), so peers hang until their own timeouts
+        instead of being refused. Skips the test where iptables cannot be used (not root)."""
+        rule = ["INPUT", "-d", self.ip, "-j", "DROP"]
+        if os.geteuid() != 0 or shutil.which("iptables") is None:
+            pytest.skip("needs root and iptables to drop the packets of a powered-off node")
+        kill_all(self.daemons)
+        subprocess.run(["iptables", "-I", *rule], check=True)
+        try:
+            yield self
+        finally:
+            subprocess.run(["iptables", "-D", *rule], check=False)
 
     def set_args(self, component: str, **flags: str) -> None:
         """Edit `args/<component>` as a user would: each flag's lines replaced by `--name=value` (keys with `_` for
@@ -181,6 +203,14 @@ class LoopbackNode:
             if value is not None:
                 lines.append(f"{name}={value}")
         path.write_text("\n".join(lines) + "\n")
+
+    def set_kubelet_config(self, **fields: str) -> None:
+        """Write `args/kubelet-config.yaml` (a KubeletConfiguration with these fields) and name it with the kubelet's
+        `--config`, as a user would; takes effect when kubelite (re)starts."""
+        lines = ["apiVersion: kubelet.config.k8s.io/v1beta1", "kind: KubeletConfiguration"]
+        lines += [f"{key}: {value}" for key, value in fields.items()]
+        self.paths.args("kubelet-config.yaml").write_text("\n".join(lines) + "\n")
+        self.set_args("kubelet", config="${SNAP_DATA}/args/kubelet-config.yaml")
 
     def restart_kubelite(self) -> None:
         """`snap restart microk8s.daemon-kubelite`: the process ends and its supervisor starts it again."""

@@ -4,6 +4,8 @@ quorum loss freezing reads and writes, and a powered-off node catching up when i
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from cluster_fixtures import api_get, clusters, wait_for
 from microk8s_double import datastore, dqlite_server, roles, wire
@@ -96,7 +98,8 @@ def test_a_powered_off_node_comes_back_with_its_identity_and_catches_up(make_clu
     cluster.grow(2)
     first, _second, third = cluster.nodes
     settled(first, voters=3)
-    identity = (third.paths.backend / "info.yaml").read_text()
+    info = third.paths.backend / "info.yaml"  # its own copy too (a commit needs a majority only, so it may lag)
+    identity = wait_for(lambda: "Role: 0" in info.read_text() and info.read_text(), what="third one's info.yaml voter")
     third.kill()
     datastore.execute(first.node, [{"op": "put", "key": "/while-away", "value": "written"}])
     third.start()
@@ -105,6 +108,58 @@ def test_a_powered_off_node_comes_back_with_its_identity_and_catches_up(make_clu
     assert got == ["written"]
     state = wait_for(lambda: "while-away" in (third.paths.backend / "double-state.json").read_text(), what="copy")
     assert state
+
+
+def leading(cluster):
+    """The node whose datastore leads (dqlite's `.leader`), once every node names the same one a second apart (the
+    lead moves to the lowest-ID voter shortly after the voters are complete)."""
+
+    def agreed():
+        named = {datastore.execute(n.node, [{"op": "leader"}])[0] for n in cluster.nodes}
+        return named.pop() if len(named) == 1 else None
+
+    def stable():
+        before = agreed()
+        time.sleep(1)
+        return before if before and agreed() == before else None
+
+    address = wait_for(stable, what="one datastore leader")
+    return next(n for n in cluster.nodes if address == f"{n.ip}:19001")
+
+
+def test_a_powered_off_voter_delays_no_write(make_cluster):
+    """Raft commits once a majority holds an entry: a voter whose packets go unanswered must not hold writes up for
+    the push timeout (5 s here) while the leader still counts it alive."""
+    cluster = make_cluster(request_timeout=10)
+    cluster.new_node()
+    cluster.grow(2)
+    settled(cluster.nodes[0], voters=3)
+    leader = leading(cluster)
+    follower = next(n for n in cluster.nodes if n is not leader)
+    took = []
+    with follower.powered_off():
+        for number in range(6):
+            started = time.monotonic()
+            datastore.execute(leader.node, [{"op": "put", "key": f"/after-cut/{number}", "value": number}])
+            took.append(time.monotonic() - started)
+    assert max(took) < 2, took
+
+
+def test_a_request_through_a_follower_reaches_the_new_leader_after_the_leader_is_powered_off(make_cluster):
+    """The survivors elect a leader after the liveness window (2 s here; real dqlite: an election timeout of 3-6 s) and
+    a request waiting on a member gets there instead of hanging on the dead leader until the request timeout (10 s)."""
+    cluster = make_cluster(request_timeout=10)
+    cluster.new_node()
+    cluster.grow(2)
+    settled(cluster.nodes[0], voters=3)
+    leader = leading(cluster)
+    witness = next(n for n in cluster.nodes if n is not leader)
+    with leader.powered_off():
+        started = time.monotonic()
+        datastore.execute(witness.node, [{"op": "put", "key": "/after-cut", "value": "written"}])
+        took = time.monotonic() - started
+        assert datastore.execute(witness.node, [{"op": "get", "key": "/after-cut"}]) == ["written"]
+    assert took < 8, took  # real dqlite: a randomised election timeout of 3-6 s
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from microk8s_double.controllers import services
 from microk8s_double.kubeclient import KubeClient
 from network_fakes import backend
 
+LEASE_1S = {"kubelet-config": {"nodeLeaseDurationSeconds": "4"}}  # node Lease renewed (heartbeat) every 1 s
+
 
 @pytest.fixture
 def make_cluster(tmp_path):
@@ -26,7 +28,9 @@ def fetch(ip: str, port: int) -> str:
 
 
 def test_a_load_balancer_service_is_allocated_and_every_node_proxies_its_node_port(make_cluster):
-    cluster = make_cluster(args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}), pod_network="host")
+    cluster = make_cluster(
+        args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}, **LEASE_1S), pod_network="host"
+    )
     first = cluster.new_node()
     (second,) = cluster.grow(1)
     client = KubeClient.for_node(first.node)

@@ -116,6 +116,36 @@ def test_edited_values_and_bad_ones(tmp_path):
         kubeargs.load(node)
 
 
+def test_the_heartbeat_is_the_node_lease_renewal_which_only_a_kubelet_config_file_changes(tmp_path):
+    """The node lifecycle controller hears from a healthy kubelet when it renews its node Lease (every quarter of
+    nodeLeaseDurationSeconds: 10 s) or reports its status (only when changed, or every nodeStatusReportFrequency: 5m);
+    `--node-status-update-frequency` as a flag changes neither. Both are fields of the KubeletConfiguration file
+    that the kubelet's `--config` names (no flag sets them)."""
+    node = make_node(tmp_path, "1.32")
+    args = node.paths.snap_data / "args"
+    default_args.write(node.profile, args)
+    with open(args / "kubelet", "a") as out:
+        out.write("--node-status-update-frequency=2s\n")
+    assert kubeargs.load(node).heartbeat_interval == 10
+    config = args / "kubelet-config.yaml"
+    config.write_text(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nnodeLeaseDurationSeconds: 8\n"
+    )
+    with open(args / "kubelet", "a") as out:
+        out.write("--config=${SNAP_DATA}/args/kubelet-config.yaml\n")
+    timings = kubeargs.load(node)
+    assert (timings.node_lease_duration, timings.heartbeat_interval, timings.node_status_update_frequency) == (8, 2, 2)
+    with open(config, "a") as out:  # the file's update frequency is its report frequency too
+        out.write("nodeLeaseDurationSeconds: 40\nnodeStatusUpdateFrequency: 3s\n")
+    assert kubeargs.load(node).heartbeat_interval == 3
+    config.write_text("kind: KubeletConfiguration\nnodeLeaseDurationSeconds: 0\n")
+    with pytest.raises(kubeargs.ArgsError, match="nodeLeaseDurationSeconds must be greater than 0"):
+        kubeargs.load(node)
+    config.unlink()
+    with pytest.raises(kubeargs.ArgsError, match=r"failed to load Kubelet config file .*kubelet-config\.yaml"):
+        kubeargs.load(node)
+
+
 @pytest.mark.skipif(shutil.which("cp") is None, reason="no cp")
 def test_the_install_hook_copies_the_default_args_into_snap_data(tmp_path):
     snap, data = tmp_path / "snap", tmp_path / "data"

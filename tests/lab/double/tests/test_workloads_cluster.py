@@ -9,6 +9,8 @@ import pytest
 from cluster_fixtures import FAST_ARGS, clusters, wait_for
 from microk8s_double.kubeclient import KubeClient
 
+LEASE_1S = {"kubelet-config": {"nodeLeaseDurationSeconds": "4"}}  # node Lease renewed (heartbeat) every 1 s
+
 
 @pytest.fixture
 def make_cluster(tmp_path):
@@ -17,7 +19,9 @@ def make_cluster(tmp_path):
 
 
 def test_a_deployment_is_spread_and_each_kubelet_reports_its_pods(make_cluster):
-    cluster = make_cluster(args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}), pod_network="host")
+    cluster = make_cluster(
+        args=dict(FAST_ARGS, kubelet={"node-status-update-frequency": "1s"}, **LEASE_1S), pod_network="host"
+    )
     first = cluster.new_node()
     (worker,) = cluster.grow(1, worker=True)
     client = KubeClient.for_node(first.node)

@@ -5,6 +5,8 @@ import pytest
 
 from ansible_collections.onprem.microk8s.plugins.filter.failover_profile import (
     failover_profile_flags,
+    failover_profile_foreign_config,
+    failover_profile_kubelet_config,
     failover_profile_plan,
     failover_profile_problems,
     failover_profile_record,
@@ -20,6 +22,7 @@ TIMINGS = {
     "leader_elect_retry_period": "2s",
     "not_ready_toleration_seconds": 30,
     "unreachable_toleration_seconds": 30,
+    "node_lease_duration_seconds": 16,
 }
 # canonical/microk8s microk8s-resources/default-args (HEAD d099c907), abridged
 CONTROLLER = "--kubeconfig=${SNAP_DATA}/credentials/controller.config\n--leader-elect-lease-duration=60s\n" \
@@ -42,6 +45,9 @@ def test_default_timings_are_consistent():
         ({"leader_elect_renew_deadline": "15s"}, "renew deadline must be below the lease"),
         ({"node_monitor_grace_period": "soon"}, "not a duration"),
         ({"unreachable_toleration_seconds": -1}, "whole number of seconds"),
+        ({"node_lease_duration_seconds": 0}, "node_lease_duration_seconds must be a whole number"),
+        # a renewal every 10 s (MicroK8s' 40) against a 16 s grace period: healthy nodes would flap NotReady
+        ({"node_lease_duration_seconds": 40}, "renew at least 3 times within"),
     ],
 )
 def test_bad_timings_are_named(change, says):
@@ -55,6 +61,22 @@ def test_workers_get_only_the_kubelet_flag():
     assert flags["kube-controller-manager"]["--node-monitor-grace-period"] == "16s"
     assert flags["kube-apiserver"]["--default-unreachable-toleration-seconds"] == "30"
     assert flags["kube-scheduler"]["--leader-elect-retry-period"] == "2s"
+
+
+def test_the_kubelet_config_file_is_named_on_every_node_and_carries_the_node_lease_duration():
+    path = "/var/snap/microk8s/current/args/onprem-failover-kubelet.yaml"
+    assert failover_profile_flags(TIMINGS, False, path)["kubelet"]["--config"] == path
+    assert failover_profile_flags(TIMINGS, True, path)["kubelet"]["--config"] == path
+    text = failover_profile_kubelet_config(TIMINGS)
+    assert "kind: KubeletConfiguration\n" in text and text.endswith("\nnodeLeaseDurationSeconds: 16\n")
+    kubelet = "--kubeconfig=${SNAP_DATA}/credentials/kubelet.config\n"
+    assert failover_profile_foreign_config(kubelet, path) == ""
+    assert failover_profile_foreign_config(kubelet + "--config=%s\n" % path, path) == ""
+    assert failover_profile_foreign_config(kubelet + "--config /etc/mine.yaml\n", path) == "--config /etc/mine.yaml"
+    revert = {
+        (i["file"], i["flag"]): i for i in failover_profile_plan(failover_profile_flags(TIMINGS, True, path), "absent")
+    }
+    assert revert[("kubelet", "--config")]["state"] == "absent"
 
 
 def test_apply_then_revert_from_the_record():
