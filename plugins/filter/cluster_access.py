@@ -394,8 +394,9 @@ def _norm_pem(text):
     return "".join(str(text or "").split())
 
 
-def _renewal(issued, expires, now, ttl, fraction):
-    """The reason a credential valid from `issued` to `expires` needs renewing, or None."""
+def _renewal(issued, expires, now, ttl, fraction, ttl_honoured=True):
+    """The reason a credential valid from `issued` to `expires` needs renewing, or None. ttl_honoured: whether the
+    cluster issues the lifetime asked for (certificates: MicroK8s 1.22+; before, the signer's own duration)."""
     if issued is None or expires is None:
         return "its lifetime cannot be read"
     left = expires - now
@@ -403,7 +404,7 @@ def _renewal(issued, expires, now, ttl, fraction):
         return "it expired"
     if left < fraction * max(expires - issued, 1):
         return "less than %d%% of its lifetime is left" % round(fraction * 100)
-    if left > ttl + SLACK:
+    if ttl_honoured and left > ttl + SLACK:
         return "it lives longer than the ttl asked for now"
     return None
 
@@ -413,7 +414,8 @@ def cluster_access_credential_plan(subjects, held, certs, settings):
 
     held: {name: cluster_access_kubeconfig(...)} for the kubeconfigs the controller holds; certs: {name:
     cluster_access_cert_facts(...)} for their certificates. settings: now (Unix time), ca (PEM), server,
-    renew_fraction, sa_uids ({robot name: uid of its ServiceAccount}).
+    renew_fraction, sa_uids ({robot name: uid of its ServiceAccount}), ttl_honoured (False before MicroK8s 1.22,
+    whose signer ignores a CSR's expirationSeconds: a certificate longer than asked is then kept).
     An `issue` makes a new key/certificate or token; a `rewrite` only writes the kubeconfig again (new server).
     """
     now = settings["now"]
@@ -436,9 +438,8 @@ def cluster_access_credential_plan(subjects, held, certs, settings):
             elif cert.get("cn") != name or sorted(cert.get("groups") or []) != sorted(subject["groups"]):
                 reason = "the certificate names other groups than the inventory"
             else:
-                reason = _renewal(
-                    asn1_epoch(cert.get("not_before")), asn1_epoch(cert.get("not_after")), now, subject["ttl"], fraction
-                )
+                issued, expires = asn1_epoch(cert.get("not_before")), asn1_epoch(cert.get("not_after"))
+                reason = _renewal(issued, expires, now, subject["ttl"], fraction, settings.get("ttl_honoured", True))
         else:
             claims = cluster_access_jwt_claims(config.get("token"))
             sa = ((claims.get("kubernetes.io") or {}).get("serviceaccount") or {}) if claims else {}

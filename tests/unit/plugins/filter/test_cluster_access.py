@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 
+import jinja2
 import pytest
+import yaml
 
 from ansible_collections.onprem.microk8s.plugins.filter import cluster_access as ca
 
@@ -352,3 +355,54 @@ def test_the_api_servers_authorization_mode(text, value):
 def test_unix_group_holds_exactly_the_named_accounts():
     assert ca.unix_group_plan(["labadmin", "ops"], ["ops", "dev"]) == {"add": ["dev"], "remove": ["labadmin"]}
     assert ca.unix_group_plan([], []) == {"add": [], "remove": []}
+
+
+TEMPLATE = pathlib.Path(__file__).parents[4] / "roles" / "cluster_access" / "templates" / "kubeconfig.j2"
+
+
+def render(item, **overrides):
+    values = {
+        "ansible_managed": "managed",
+        "item": item,
+        "cluster_access_cluster_name": "microk8s-cluster",
+        "_cluster_access_server": SERVER,
+        "_cluster_access_ca": CA_PEM,
+        "_cluster_access_subjects": ca.cluster_access_subjects([ALICE, {**DAVE, "csr": "dave.csr"}], [CI], SETTINGS),
+        "_cluster_access_held": {},
+        "_cluster_access_new_keys": {"alice": "NEWKEY"},
+        "_cluster_access_new_certs": {"alice": "NEWCERT", "dave": "DAVECERT"},
+        "_cluster_access_new_tokens": {"ci": "NEWTOKEN"},
+    }
+    values.update(overrides)
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)  # Ansible's template settings
+    env.filters["b64encode"] = lambda text: base64.b64encode(text.encode()).decode()
+    return env.from_string(TEMPLATE.read_text()).render(**values)
+
+
+def test_kubeconfigs_read_back_as_written():
+    alice = yaml.safe_load(render({"name": "alice", "kind": "user", "action": "issue"}))
+    assert alice["current-context"] == "alice@microk8s-cluster"
+    assert alice["contexts"][0]["context"] == {"cluster": "microk8s-cluster", "user": "alice", "namespace": "team-a"}
+    facts = ca.cluster_access_kubeconfig(render({"name": "alice", "kind": "user", "action": "issue"}))
+    assert facts["server"] == SERVER and facts["ca"] == CA_PEM
+    assert (facts["client_cert"], facts["client_key"], facts["token"]) == ("NEWCERT", "NEWKEY", "")
+    robot = ca.cluster_access_kubeconfig(render({"name": "ci", "kind": "robot", "action": "issue"}))
+    assert (robot["token"], robot["client_cert"]) == ("NEWTOKEN", "")
+    # a person who handed in a CSR keeps the key: the kubeconfig names the file beside it
+    dave = ca.cluster_access_kubeconfig(render({"name": "dave", "kind": "user", "action": "issue"}))
+    assert (dave["client_cert"], dave["client_key"], dave["client_key_path"]) == ("DAVECERT", "", "dave.key")
+
+
+def test_a_rewrite_keeps_the_credential_it_had():
+    held = {"alice": ca.cluster_access_kubeconfig(_kubeconfig(server="https://old:16443", cert="OLD", key="OLDKEY"))}
+    text = render({"name": "alice", "kind": "user", "action": "rewrite"}, _cluster_access_held=held)
+    facts = ca.cluster_access_kubeconfig(text)
+    assert (facts["server"], facts["client_cert"], facts["client_key"]) == (SERVER, "OLD", "OLDKEY")
+
+
+def test_before_1_22_a_certificate_longer_than_asked_is_kept():
+    """The signer of MicroK8s 1.20/1.21 ignores expirationSeconds (a year): re-issuing would never end."""
+    certs = {"alice": _cert(NOW - DAY, 365 * DAY)}
+    assert plan(_alice_and_ci(), _held(), certs, ttl_honoured=False)["alice"] == ("keep", "valid")
+    certs = {"alice": _cert(NOW - 300 * DAY, 365 * DAY)}
+    assert plan(_alice_and_ci(), _held(), certs, ttl_honoured=False)["alice"][0] == "issue"
