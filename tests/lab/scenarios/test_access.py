@@ -35,7 +35,8 @@ ROBOTS = {r["name"]: r for r in LAB_VARS["cluster_access_robots"]}
 ROBOT_NS = "onprem-access"
 
 # (verb, resource[.group], namespace or None for cluster-scoped / all namespaces, name or None, subresource or None)
-# Core resources have no group; the API path is derived from the group.
+# Core resources have no group. Only kinds the lab's double serves (no batch, StatefulSets or quotas there); names
+# that do not exist, so a request that wrongly got through changes nothing (and writes are dry runs anyway).
 NS_ADMIN = {
     "allow": [
         ("list", "pods", "team-a"),
@@ -46,28 +47,30 @@ NS_ADMIN = {
         ("create", "secrets", "team-a"),
         ("create", "configmaps", "team-a"),
         ("create", "services", "team-a"),
+        ("list", "endpoints", "team-a"),
+        ("create", "serviceaccounts", "team-a"),
         ("list", "deployments.apps", "team-a"),
         ("create", "deployments.apps", "team-a"),
         ("patch", "deployments.apps", "team-a", "x"),
         ("delete", "deployments.apps", "team-a", "x"),
-        ("create", "jobs.batch", "team-a"),
+        ("create", "replicasets.apps", "team-a"),
+        ("create", "poddisruptionbudgets.policy", "team-a"),
         ("create", "ingresses.networking.k8s.io", "team-a"),
         ("create", "rolebindings.rbac.authorization.k8s.io", "team-a"),
         ("list", "networkpolicies.networking.k8s.io", "team-a"),
-        ("create", "serviceaccounts", "team-a"),
     ],
     "deny": [
         ("create", "networkpolicies.networking.k8s.io", "team-a"),
-        ("delete", "networkpolicies.networking.k8s.io", "team-a", "onprem-default-deny-ingress"),
-        ("create", "resourcequotas", "team-a"),
+        ("delete", "networkpolicies.networking.k8s.io", "team-a", "x"),
         ("list", "pods", "team-b"),
         ("list", "secrets", "team-b"),
         ("create", "deployments.apps", "team-b"),
         ("list", "pods", "kube-system"),
+        ("create", "leases.coordination.k8s.io", "kube-system"),
         ("list", "nodes", None),
         ("list", "namespaces", None),
         ("create", "namespaces", None),
-        ("delete", "namespaces", None, "team-a"),
+        ("delete", "namespaces", None, "team-z"),
         ("create", "clusterroles.rbac.authorization.k8s.io", None),
         ("list", "clusterrolebindings.rbac.authorization.k8s.io", None),
     ],
@@ -78,11 +81,14 @@ NS_VIEWER = {
         ("get", "pods", "team-a", "x"),
         ("get", "pods", "team-a", "x", "log"),
         ("list", "services", "team-a"),
+        ("list", "endpoints", "team-a"),
         ("list", "configmaps", "team-a"),
         ("list", "events", "team-a"),
+        ("list", "persistentvolumeclaims", "team-a"),
         ("list", "deployments.apps", "team-a"),
         ("get", "deployments.apps", "team-a", "x"),
-        ("list", "jobs.batch", "team-a"),
+        ("list", "replicasets.apps", "team-a"),
+        ("list", "poddisruptionbudgets.policy", "team-a"),
         ("list", "ingresses.networking.k8s.io", "team-a"),
         ("list", "networkpolicies.networking.k8s.io", "team-a"),
     ],
@@ -106,23 +112,24 @@ DEPLOYER_A = {
     "allow": [
         ("list", "pods", "team-a"),
         ("get", "pods", "team-a", "x"),
+        ("get", "pods", "team-a", "x", "log"),
         ("delete", "pods", "team-a", "x"),
         ("create", "deployments.apps", "team-a"),
         ("patch", "deployments.apps", "team-a", "x"),
         ("delete", "deployments.apps", "team-a", "x"),
-        ("create", "statefulsets.apps", "team-a"),
+        ("list", "replicasets.apps", "team-a"),
         ("create", "services", "team-a"),
         ("patch", "services", "team-a", "x"),
         ("create", "configmaps", "team-a"),
         ("delete", "configmaps", "team-a", "x"),
-        ("create", "jobs.batch", "team-a"),
-        ("create", "cronjobs.batch", "team-a"),
+        ("create", "persistentvolumeclaims", "team-a"),
         ("create", "ingresses.networking.k8s.io", "team-a"),
     ],
     "deny": [
         ("list", "secrets", "team-a"),
         ("create", "secrets", "team-a"),
         ("create", "pods", "team-a"),
+        ("create", "replicasets.apps", "team-a"),
         ("create", "serviceaccounts", "team-a"),
         ("create", "rolebindings.rbac.authorization.k8s.io", "team-a"),
         ("create", "networkpolicies.networking.k8s.io", "team-a"),
@@ -143,9 +150,9 @@ CLUSTER_VIEWER = {
         ("list", "pods", "kube-system"),
         ("list", "services", "team-b"),
         ("list", "deployments.apps", None),
-        ("list", "persistentvolumes", None),
-        ("list", "storageclasses.storage.k8s.io", None),
         ("list", "events", "team-a"),
+        ("list", "persistentvolumeclaims", None),
+        ("list", "ingresses.networking.k8s.io", None),
     ],
     "deny": [
         ("list", "secrets", None),
@@ -154,9 +161,10 @@ CLUSTER_VIEWER = {
         ("create", "pods", "team-a"),
         ("delete", "pods", "team-a", "x"),
         ("patch", "nodes", None, "node1"),
-        ("delete", "nodes", None, "node1"),
+        ("delete", "nodes", None, "node-z"),
         ("create", "namespaces", None),
         ("create", "deployments.apps", "team-a"),
+        ("list", "leases.coordination.k8s.io", "kube-system"),
         ("list", "clusterroles.rbac.authorization.k8s.io", None),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
     ],
@@ -165,7 +173,7 @@ ADMIN = {
     "allow": [
         ("list", "secrets", "kube-system"),
         ("create", "namespaces", None),
-        ("delete", "nodes", None, "node1"),
+        ("patch", "nodes", None, "node1"),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
         ("create", "networkpolicies.networking.k8s.io", "team-a"),
     ],
@@ -211,14 +219,12 @@ def _namespaced(resource):
     return resource.split(".")[0] not in {
         "nodes",
         "namespaces",
-        "persistentvolumes",
-        "storageclasses",
         "clusterroles",
         "clusterrolebindings",
     }
 
 
-_GROUP_VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "networking.k8s.io": "v1", "storage.k8s.io": "v1"}
+_GROUP_VERSIONS = {"": "v1", "apps": "v1", "policy": "v1", "networking.k8s.io": "v1", "coordination.k8s.io": "v1"}
 _GROUP_VERSIONS["rbac.authorization.k8s.io"] = "v1"
 _KINDS = {
     "pods": "Pod",
@@ -226,12 +232,12 @@ _KINDS = {
     "configmaps": "ConfigMap",
     "services": "Service",
     "serviceaccounts": "ServiceAccount",
-    "resourcequotas": "ResourceQuota",
     "namespaces": "Namespace",
     "deployments": "Deployment",
-    "statefulsets": "StatefulSet",
-    "jobs": "Job",
-    "cronjobs": "CronJob",
+    "replicasets": "ReplicaSet",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "leases": "Lease",
     "ingresses": "Ingress",
     "networkpolicies": "NetworkPolicy",
     "rolebindings": "RoleBinding",
@@ -258,6 +264,13 @@ def _request_of(check):
     if verb == "create":
         api_version = "%s/%s" % (group, version) if group else version
         body = {"apiVersion": api_version, "kind": _KINDS[plural], "metadata": {"name": "access-probe"}}
+        if plural in ("rolebindings", "clusterrolebindings"):  # a complete binding: RBAC checks what it grants
+            body["roleRef"] = {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "onprem:namespace-viewer",
+            }
+            body["subjects"] = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "access-probe"}]
     elif verb == "patch":
         body = {}
     if method != "GET":
