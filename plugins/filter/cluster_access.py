@@ -303,7 +303,7 @@ def _key(obj):
 def cluster_access_stale(existing, desired):
     """What to delete: objects this role labelled earlier that the inventory no longer wants, or whose roleRef changed
     (immutable: delete, then create). existing: {kind: [objects as the API lists them]} (list items carry no kind).
-    Returns [{kind, namespace, name}], sorted."""
+    Returns [{apiVersion, kind, metadata: {name[, namespace]}}] (for kubernetes.core.k8s state=absent), sorted."""
     wanted = {_key(obj): obj for obj in desired or []}
     stale = []
     for kind, objects in (existing or {}).items():
@@ -314,8 +314,63 @@ def cluster_access_stale(existing, desired):
             namespace, name = metadata.get("namespace"), metadata.get("name")
             want = wanted.get((kind, namespace, name))
             if want is None or ("roleRef" in want and want["roleRef"] != obj.get("roleRef")):
-                stale.append({"kind": kind, "namespace": namespace, "name": name})
-    return sorted(stale, key=lambda s: (s["kind"], s["namespace"] or "", s["name"]))
+                stale.append((kind, namespace or "", name))
+    return [
+        {
+            "apiVersion": "v1" if kind == "ServiceAccount" else "rbac.authorization.k8s.io/v1",
+            "kind": kind,
+            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
+        }
+        for kind, namespace, name in sorted(stale)
+    ]
+
+
+def cluster_access_network_policies(namespaces, ingress_namespace):
+    """The NetworkPolicies of each isolated namespace: default-deny ingress, allow from the same namespace, allow from
+    the ingress controller's namespace (selected by the kubernetes.io/metadata.name label)."""
+    specs = {
+        "onprem-default-deny-ingress": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        "onprem-allow-same-namespace": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
+        "onprem-allow-from-ingress": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}}}]}
+            ],
+        },
+    }
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED: MANAGED_BY}},
+            "spec": spec,
+        }
+        for namespace in namespaces or []
+        for name, spec in specs.items()
+    ]
+
+
+def cluster_access_csr_objects(requests, prefix, labels=None):
+    """CertificateSigningRequests for the kube-apiserver-client signer: requests = [{name, csr (PEM), ttl}]."""
+    return [
+        {
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": prefix + request["name"], "labels": dict(labels or {LABEL_MANAGED: MANAGED_BY})},
+            "spec": {
+                "request": base64.b64encode(str(request["csr"]).encode()).decode(),
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "expirationSeconds": int(request["ttl"]),
+                "usages": ["client auth"],
+            },
+        }
+        for request in requests or []
+    ]
 
 
 def _b64(text):
@@ -491,6 +546,8 @@ class FilterModule:
             "cluster_access_bindings": cluster_access_bindings,
             "cluster_access_service_accounts": cluster_access_service_accounts,
             "cluster_access_stale": cluster_access_stale,
+            "cluster_access_network_policies": cluster_access_network_policies,
+            "cluster_access_csr_objects": cluster_access_csr_objects,
             "cluster_access_kubeconfig": cluster_access_kubeconfig,
             "cluster_access_jwt_claims": cluster_access_jwt_claims,
             "cluster_access_held": cluster_access_held,

@@ -136,6 +136,10 @@ def _listed(obj):
     return listed
 
 
+def _keys(objects):
+    return [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+
+
 def test_stale_objects_are_what_the_inventory_no_longer_gives():
     desired = ca.cluster_access_bindings(_subjects(), "onprem-access")
     alice = next(b for b in desired if b["metadata"]["name"] == "onprem:user:alice")
@@ -148,16 +152,14 @@ def test_stale_objects_are_what_the_inventory_no_longer_gives():
         "ClusterRoleBinding": [],
         "ServiceAccount": [],
     }
-    assert ca.cluster_access_stale(existing, desired) == [
-        {"kind": "RoleBinding", "namespace": "team-a", "name": "onprem:user:alice"}
-    ]
+    assert _keys(ca.cluster_access_stale(existing, desired)) == [("RoleBinding", "team-a", "onprem:user:alice")]
     # bob loses team-b; eve's binding is left over from before her revocation
     eve = {"metadata": {"name": "onprem:user:eve", "namespace": "team-a", "labels": alice["metadata"]["labels"]}}
     remaining = [b for b in desired if b is not bob_b]
     existing = {"RoleBinding": [_listed(b) for b in desired if b["kind"] == "RoleBinding"] + [eve]}
-    assert ca.cluster_access_stale(existing, remaining) == [
-        {"kind": "RoleBinding", "namespace": "team-a", "name": "onprem:user:eve"},
-        {"kind": "RoleBinding", "namespace": "team-b", "name": "onprem:user:bob"},
+    assert _keys(ca.cluster_access_stale(existing, remaining)) == [
+        ("RoleBinding", "team-a", "onprem:user:eve"),
+        ("RoleBinding", "team-b", "onprem:user:bob"),
     ]
 
 
@@ -165,8 +167,9 @@ def test_a_dropped_robot_loses_its_service_account():
     accounts = ca.cluster_access_service_accounts(_subjects(), "onprem-access")
     old = {"metadata": {**accounts[0]["metadata"], "name": "old-ci"}}
     existing = {"ServiceAccount": [_listed(accounts[0]), old]}
-    assert ca.cluster_access_stale(existing, accounts) == [
-        {"kind": "ServiceAccount", "namespace": "onprem-access", "name": "old-ci"}
+    stale = ca.cluster_access_stale(existing, accounts)
+    assert stale == [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "old-ci", "namespace": "onprem-access"}}
     ]
 
 
@@ -406,3 +409,30 @@ def test_before_1_22_a_certificate_longer_than_asked_is_kept():
     assert plan(_alice_and_ci(), _held(), certs, ttl_honoured=False)["alice"] == ("keep", "valid")
     certs = {"alice": _cert(NOW - 300 * DAY, 365 * DAY)}
     assert plan(_alice_and_ci(), _held(), certs, ttl_honoured=False)["alice"][0] == "issue"
+
+
+def test_network_policies_of_an_isolated_namespace():
+    policies = ca.cluster_access_network_policies(["team-a", "team-b"], "ingress")
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies][:3] == [
+        ("team-a", "onprem-default-deny-ingress"),
+        ("team-a", "onprem-allow-same-namespace"),
+        ("team-a", "onprem-allow-from-ingress"),
+    ]
+    assert len(policies) == 6
+    deny, same, ingress = policies[:3]
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}  # no rule: nothing comes in
+    assert same["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]  # a podSelector alone: this namespace only
+    selector = ingress["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+    assert selector == {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}
+    assert ca.cluster_access_network_policies([], "ingress") == []
+
+
+def test_csr_objects_for_the_client_signer():
+    (obj,) = ca.cluster_access_csr_objects([{"name": "alice", "csr": "PEM", "ttl": "3600"}], "onprem-1-")
+    assert obj["metadata"]["name"] == "onprem-1-alice"
+    assert obj["spec"] == {
+        "request": base64.b64encode(b"PEM").decode(),
+        "signerName": "kubernetes.io/kube-apiserver-client",
+        "expirationSeconds": 3600,
+        "usages": ["client auth"],
+    }
