@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""`daemon-cluster-agent` (HTTPS :25000 with certs/server.crt): the join API and, 1.25+, image import.
+"""`daemon-cluster-agent` (HTTPS :25000 with certs/server.crt): the join API, `configure` (distributed.py: the
+arguments and restarts addon scripts send to every node) and, 1.25+, image import.
 
 Checks and texts follow contract section 6, in the Go agent's order (1.24+) or the Python agent's (1.20-1.23).
 """
@@ -12,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import certs, datastore, wire
+from . import certs, datastore, distributed, wire
 from . import node as node_module
 from .node import Node
 
@@ -110,6 +111,7 @@ class Agent:
             "ca_key": paths.cert("ca.key").read_text(),
             "admin_token": certs.admin_token(self.node),
             "apiport": self.node.port("apiserver"),
+            "callback_token": distributed.callback_token(self.node, create=True),
         }
 
     def api_endpoints(self, members: list[dict]) -> list[str]:
@@ -145,6 +147,8 @@ class Agent:
             return self.join
         if path == "/cluster/api/v2.0/image/import" and self.node.profile.since(25):
             return self.import_images
+        if path == "/cluster/api/v1.0/configure":
+            return lambda request: distributed.handle_configure(self.node, request.json())
         return None
 
 

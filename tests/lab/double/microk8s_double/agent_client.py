@@ -11,7 +11,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from . import certs, kubeclient, replica, wire
+from . import certs, distributed, kubeclient, replica, wire
 from .node import Node
 
 JOIN_PATH = "/cluster/api/v2.0/join"
@@ -105,6 +105,8 @@ def apply(node: Node, answer: dict, worker: bool) -> None:
     """Take the cluster's CA and token; a control plane replaces its datastore with the cluster's (its daemon
     reloads it), a worker records the API servers it posts to."""
     certs.adopt_cluster(node, answer["ca"], answer["ca_key"], answer["admin_token"])
+    if answer.get("callback_token"):
+        distributed.store(node, answer["callback_token"])
     if worker:
         kubeclient.write_control_planes(node, answer["control_plane_nodes"])
         node.paths.lock("clustered.lock").touch()

@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 
 from . import certs, datastore, kubeargs, wire
 from .api import handlers, resources, store
-from .auth import authn, authz
+from .auth import authn, authz, reviews
 from .node import Node
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -30,8 +30,10 @@ class ApiServer:
     def __init__(self, node: Node, backend=None, timings: kubeargs.Timings | None = None):
         self.node = node
         timings = timings or kubeargs.load(node)
+        backend = backend or store.DatastoreStore(node)
+        self.authorizer = authz.Authorizer(node, backend)  # --authorization-mode, as read at start
         self.handlers = handlers.Handlers(
-            backend or store.DatastoreStore(node),
+            backend,
             toleration_seconds={
                 handlers.NODE_TAINTS[0]: timings.not_ready_toleration,
                 handlers.NODE_TAINTS[1]: timings.unreachable_toleration,
@@ -44,9 +46,11 @@ class ApiServer:
             return self.guard(lambda request: (200, b""))
         if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path)):
             return self.guard(self.discovery)
+        if reviews.parse(path):
+            return self.guard(lambda request: reviews.handle(self.authorizer, method, request, request.user))
         target = handlers.parse(path)
-        if target is None:
-            return None
+        if target is None:  # authorized first: a path the user may not get is a 403, not a 404
+            return self.guard(lambda request: (404, {"error": "404 page not found"}))
         return self.guard(
             lambda request: self.handlers.handle(method, target, request.query, request.headers, request.body)
         )
@@ -59,15 +63,22 @@ class ApiServer:
         return name if name in served else None
 
     def guard(self, handler):
-        """Authenticate, then map a datastore failure to the error kine returns."""
+        """Authenticate, impersonate, authorize (`request.user` is who the request acts as), then map a datastore
+        failure to the error kine returns."""
 
         def run(request: wire.Request):
             user = authn.authenticate(self.node, request)
             if user is None:
                 return handlers.Failure(401, "Unauthorized", "Unauthorized").status_answer()
-            decision = authz.authorize(self.node, user, request.handler.command, request)
+            try:
+                request.user = self.authorizer.impersonate(user, request.headers)
+                decision = self.authorizer.authorize(request.user, request.handler.command, request)
+            except authz.Refused as refused:
+                return refused.code, refused.body
+            except datastore.DatastoreError as error:
+                return handlers.Failure(500, "", f"rpc error: code = Unknown desc = {error}").status_answer()
             if not decision.allowed:
-                return handlers.Failure(403, "Forbidden", decision.reason).status_answer()
+                return handlers.Failure(403, "Forbidden", decision.reason, decision.details).status_answer()
             try:
                 return handler(request)
             except datastore.DatastoreError as error:
@@ -112,6 +123,11 @@ def bootstrap_namespaces(node: Node, backend=None) -> None:
                            handlers.Write())  # fmt: skip
             except handlers.Failure:
                 continue  # another control plane made it meanwhile
+
+
+def bootstrap_policy(node: Node, backend=None) -> None:
+    """The default RBAC roles and bindings an API server in RBAC mode creates at start (auth/policy.py)."""
+    authz.bootstrap(node, backend or store.DatastoreStore(node))
 
 
 def serve(node: Node, backend=None, timings: kubeargs.Timings | None = None) -> ThreadingHTTPServer:

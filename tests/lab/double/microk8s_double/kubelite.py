@@ -31,13 +31,14 @@ from collections.abc import Callable
 
 from . import apiserver, certs, datastore, kubeargs, nodes
 from . import node as node_module
+from .auth import authz
 from .kubeclient import ApiError, KubeClient
 from .node import Node
 
 PACKAGE = __name__.rsplit(".", 1)[0]
 # What wakes the controllers and the kubelet at once. Nodes are left out (every heartbeat changes them): the node
 # monitor's pass, every --node-monitor-period, starts a full round when a node's spec, labels or readiness changed.
-CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints"]
+CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints", "clusterroles"]
 KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
 KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)
@@ -185,6 +186,7 @@ def main() -> int:
     node = node_module.current()
     try:
         timings = kubeargs.load(node)
+        authz.authorization_modes(node)  # kube-apiserver refuses a bad --authorization-mode
     except kubeargs.ArgsError as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         return 1
@@ -200,6 +202,7 @@ def main() -> int:
         try:
             if not namespaces_done:
                 apiserver.bootstrap_namespaces(node)
+                apiserver.bootstrap_policy(node)
                 namespaces_done = True
             post_heartbeat(KubeClient.for_node(node), node, worker, registered)  # a join replaces the CA and token
             registered = True

@@ -16,7 +16,8 @@ from microk8s_double.node import Node
 
 
 class ApiFixture:
-    def __init__(self, base: Path, version: str = "1.28"):
+    def __init__(self, base: Path, version: str = "1.28", authorization_mode: str | None = None):
+        """`authorization_mode`: written to args/kube-apiserver before the server starts (e.g. "RBAC,Node")."""
         self.ip = f"127.{random.randint(64, 250)}.{random.randint(1, 250)}.1"
         settings = {"cert_key": "ec", "node_ip": self.ip, "bind_address": self.ip, "snap_root": str(base),
                     "hostname": "node-1", "ports": {"apiserver": random.randint(20000, 40000)}}  # fmt: skip
@@ -25,9 +26,14 @@ class ApiFixture:
         (where.snap / profiles.PROFILE_FILE).write_text(json.dumps({"version": profiles.for_track(version).version}))
         self.node = Node(settings, where, profiles.load(where.snap), self.ip, "node-1")
         certs.ensure(self.node)
+        if authorization_mode is not None:
+            args = self.node.paths.args("kube-apiserver")
+            args.parent.mkdir(parents=True, exist_ok=True)
+            args.write_text(f"--authorization-mode={authorization_mode}\n")
         self.store = store.MemoryStore()
         self.server = apiserver.serve(self.node, self.store)
         apiserver.bootstrap_namespaces(self.node, self.store)
+        apiserver.bootstrap_policy(self.node, self.store)
         self.client = KubeClient.for_node(self.node)
 
     def kubeconfig(self, base: Path) -> Path:
@@ -43,8 +49,8 @@ class ApiFixture:
 
 
 @contextlib.contextmanager
-def api_server(base: Path, version: str = "1.28"):
-    fixture = ApiFixture(base, version)
+def api_server(base: Path, version: str = "1.28", authorization_mode: str | None = None):
+    fixture = ApiFixture(base, version, authorization_mode)
     try:
         yield fixture
     finally:

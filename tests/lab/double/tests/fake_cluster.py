@@ -3,7 +3,7 @@
 
 The CLI suite checks texts and exit codes, not networking: kubelite.list_nodes, datastore.local_view/leave/
 remove_node/execute (get/put) and agent_client.join answer from the scenario; the addons' API writes
-(addon_workloads.run) only check that the API is up. Keys: `nodes` (absent = API server
+(addon_workloads.run, the rbac addon's deletions) only check that the API is up. Keys: `nodes` (absent = API server
 down), `members`, `data` (the datastore's keys), `join` ({http_status, message, error_kind}, or "real" to ask a real
 agent), `leave` and `remove_node` ([rc, text]).
 """
@@ -15,7 +15,8 @@ import os
 import sys
 
 from microk8s_double import agent_client, cli, datastore, kubelite
-from microk8s_double.commands import addon_workloads
+from microk8s_double.auth import policy
+from microk8s_double.commands import addon_workloads, rbac_addon
 
 
 def main() -> int:
@@ -57,6 +58,16 @@ def main() -> int:
     datastore.leave = record("leave", tuple(scenario.get("leave", [0, ""])))
     datastore.remove_node = record("remove_node", tuple(scenario.get("remove_node", [0, ""])))
     addon_workloads.run = lambda node, wanted, unwanted: api_up()  # the addons' kubectl apply: only needs an API
+    # `microk8s disable rbac`: the API answers at once and holds the bootstrap policy of an RBAC server
+    rbac_addon.wait_for_api = lambda node: api_up()
+    rbac_addon.bootstrap_objects = lambda node: (
+        api_up()
+        or [
+            (resource, obj["kind"].lower(), None, obj["metadata"]["name"])
+            for resource, obj in policy.objects(node.profile.minor)
+        ]
+    )
+    rbac_addon.delete = lambda node, objects: api_up()
     return cli.main(sys.argv[1:])
 
 

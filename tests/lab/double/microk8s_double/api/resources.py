@@ -20,6 +20,7 @@ class Resource:
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     generation: bool = False  # metadata.generation counts spec changes
+    verbs: tuple[str, ...] = ALL_VERBS  # as discovery lists them
 
     @property
     def group_version(self) -> str:
@@ -96,7 +97,13 @@ RESOURCES = [
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
-]
+    # Reviews (auth/reviews.py answers them; nothing is stored): create only.
+    Resource("localsubjectaccessreviews", "LocalSubjectAccessReview", group="authorization.k8s.io", verbs=("create",)),
+    *(Resource(name, kind, group="authorization.k8s.io", namespaced=False, verbs=("create",))
+      for name, kind in (("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+                         ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+                         ("subjectaccessreviews", "SubjectAccessReview"))),
+]  # fmt: skip
 BY_PATH = {(r.group_version, r.name): r for r in RESOURCES}
 BY_NAME = {r.name: r for r in reversed(RESOURCES)}  # events: the core group's
 
@@ -120,7 +127,7 @@ def discovery(group_version: str) -> dict:
             "singularName": "",
             "namespaced": resource.namespaced,
             "kind": resource.kind,
-            "verbs": list(ALL_VERBS),
+            "verbs": list(resource.verbs),
         }
         entry.update({"shortNames": list(resource.short_names)} if resource.short_names else {})
         entry.update({"categories": list(resource.categories)} if resource.categories else {})

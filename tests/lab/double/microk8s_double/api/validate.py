@@ -12,6 +12,7 @@ import re
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_NAMED = ("namespaces", "services")  # names that must be DNS-1123 labels
+PATH_NAMED = ("roles", "rolebindings", "clusterroles", "clusterrolebindings")  # path segment names (`system:x`)
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 REQUIRED = ("FieldValueRequired", "Required value")
 
@@ -26,6 +27,10 @@ def name_errors(resource: str, meta: dict) -> list[tuple[str, str, str]]:
     name = meta.get("name", "")
     if not name:
         return [("metadata.name", *REQUIRED)]
+    if resource in PATH_NAMED:  # path.ValidatePathSegmentName
+        bad = {".": "may not be '.'", "..": "may not be '..'"}.get(name)
+        bad = bad or next((f"may not contain '{c}'" for c in "/%" if c in name), None)
+        return [("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {bad}')] if bad else []
     label = resource in LABEL_NAMED
     pattern, limit = (DNS_LABEL, 63) if label else (DNS_SUBDOMAIN, 253)
     if len(name) > limit or not pattern.match(name):

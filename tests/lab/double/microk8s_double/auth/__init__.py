@@ -20,4 +20,5 @@ class User:
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reason: str = ""
+    reason: str = ""  # a denial: the whole 403 message
+    details: dict | None = None  # a denial: the Status details (name, group, kind)

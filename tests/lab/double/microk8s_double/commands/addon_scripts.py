@@ -11,7 +11,7 @@ import sys
 import time
 
 from microk8s_double import addons, datastore
-from microk8s_double.commands import addon_workloads, core_addons
+from microk8s_double.commands import addon_workloads, core_addons, rbac_addon
 from microk8s_double.commands.common import Context
 
 METALLB_PROMPT = "Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,192.168.0.105/32'): "
@@ -189,6 +189,23 @@ def enable_openebs(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
     generic(ctx, addon, args)
 
 
+def enable_rbac(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    """1.20-1.23 `enable.rbac.sh` (1.24+ is core_addons.rbac)."""
+    try:
+        rbac_addon.enable(ctx)
+    except rbac_addon.Failed as failure:
+        raise ScriptFailed(failure.code) from failure
+    addons.set_enabled(ctx, addon.full_name, True)
+
+
+def disable_rbac(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
+    try:
+        rbac_addon.disable(ctx)
+    except rbac_addon.Failed as failure:
+        raise ScriptFailed(failure.code) from failure
+    addons.set_enabled(ctx, addon.full_name, False)
+
+
 def disable_ha_cluster(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
     if "--force" not in args:
         print(
@@ -243,5 +260,7 @@ SCRIPTS = {
     ("enable", "ha-cluster"): enable_ha_cluster,
     ("disable", "ha-cluster"): disable_ha_cluster,
     ("enable", "community"): enable_community,
+    ("enable", "rbac"): enable_rbac,
+    ("disable", "rbac"): disable_rbac,
     ("disable", "community"): disable_community,
 }

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from microk8s_double import addons
-from microk8s_double.commands import addon_workloads
+from microk8s_double.commands import addon_workloads, rbac_addon
 from microk8s_double.commands.common import Context
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "addon_manifests.json"
@@ -263,11 +263,11 @@ def cert_manager(ctx: Context, args: list[str]) -> None:
 
 
 def rbac(ctx: Context, args: list[str]) -> None:
-    print("Enabling RBAC")
-    print("Reconfiguring apiserver")
-    if ctx.profile.since(27):
-        print("Restarting apiserver")  # a fresh install's apiserver has no RBAC mode yet
-    print("RBAC is enabled")
+    """rbac_addon.py: `--authorization-mode=RBAC,Node` and an API server restart."""
+    try:
+        rbac_addon.enable(ctx)
+    except rbac_addon.Failed as failure:
+        raise Failed(failure.code) from failure
 
 
 def ha_cluster(ctx: Context, args: list[str], ready_nodes: int) -> None:
