@@ -39,6 +39,7 @@ class ApiServer:
                 handlers.NODE_TAINTS[1]: timings.unreachable_toleration,
             },
             field_validation="Warn" if node.profile.since(25) else None,
+            name_label=node.profile.since(21),
         )
 
     def route(self, method: str, path: str):

@@ -2,8 +2,11 @@
 """Helpers of test_network_netns.py, run inside network namespaces.
 
 `netns_node.py node NAME STATE VIEW`: one node: an HTTP app on the node's address (a host-network pod), the pods
-the view gives this node (a real netns and veth each, by podnet, an HTTP app inside), and the node's real network
-loop over the API view in the JSON file VIEW (re-read every time, so the test changes Endpoints by rewriting it).
+of the view's `pods` bound to this node (a real netns and veth each, by podnet, an HTTP app inside answering the
+pod's name; their `status.podIP` must be what podnet gives them: the lowest free addresses, in order), and the
+node's real network loop over the API view in the JSON file VIEW (re-read every time, so the test changes
+Endpoints, pods' labels or policies by rewriting it). The node runs Calico (the `ha-cluster` lock) unless the view
+names it in `flannel`; the view's `ingress_config` stands for the ingress addon's ConfigMap.
 
 `netns_node.py probe HOST PORT COUNT TIMEOUT MODE`: COUNT new connections (one after the other, or all at once for
 MODE `parallel`), each an HTTP GET with a TIMEOUT s deadline; prints a JSON list of [outcome, seconds] where outcome
@@ -62,9 +65,11 @@ class FileApi:
         self.view = view
 
     def list(self, resource, namespace=None):
-        return json.loads(self.view.read_text())[resource]
+        return json.loads(self.view.read_text()).get(resource, [])
 
     def get(self, resource, name, namespace=None):
+        if (resource, name) == ("configmaps", network.INGRESS_CONFIG):
+            return json.loads(self.view.read_text()).get("ingress_config")
         return addon_workloads.metallb_config(POOL) if (resource, name) == ("configmaps", "config") else None
 
 
@@ -75,11 +80,17 @@ def node(name: str, state: str, view_file: str) -> None:
     threading.Thread(target=serve, args=(name, ip), daemon=True).start()
     settings = {"snap_root": state, "speaker_dead_after": 2}
     this = Node(settings, paths.resolve(settings), profiles.for_track("1.28"), ip, name)
+    if name not in view.get("flannel", []):
+        this.paths.lock("ha-cluster").parent.mkdir(parents=True, exist_ok=True)
+        this.paths.lock("ha-cluster").touch()
     pods = podnet.for_node(this, HostMountRunner())
-    for pod in view.get("pods", {}).get(name, []):
-        pods.attach(pod["uid"], me["spec"]["podCIDR"])
-        app = [sys.executable, __file__, "app", pod["name"]]
-        subprocess.Popen(["ip", "netns", "exec", podnet.netns(pod["uid"]), *app])
+    for pod in [p for p in view.get("pods", []) if p["spec"].get("nodeName") == name]:
+        uid = pod["metadata"]["uid"]
+        given = pods.attach(uid, me["spec"]["podCIDR"])
+        if given != pod["status"]["podIP"]:
+            sys.exit(f"pod {pod['metadata']['name']} got {given}, the view says {pod['status']['podIP']}")
+        app = [sys.executable, __file__, "app", pod["metadata"]["name"]]
+        subprocess.Popen(["ip", "netns", "exec", podnet.netns(uid), *app])
     network.NodeNetwork(this, lambda: FileApi(Path(view_file))).start()
     while True:
         time.sleep(1)

@@ -53,7 +53,7 @@ def service(name: str, cluster_ip: str, external: str | None) -> dict:
 APP_PORT = 8080
 
 
-def view(endpoints: dict[str, str], pods: dict | None = None, pod_cidrs: bool = False) -> dict:
+def view(endpoints: dict[str, str], pods: list | None = None, pod_cidrs: bool = False) -> dict:
     """Services `hello` (LoadBalancer, endpoints: ip -> node name) and `empty` (no endpoints); nodes n1..n3."""
     addresses = [{"ip": ip, "nodeName": name} for ip, name in endpoints.items()]
     nodes = [
@@ -72,7 +72,7 @@ def view(endpoints: dict[str, str], pods: dict | None = None, pod_cidrs: bool = 
         "nodes": nodes,
         "services": [service("hello", CLUSTER_IP, LB_IP), service("empty", EMPTY_IP, None)],
         "endpoints": [hello],
-        "pods": pods or {},
+        "pods": pods or [],
     }
 
 
@@ -141,8 +141,12 @@ class Lab:
         sh("ip", "netns", "exec", self.namespaces[name], "ip", "link", "set", "eth0", "down")
 
     def probe(self, where: str, host: str, port: int, count: int, timeout: float, mode: str = "serial") -> list:
-        """[outcome, seconds] per new connection from namespace `where` (a node, the client or pod-<node>)."""
-        namespace = f"pod-{self.pod_uid(where[4:])[:8]}" if where.startswith("pod-") else self.namespaces[where]
+        """[outcome, seconds] per new connection from namespace `where` (a node, the client, pod-<node> or
+        uid:<a pod's uid>)."""
+        if where.startswith("uid:"):
+            namespace = f"pod-{where[4:12]}"
+        else:
+            namespace = f"pod-{self.pod_uid(where[4:])[:8]}" if where.startswith("pod-") else self.namespaces[where]
         argv = [sys.executable, str(HERE / "netns_node.py"), "probe", host, str(port), str(count), str(timeout), mode]
         done = subprocess.run(
             ["ip", "netns", "exec", namespace, *argv],
@@ -170,8 +174,9 @@ class Lab:
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        for name in NODES:
-            subprocess.run(["ip", "netns", "del", f"pod-{self.pod_uid(name)[:8]}"], check=False, capture_output=True)
+        for pod in json.loads(self.view_file.read_text()).get("pods", []):
+            uid = pod["metadata"]["uid"]
+            subprocess.run(["ip", "netns", "del", f"pod-{uid[:8]}"], check=False, capture_output=True)
         for namespace in self.created:
             subprocess.run(["ip", "netns", "del", namespace], check=False)
 
@@ -185,9 +190,17 @@ def lab(tmp_path: Path, content):
         running.close()
 
 
+def api_pod(uid: str, name: str, node: str, ip: str, namespace: str = "default", labels=None, ports=()) -> dict:
+    """A pod as the API lists it, bound to `node` with address `ip` (what podnet gives it)."""
+    container = {"name": "app", "ports": [{"name": n, "containerPort": p, "protocol": "TCP"} for n, p in ports]}
+    meta = {"name": name, "namespace": namespace, "uid": uid, "labels": labels or {}}
+    return {"metadata": meta, "spec": {"nodeName": node, "containers": [container]},
+            "status": {"phase": "Running", "podIP": ip}}  # fmt: skip
+
+
 def pod_view(lab_: Lab, alive=tuple(NODES)) -> dict:
     """One pod per node (netns pod-<uid8>, 10.1.k.1, answering "pod-<node>"), the ones on `alive` nodes ready."""
-    pods = {name: [{"uid": lab_.pod_uid(name), "name": f"pod-{name}"}] for name in NODES}
+    pods = [api_pod(lab_.pod_uid(name), f"pod-{name}", name, f"10.1.{k}.1") for k, name in enumerate(NODES)]
     endpoints = {f"10.1.{k}.1": name for k, name in enumerate(NODES) if name in alive}
     return view(endpoints, pods, pod_cidrs=True)
 

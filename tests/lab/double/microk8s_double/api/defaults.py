@@ -74,4 +74,15 @@ def service(spec: dict) -> None:
         spec.setdefault("externalTrafficPolicy", "Cluster")
 
 
-SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "services": service}
+def network_policy(spec: dict) -> None:
+    """SetDefaults_NetworkPolicySpec: policyTypes Ingress, plus Egress when egress rules exist; ports TCP."""
+    spec.setdefault("podSelector", {})
+    if not spec.get("policyTypes"):
+        spec["policyTypes"] = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+    for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+        for port in (rule or {}).get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "services": service,
+                 "networkpolicies": network_policy}  # fmt: skip

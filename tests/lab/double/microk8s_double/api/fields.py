@@ -66,6 +66,14 @@ TYPES = {
     "IngressRule": "host http:HTTPIngressRuleValue",
     "HTTPIngressRuleValue": "paths:[HTTPIngressPath]",
     "HTTPIngressPath": "path pathType backend:*",
+    "NetworkPolicy": f"{TOP} spec:NetworkPolicySpec status:*",
+    "NetworkPolicySpec": "podSelector:LabelSelector ingress:[NetworkPolicyIngressRule] "
+    "egress:[NetworkPolicyEgressRule] policyTypes",
+    "NetworkPolicyIngressRule": "ports:[NetworkPolicyPort] from:[NetworkPolicyPeer]",
+    "NetworkPolicyEgressRule": "ports:[NetworkPolicyPort] to:[NetworkPolicyPeer]",
+    "NetworkPolicyPort": "protocol port endPort",
+    "NetworkPolicyPeer": "podSelector:LabelSelector namespaceSelector:LabelSelector ipBlock:IPBlock",
+    "IPBlock": "cidr except",
     "PersistentVolumeClaim": f"{TOP} spec:PersistentVolumeClaimSpec status:*",
     "PersistentVolumeClaimSpec": "accessModes selector:LabelSelector resources:* volumeName storageClassName "
     "volumeMode dataSource:* dataSourceRef:* volumeAttributesClassName",
@@ -82,7 +90,7 @@ TYPES = {
 FIELDS = {name: dict(f.partition(":")[::2] for f in text.split()) for name, text in TYPES.items()}
 KINDS = {"Pod", "Deployment", "ReplicaSet", "Service", "ConfigMap", "Secret", "Namespace", "ServiceAccount",
          "Ingress", "PersistentVolumeClaim", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-         "PodDisruptionBudget"}  # fmt: skip
+         "PodDisruptionBudget", "NetworkPolicy"}  # fmt: skip
 
 
 def prune(kind: str, obj: dict) -> tuple[dict, list[str]]:

@@ -40,6 +40,7 @@ RETRIES = 5
 SCALE_META = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
 VALIDATION = ("Ignore", "Warn", "Strict")
 NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 class Failure(Exception):
@@ -130,10 +131,12 @@ def stripped(obj: dict) -> dict:
 class Handlers:
     """`toleration_seconds`: the DefaultTolerationSeconds admission's values, per taint key (kube-apiserver's
     `--default-{not-ready,unreachable}-toleration-seconds`); `field_validation`: the default directive (1.25+: Warn),
-    None when the server predates the `fieldValidation` parameter (it is then ignored)."""
+    None when the server predates the `fieldValidation` parameter (it is then ignored); `name_label`: namespaces get
+    the `kubernetes.io/metadata.name` label (1.21+, the NamespaceDefaultLabelName gate)."""
 
-    def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn"):
+    def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn", name_label=True):
         self.store = store
+        self.name_label = name_label
         self.toleration_seconds = toleration_seconds or dict.fromkeys(NODE_TAINTS, 300)
         self.field_validation = field_validation
         self.evictions = threading.Lock()  # one eviction at a time judges a budget (real: the budget's CAS)
@@ -270,6 +273,7 @@ class Handlers:
             obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"} if resource.name == "pods" else {}
         if resource.name == "pods":
             self.default_tolerations(obj.setdefault("spec", {}))
+        self.label_namespace(resource.name, obj)
         self.check(target, defaults.apply(resource.name, obj))
         named = Target(resource, target.namespace, meta["name"], None)
         if write.dry_run:
@@ -280,6 +284,12 @@ class Handlers:
         if not done["ok"]:
             raise already_exists(named)
         return done["value"]
+
+    def label_namespace(self, resource: str, obj: dict) -> None:
+        """The namespace strategy's PrepareForCreate/Update: the name label, whatever the client sent."""
+        if resource == "namespaces" and self.name_label:
+            meta = obj.setdefault("metadata", {})
+            meta["labels"] = dict(meta.get("labels") or {}, **{NAME_LABEL: meta.get("name", "")})
 
     def default_tolerations(self, spec: dict) -> None:
         """The DefaultTolerationSeconds admission: NoExecute tolerations of the node taints a pod lacks."""
@@ -333,6 +343,7 @@ class Handlers:
         if "status" in resource.subresources:
             result["status"] = current.get("status", {})
         defaults.apply(resource.name, result)
+        self.label_namespace(resource.name, result)
         if resource.generation and result.get("spec") != current.get("spec"):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         self.check(target, result)

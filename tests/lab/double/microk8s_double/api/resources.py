@@ -93,6 +93,7 @@ RESOURCES = [
     ),
     Resource("ingresses", "Ingress", group="networking.k8s.io", short_names=("ing",), subresources=("status",)),
     Resource("ingressclasses", "IngressClass", group="networking.k8s.io", namespaced=False),
+    Resource("networkpolicies", "NetworkPolicy", group="networking.k8s.io", short_names=("netpol",), generation=True),
     Resource("roles", "Role", group="rbac.authorization.k8s.io"),
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import nodes
+from . import selectors
 
 NONE = "<none>"
 
@@ -180,6 +181,11 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
         lambda o: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), age(o)],
     ),
     "ingresses": (["Name", "Class", "Hosts", "Address", "Ports", "Age"], [], ingress_row),
+    "networkpolicies": (
+        ["Name", "Pod-Selector", "Age"],
+        [],
+        lambda o: [o["metadata"]["name"], selectors.to_text(o.get("spec", {}).get("podSelector")) or NONE, age(o)],
+    ),
     "events": (
         ["Last Seen", "Type", "Reason", "Object", "Message"],
         ["Subobject", "Source", "First Seen", "Count", "Name"],

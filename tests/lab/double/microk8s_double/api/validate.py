@@ -7,6 +7,8 @@ FieldValueInvalid, FieldValueNotSupported) and detail the text after the field i
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -102,5 +104,122 @@ def service_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found
 
 
+def selector_errors(selector: dict | None, field: str) -> list[tuple[str, str, str]]:
+    """ValidateLabelSelector's operator checks (values required for In/NotIn, forbidden for Exists/DoesNotExist)."""
+    found = []
+    for index, expression in enumerate((selector or {}).get("matchExpressions") or []):
+        where, operator = f"{field}.matchExpressions[{index}]", expression.get("operator")
+        if operator in ("In", "NotIn") and not expression.get("values"):
+            found.append((f"{where}.values", "FieldValueRequired",
+                          "Required value: must be specified when `operator` is 'In' or 'NotIn'"))  # fmt: skip
+        elif operator in ("Exists", "DoesNotExist") and expression.get("values"):
+            found.append((f"{where}.values", "FieldValueForbidden",
+                          "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))  # fmt: skip
+        elif operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            found.append((f"{where}.operator", "FieldValueInvalid",
+                          f'Invalid value: "{operator}": not a valid selector operator'))  # fmt: skip
+    return found
+
+
+def policy_port_errors(port: dict, field: str) -> list[tuple[str, str, str]]:
+    """ValidateNetworkPolicyPort (pkg/apis/networking/validation)."""
+    found = []
+    protocol, number, end = port.get("protocol", "TCP"), port.get("port"), port.get("endPort")
+    if protocol not in ("TCP", "UDP", "SCTP"):
+        found.append((f"{field}.protocol", "FieldValueNotSupported",
+                      f'Unsupported value: "{protocol}": supported values: "TCP", "UDP", "SCTP"'))  # fmt: skip
+    if isinstance(number, int):
+        if not 0 < number < 65536:
+            found.append(port_error(f"{field}.port", number))
+        if end is not None and end < number:
+            found.append((f"{field}.endPort", "FieldValueInvalid",
+                          f"Invalid value: {end}: must be greater than or equal to `port`"))  # fmt: skip
+        if end is not None and not 0 < end < 65536:
+            found.append(port_error(f"{field}.endPort", end))
+    elif number is not None:
+        if end is not None:
+            found.append((f"{field}.endPort", "FieldValueInvalid",
+                          f"Invalid value: {end}: may not be specified when `port` is non-numeric"))  # fmt: skip
+        found += [(f"{field}.port", "FieldValueInvalid", f'Invalid value: "{number}": {text}')
+                  for text in port_name_problems(str(number))]  # fmt: skip
+    elif end is not None:
+        found.append((f"{field}.endPort", "FieldValueInvalid",
+                      f"Invalid value: {end}: may not be specified when `port` is not specified"))  # fmt: skip
+    return found
+
+
+def port_name_problems(name: str) -> list[str]:
+    """apimachinery's IsValidPortName (IANA_SVC_NAME)."""
+    checks = [
+        (len(name) > 15, "must be no more than 15 characters"),
+        (not re.match(r"^[-a-z0-9]+$", name), "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+        (not re.search(r"[a-z]", name), "must contain at least one letter (a-z)"),
+        ("--" in name, "must not contain consecutive hyphens"),
+        (name.startswith("-") or name.endswith("-"), "must not begin or end with a hyphen"),
+    ]
+    return [text for failed, text in checks if failed]
+
+
+def cidr_error(field: str, value: str) -> list[tuple[str, str, str]]:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return [
+            (
+                field,
+                "FieldValueInvalid",
+                f'Invalid value: "{value}": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)',
+            )
+        ]
+    return []
+
+
+def policy_peer_errors(peer: dict, field: str) -> list[tuple[str, str, str]]:
+    """ValidateNetworkPolicyPeer and ValidateIPBlock."""
+    kinds = [k for k in ("podSelector", "namespaceSelector", "ipBlock") if peer.get(k) is not None]
+    found = [e for k in kinds if k != "ipBlock" for e in selector_errors(peer[k], f"{field}.{k}")]
+    if not kinds:
+        return [(field, "FieldValueRequired", "Required value: must specify a peer")]
+    if len(kinds) > 1 and "ipBlock" in kinds:
+        return [(field, "FieldValueForbidden", "Forbidden: may not specify both ipBlock and another peer")]
+    block = peer.get("ipBlock")
+    if block is not None:
+        cidr = block.get("cidr") or ""
+        if not cidr:
+            return [(f"{field}.ipBlock.cidr", *REQUIRED)]
+        found += cidr_error(f"{field}.ipBlock.cidr", cidr)
+        for index, text in enumerate(block.get("except") or []):
+            where = f"{field}.ipBlock.except[{index}]"
+            bad = cidr_error(where, text)
+            if not found and not bad:
+                outer, inner = ipaddress.ip_network(cidr, strict=False), ipaddress.ip_network(text, strict=False)
+                if inner.version != outer.version or not inner.subnet_of(outer) or inner.prefixlen <= outer.prefixlen:
+                    bad = [(where, "FieldValueInvalid", f'Invalid value: "{text}": must be a strict subset of `cidr`')]
+            found += bad
+    return found
+
+
+def network_policy_errors(obj: dict) -> list[tuple[str, str, str]]:
+    """ValidateNetworkPolicySpec: selectors, each rule's ports and peers, policyTypes."""
+    spec = obj.get("spec", {})
+    found = selector_errors(spec.get("podSelector"), "spec.podSelector")
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(spec.get(direction) or []):
+            where = f"spec.{direction}[{index}]"
+            for number, port in enumerate((rule or {}).get("ports") or []):
+                found += policy_port_errors(port, f"{where}.ports[{number}]")
+            for number, peer in enumerate((rule or {}).get(peers) or []):
+                found += policy_peer_errors(peer or {}, f"{where}.{peers}[{number}]")
+    types = spec.get("policyTypes") or []
+    if len(types) > 2:
+        return [*found, ("spec.policyTypes", "FieldValueInvalid", "Invalid value: " + json.dumps(types)
+                         + ": may not specify more than two policyTypes")]  # fmt: skip
+    for index, kind in enumerate(types):
+        if kind not in ("Ingress", "Egress"):
+            found.append((f"spec.policyTypes[{index}]", "FieldValueNotSupported",
+                          f'Unsupported value: "{kind}": supported values: "Ingress", "Egress"'))  # fmt: skip
+    return found
+
+
 CHECKS = {"pods": pod_errors, "deployments": controller_errors, "replicasets": controller_errors,
-          "services": service_errors}  # fmt: skip
+          "services": service_errors, "networkpolicies": network_policy_errors}  # fmt: skip

@@ -1,26 +1,30 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A node's networking, inside `daemon-kubelite` on every node: the pod network's routes (podnet), kube-proxy
-(proxy), MetalLB's speaker while `metallb-system/config` exists (speaker) and the ingress controller while the
-ingress addon's `ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
+(proxy), Calico's NetworkPolicy enforcement while the node runs Calico (policy), MetalLB's speaker while
+`metallb-system/config` exists (speaker) and the ingress controller while the ingress addon's
+`ingress/nginx-load-balancer-microk8s-conf` exists (ingress).
 
 Two loops: every `network_sync_interval` s (default 1) read the API and bring routes, kube-proxy's rules (the
-suite's userspace listeners) and ingress routing in line; every 0.5 s ping the other speakers and (re)announce
+suite's userspace listeners), policy rules and ingress routing in line (policies are read only on Calico nodes,
+pods and namespaces only while some policy exists); every 0.5 s ping the other speakers and (re)announce
 LoadBalancer addresses from the last view, so a dead announcer is replaced even while the API is slow to answer
 (e.g. the datastore electing a new leader).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 
+from ..controllers import nodeipam
 from ..controllers import services as service_alloc
 from ..kubeclient import KubeClient
 from ..node import Node
-from . import ingress, podnet, proxy, speaker
+from . import ingress, podnet, policy, proxy, speaker
 from .runner import Runner
 
 SPEAK_INTERVAL = 0.5
@@ -41,6 +45,8 @@ class NodeNetwork:
         # kube-proxy: rules in the node's kernel on real nodes, listeners in userspace for the suite (no root)
         self.proxy = None if self.netns else proxy.Proxy()
         self.rules = proxy.KernelProxy(node.hostname) if self.netns else None
+        self.policy = policy.KernelPolicy(node.hostname) if self.netns else None
+        self.ingress_source: str | None = None  # the address the ingress controller connects from
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
         self.ingress: ingress.IngressController | None = None
@@ -61,6 +67,11 @@ class NodeNetwork:
             wanted = set(ingress.tls_hosts(view["ingresses"]).values())
             view["secrets"] = [s for s in client.list("secrets") if (s["metadata"]["namespace"],
                                s["metadata"]["name"]) in wanted]  # fmt: skip
+        # Policies only where Calico enforces them; pods and namespaces only while there are policies.
+        enforcing = self.policy is not None and policy.enforces(self.node)
+        view["networkpolicies"] = client.list("networkpolicies") if enforcing else None
+        if view["networkpolicies"]:
+            view["pods"], view["namespaces"] = client.list("pods"), client.list("namespaces")
         return view
 
     def apply(self, view: dict) -> None:
@@ -68,6 +79,9 @@ class NodeNetwork:
             self.pods.sync_node(self.node.hostname, view["nodes"])
         if self.rules:
             self.rules.sync(view["services"], view["endpoints"])
+            self.apply_ingress_source(view)
+            stand_ins = policy.ingress_pods(view["nodes"]) if view["ingress"] else []
+            self.policy.sync(view["networkpolicies"], view.get("pods", []) + stand_ins, view.get("namespaces", []))
         else:
             self.proxy.sync(proxy.listeners(view["services"], view["endpoints"], self.node.bind_address))
         if view["metallb"]:
@@ -78,6 +92,27 @@ class NodeNetwork:
                 self.members = speaker.Members(self.node.ip, port, dead_after)
         self.view = view  # the speaker works from this view whatever happens to the ingress below
         self.apply_ingress(view)
+
+    def apply_ingress_source(self, view: dict) -> None:
+        """While the ingress addon is on: an address of this node's pod CIDR for the ingress controller to connect
+        to backends from (see policy.py), so policies see it as the ingress namespace's pod. On `lo` with scope host:
+        a socket bound to it reaches other nodes (and their answers come back through the tunnel), but Linux never
+        picks it as the source of the node's other connections (a global address on `lo` would become the source
+        of every connection from the node to its own pods, the kubelet's probes too)."""
+        me = next((n for n in view["nodes"] if n["metadata"]["name"] == self.node.hostname), {})
+        cidr = me.get("spec", {}).get("podCIDR")
+        wanted = podnet.ingress_source(cidr) if view["ingress"] and cidr else None
+        if wanted == self.ingress_source:
+            return
+        # Also what an earlier run left (before a restart or a join gave this node another pod CIDR).
+        for line in self.runner.run("ip", "-4", "-o", "addr", "show", "dev", "lo")[1].splitlines():
+            fields = line.split()
+            address = fields[fields.index("inet") + 1].split("/")[0] if "inet" in fields else None
+            if address and address != wanted and ipaddress.ip_address(address) in nodeipam.CLUSTER_CIDR:
+                self.runner.run("ip", "addr", "del", f"{address}/32", "dev", "lo")
+        if wanted:
+            self.runner.run("ip", "addr", "replace", f"{wanted}/32", "dev", "lo", "scope", "host")
+        self.ingress_source = wanted
 
     def apply_ingress(self, view: dict) -> None:
         if view["ingress"] and self.ingress is None:
@@ -91,6 +126,7 @@ class NodeNetwork:
             )
             self.ingress = controller  # only once it listens: a failed start is retried next round
         if view["ingress"]:
+            self.ingress.source = self.ingress_source
             self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"])
         elif self.ingress is not None:
             self.ingress.close()

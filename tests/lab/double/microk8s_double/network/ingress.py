@@ -138,6 +138,7 @@ class IngressController:
         self.cached: dict[tuple, ssl.SSLContext] = {}  # (namespace, name, resourceVersion) -> context
         self.turn = itertools.count()
         self.servers: list[ThreadingHTTPServer] = []
+        self.source: str | None = None  # the address backends see (a pod address of the node's CIDR), None: any
 
     def update(self, ingresses: list[dict], services: list[dict], endpoints: list[dict], secrets: list[dict]) -> None:
         by_name = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
@@ -223,7 +224,8 @@ def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLC
             headers.update({"X-Real-IP": self.client_address[0], "X-Forwarded-For": self.client_address[0],
                             "X-Forwarded-Host": host, "X-Forwarded-Proto": "https" if tls else "http"})  # fmt: skip
             for target in targets:
-                upstream = http.client.HTTPConnection(*target, timeout=proxy.CONNECT_TIMEOUT)
+                source = (controller.source, 0) if controller.source else None
+                upstream = http.client.HTTPConnection(*target, timeout=proxy.CONNECT_TIMEOUT, source_address=source)
                 try:
                     upstream.connect()
                     upstream.sock.settimeout(60)

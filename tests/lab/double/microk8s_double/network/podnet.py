@@ -73,6 +73,12 @@ def tunnel_address(pod_cidr: str) -> str:
     return str(ipaddress.ip_network(pod_cidr).network_address)
 
 
+def ingress_source(pod_cidr: str) -> str:
+    """The last address of the node's pod CIDR, never given to a pod: the double's ingress controller (which runs
+    in the node's namespace, not as a pod) connects to backends from it, as the real one does from its pod's."""
+    return str(ipaddress.ip_network(pod_cidr).broadcast_address - 1)
+
+
 def vtep_mac(node_ip: str) -> str:
     """The node's VXLAN MAC, from its InternalIP: locally administered, unicast (66:6b:<the four bytes>)."""
     return ":".join(["66", "6b", *(f"{b:02x}" for b in ipaddress.IPv4Address(node_ip).packed)])
@@ -159,7 +165,7 @@ class PodNetwork:
         allocations = self.allocations()
         ip, network = allocations.get(uid), ipaddress.ip_network(pod_cidr)
         if ip is None or ipaddress.ip_address(ip) not in network:  # new, or the node got another pod CIDR
-            used = set(allocations.values())
+            used = {*allocations.values(), ingress_source(pod_cidr)}
             ip = next(str(a) for a in network.hosts() if str(a) not in used)
             self.save(dict(allocations, **{uid: ip}))
         ready = (self.netns_dir / netns(uid)).exists() and not self.runner.run(
