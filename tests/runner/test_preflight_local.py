@@ -75,6 +75,7 @@ def _changed(run):
         "playbooks/restore.yml",
         "playbooks/remove_node.yml",
         "playbooks/kubeconfig.yml",
+        "playbooks/cluster_access.yml",
     ],
 )
 def test_playbooks_pass_syntax_check_through_ansible_runner(tmp_path, playbook):

@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/cluster_access.yml refuses bad people, robots and revocations before it touches anything.
+
+Every "node" is this machine over the local connection: no MicroK8s is needed, because the input check is the
+role's first task; the lab's tests/lab/scenarios/test_access.py covers the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from test_preflight_local import _changed, _failure_messages, _inventory, _run
+
+
+@pytest.fixture(autouse=True)
+def _venv_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
+ALICE = {"name": "alice", "role": "namespace-admin", "namespaces": ["team-a"]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"cluster_access_users": [{**ALICE, "ttl": "400d"}]}, "ttl 400d is out of range (10m to 365d)"),
+        (
+            {"cluster_access_users": [ALICE], "cluster_access_revoked": ["alice"]},
+            "'alice' is in cluster_access_revoked and still listed",
+        ),
+        (
+            {
+                "cluster_access_users": [ALICE],
+                "cluster_access_robots": [{"name": "alice", "role": "deployer", "namespaces": ["team-a"]}],
+            },
+            "the name 'alice' is given more than once",
+        ),
+        ({"cluster_access_users": [{**ALICE, "groups": ["system:masters"]}]}, "system:masters can never be reduced"),
+    ],
+    ids=["ttl", "revoked-still-listed", "name-clash", "system-masters"],
+)
+def test_bad_input_stops_before_any_change(tmp_path, extra, expected):
+    run = _run(tmp_path, _inventory(tmp_path, ["pc1"], extra), playbook="playbooks/cluster_access.yml")
+    assert run.rc != 0
+    messages = _failure_messages(run)
+    assert any(expected in message for message in messages), messages
+    assert _changed(run) == 0
+
+
+def test_an_unknown_role_template_is_refused_by_the_argument_specs(tmp_path):
+    extra = {"cluster_access_users": [{**ALICE, "role": "owner"}]}
+    run = _run(tmp_path, _inventory(tmp_path, ["pc1"], extra), playbook="playbooks/cluster_access.yml")
+    assert run.rc != 0
+    assert any("owner" in message and "namespace-admin" in message for message in _failure_messages(run))
+    assert _changed(run) == 0
