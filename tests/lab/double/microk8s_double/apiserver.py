@@ -44,21 +44,30 @@ class ApiServer:
     def route(self, method: str, path: str):
         if method == "GET" and path == "/openapi/v2":
             return self.guard(lambda request: (200, b""))
-        if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path)):
+        if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path, self.crds())):
             return self.guard(self.discovery)
         if reviews.parse(path):
             return self.guard(lambda request: reviews.handle(self.authorizer, method, request, request.user))
         target = handlers.parse(path)
+        if target is not None and target.resource.crd and target.resource.crd_name not in self.crds():
+            target = None  # a custom resource whose CRD is not (or no longer) defined
         if target is None:  # authorized first: a path the user may not get is a 403, not a 404
             return self.guard(lambda request: (404, {"error": "404 page not found"}))
         return self.guard(
             lambda request: self.handlers.handle(method, target, request.query, request.headers, request.body)
         )
 
+    def crds(self) -> frozenset[str]:
+        """The names of the defined CustomResourceDefinitions (one datastore list)."""
+        prefix = handlers.BY_PATH[("apiextensions.k8s.io/v1", "customresourcedefinitions")].key(None)
+        found = self.handlers.store.execute([{"op": "list", "prefix": prefix}])[0] or {}
+        items = found.values() if isinstance(found, dict) else found
+        return frozenset(item.get("metadata", {}).get("name", "") for item in items if isinstance(item, dict))
+
     @staticmethod
-    def group_version(path: str) -> str | None:
+    def group_version(path: str, crds: frozenset[str] | None = None) -> str | None:
         """`v1` for /api/v1, `apps/v1` for /apis/apps/v1; None for other paths."""
-        served = ["v1", *resources.group_versions()]
+        served = ["v1", *resources.group_versions(crds)]
         name = path.strip("/").split("/", 1)[-1] if path.startswith(("/api/", "/apis/")) else ""
         return name if name in served else None
 
@@ -106,9 +115,10 @@ class ApiServer:
                 "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
             }
+        crds = self.crds()
         if request.path == "/apis":
-            return 200, resources.group_list()
-        return 200, resources.discovery(self.group_version(request.path))
+            return 200, resources.group_list(crds)
+        return 200, resources.discovery(self.group_version(request.path, crds), crds)
 
 
 def bootstrap_namespaces(node: Node, backend=None) -> None:

@@ -21,6 +21,11 @@ class Resource:
     categories: tuple[str, ...] = ()
     generation: bool = False  # metadata.generation counts spec changes
     verbs: tuple[str, ...] = ALL_VERBS  # as discovery lists them
+    crd: bool = False  # served only while its CustomResourceDefinition `<name>.<group>` exists
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.name}.{self.group}"
 
     @property
     def group_version(self) -> str:
@@ -97,6 +102,18 @@ RESOURCES = [
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
+    Resource("customresourcedefinitions", "CustomResourceDefinition", group="apiextensions.k8s.io",
+             namespaced=False, short_names=("crd", "crds"), subresources=("status",), generation=True),
+    # cert-manager's kinds (its addon's CRDs; controllers/certmanager.py plays its controller).
+    *(Resource(name, kind, group=group, namespaced=namespaced, short_names=short, subresources=("status",),
+               categories=("cert-manager",), generation=True, crd=True)
+      for name, kind, group, namespaced, short in (
+          ("certificates", "Certificate", "cert-manager.io", True, ("cert", "certs")),
+          ("certificaterequests", "CertificateRequest", "cert-manager.io", True, ("cr", "crs")),
+          ("issuers", "Issuer", "cert-manager.io", True, ()),
+          ("clusterissuers", "ClusterIssuer", "cert-manager.io", False, ()),
+          ("orders", "Order", "acme.cert-manager.io", True, ()),
+          ("challenges", "Challenge", "acme.cert-manager.io", True, ()))),
     # Reviews (auth/reviews.py answers them; nothing is stored): create only.
     Resource("localsubjectaccessreviews", "LocalSubjectAccessReview", group="authorization.k8s.io", verbs=("create",)),
     *(Resource(name, kind, group="authorization.k8s.io", namespaced=False, verbs=("create",))
@@ -113,15 +130,19 @@ def find(name: str) -> Resource:
     return BY_NAME[name]
 
 
-def group_versions() -> list[str]:
-    """The group versions besides the core v1, in discovery order."""
-    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group))
+def group_versions(crds: frozenset[str] | None = None) -> list[str]:
+    """The group versions besides the core v1, in discovery order (`crds`: the defined CRDs' names; None = all)."""
+    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group and defined(r, crds)))
 
 
-def discovery(group_version: str) -> dict:
+def defined(resource: Resource, crds: frozenset[str] | None) -> bool:
+    return not resource.crd or crds is None or resource.crd_name in crds
+
+
+def discovery(group_version: str, crds: frozenset[str] | None = None) -> dict:
     """The APIResourceList of one group version, with the subresources kubectl looks up (e.g. deployments/scale)."""
     entries = []
-    for resource in (r for r in RESOURCES if r.group_version == group_version):
+    for resource in (r for r in RESOURCES if r.group_version == group_version and defined(r, crds)):
         entry = {
             "name": resource.name,
             "singularName": "",
@@ -147,9 +168,9 @@ def discovery(group_version: str) -> dict:
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
 
 
-def group_list() -> dict:
+def group_list(crds: frozenset[str] | None = None) -> dict:
     groups = []
-    for group_version in group_versions():
+    for group_version in group_versions(crds):
         group, version = group_version.split("/")
         entry = {"groupVersion": group_version, "version": version}
         groups.append({"name": group, "versions": [entry], "preferredVersion": entry})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from microk8s_double import datastore, kubeclient
+from microk8s_double.api import certmanager
 from microk8s_double.commands.common import Context
 from microk8s_double.controllers import services
 from microk8s_double.network import INGRESS_CONFIG, INGRESS_NAMESPACE
@@ -56,12 +57,33 @@ def apply(ctx: Context, action: str, name: str) -> None:
         ("ingressclasses", {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
                             "metadata": {"name": "public"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
     ]  # fmt: skip
-    if (action, name) == ("enable", "ingress"):
+    if (action, name) == ("enable", "cert-manager"):
+        run(ctx, [("namespaces", namespace(certmanager.CLUSTER_RESOURCE_NAMESPACE)),
+                  *(("customresourcedefinitions", crd) for crd in certmanager.crd_objects())], [])  # fmt: skip
+    elif (action, name) == ("disable", "cert-manager"):
+        delete_custom_objects(ctx)
+        run(ctx, [], [("customresourcedefinitions", crd) for crd in certmanager.crd_objects()])
+    elif (action, name) == ("enable", "ingress"):
         run(ctx, ingress_objects, [])
     elif (action, name) == ("disable", "ingress"):
         run(ctx, [], ingress_objects[1:])
     elif (action, name) == ("disable", "metallb"):
         run(ctx, [], [("configmaps", metallb_config(""))])
+
+
+def delete_custom_objects(ctx: Context) -> None:
+    """Deleting a CRD deletes its objects (the API server's CRD finalizer): cert-manager's, before its CRDs go."""
+    try:
+        api = client(ctx)
+        for plural, *_rest in certmanager.CRDS:
+            try:
+                items = api.list(plural)
+            except kubeclient.ApiError:
+                continue  # not defined
+            for item in items:
+                api.delete(plural, item["metadata"]["name"], item["metadata"].get("namespace"))
+    except OSError as error:
+        raise datastore.DatastoreError(str(error)) from error
 
 
 def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, dict]]) -> None:
