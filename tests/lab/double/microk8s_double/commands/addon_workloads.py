@@ -61,7 +61,6 @@ def apply(ctx: Context, action: str, name: str) -> None:
         run(ctx, [("namespaces", namespace(certmanager.CLUSTER_RESOURCE_NAMESPACE)),
                   *(("customresourcedefinitions", crd) for crd in certmanager.crd_objects())], [])  # fmt: skip
     elif (action, name) == ("disable", "cert-manager"):
-        delete_custom_objects(ctx)
         run(ctx, [], [("customresourcedefinitions", crd) for crd in certmanager.crd_objects()])
     elif (action, name) == ("enable", "ingress"):
         run(ctx, ingress_objects, [])
@@ -71,19 +70,15 @@ def apply(ctx: Context, action: str, name: str) -> None:
         run(ctx, [], [("configmaps", metallb_config(""))])
 
 
-def delete_custom_objects(ctx: Context) -> None:
-    """Deleting a CRD deletes its objects (the API server's CRD finalizer): cert-manager's, before its CRDs go."""
+def delete_defined_objects(api: kubeclient.KubeClient, crd: dict) -> None:
+    """Deleting a CRD deletes its objects (the API server's customresourcecleanup finalizer) before it goes."""
+    plural = crd["spec"]["names"]["plural"]
     try:
-        api = client(ctx)
-        for plural, *_rest in certmanager.CRDS:
-            try:
-                items = api.list(plural)
-            except kubeclient.ApiError:
-                continue  # not defined
-            for item in items:
-                api.delete(plural, item["metadata"]["name"], item["metadata"].get("namespace"))
-    except OSError as error:
-        raise datastore.DatastoreError(str(error)) from error
+        items = api.list(plural)
+    except kubeclient.ApiError:
+        return  # not defined
+    for item in items:
+        api.delete(plural, item["metadata"]["name"], item["metadata"].get("namespace"))
 
 
 def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, dict]]) -> None:
@@ -93,6 +88,8 @@ def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, 
         for resource, obj in wanted:
             put(api, resource, obj)
         for resource, obj in unwanted:
+            if resource == "customresourcedefinitions":
+                delete_defined_objects(api, obj)
             api.delete(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
     except OSError as error:
         raise datastore.DatastoreError(str(error)) from error
