@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import shutil
 import subprocess
 
 import pytest
@@ -234,3 +235,23 @@ def test_ingress_shim_makes_a_certificate_for_an_annotated_ingress(api):
     controller.reconcile(api.client, T0)
     cert = api.client.get("certificates", "hello-tls", "default")
     assert cert["spec"]["dnsNames"] == ["hello.home.arpa", "www.home.arpa"] and cert["status"]["revision"] == 2
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_reads_the_kinds_with_their_printer_columns(api, tmp_path):
+    install(api)
+    local_ca(api)
+    config = api.kubeconfig(tmp_path)
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
+                              check=False, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    lines = kubectl("get", "cert", "-n", "cert-manager", "-o", "wide").splitlines()
+    assert lines[0].split() == ["NAME", "READY", "SECRET", "AGE", "ISSUER", "STATUS"]
+    assert lines[1].split()[:3] == ["root-ca", "True", "root-ca"] and "selfsigned" in lines[1]
+    assert "Signing CA verified" in kubectl("get", "clusterissuers", "-o", "wide")
+    row = kubectl("get", "certificaterequests", "-n", "cert-manager").splitlines()[1].split()
+    assert row[:5] == ["root-ca-1", "True", "True", "selfsigned", "system:serviceaccount:cert-manager:cert-manager"]

@@ -414,6 +414,7 @@ def request_object(cert: dict, name: str, revision: int, csr: str) -> dict:
     kind, issuer = issuer_ref(spec)
     group = (spec.get("issuerRef") or {}).get("group") or "cert-manager.io"
     body = {"request": b64(csr), "issuerRef": {"name": issuer, "kind": kind, "group": group},
+            "username": "system:serviceaccount:cert-manager:cert-manager",  # the API server records the requester
             "duration": certmanager.go_duration(certmanager.duration_of(spec)),
             "usages": spec.get("usages") or ["digital signature", "key encipherment"]}  # fmt: skip
     if spec.get("isCA"):
