@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import datetime
 import shutil
+import socket
+import ssl
 import subprocess
 
 import pytest
@@ -16,6 +18,9 @@ from api_fixtures import api_server
 from microk8s_double.api import certmanager
 from microk8s_double.controllers import certmanager as controller
 from microk8s_double.kubeclient import ApiError
+from microk8s_double.network import ingress
+from network_fakes import backend, free_port
+from test_network_ingress import ing, rule, service_and_endpoints
 
 T0 = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.timezone.utc)
 EC = {"algorithm": "ECDSA", "size": 256}
@@ -235,6 +240,39 @@ def test_ingress_shim_makes_a_certificate_for_an_annotated_ingress(api):
     controller.reconcile(api.client, T0)
     cert = api.client.get("certificates", "hello-tls", "default")
     assert cert["spec"]["dnsNames"] == ["hello.home.arpa", "www.home.arpa"] and cert["status"]["revision"] == 2
+    api.client.delete("ingresses", "hello", "default")
+    controller.reconcile(api.client, T0)  # the garbage collector: the shim's Certificate, then its requests
+    assert api.client.list("certificates", "default") == []
+    assert api.client.list("certificaterequests", "default") == []
+    assert api.client.get("secrets", "hello-tls", "default") is not None  # Secrets are not owned: kept
+
+
+def test_the_ingress_serves_the_issued_certificate_and_a_client_verifies_it_with_the_ca(api, tmp_path):
+    install(api)
+    now = datetime.datetime.now(datetime.timezone.utc)  # the TLS client checks validity against the real clock
+    local_ca(api, now)
+    api.client.create("certificates", certificate("hello-tls", "default", "local-ca", dnsNames=["hello.home.arpa"]))
+    controller.reconcile(api.client, now)
+    app, address = backend("app")
+    svc, ep = service_and_endpoints("app", address)
+    served = ingress.IngressController(tmp_path / "ingress")
+    port = free_port()
+    served.listen("127.0.0.1", free_port(), port)
+    try:
+        rules = [ing("hello", rule("hello.home.arpa", ("/", "Prefix", "app")),
+                     tls=[{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}])]  # fmt: skip
+        served.update(rules, [svc], [ep], api.client.list("secrets", "default"))
+        context = ssl.create_default_context(cadata=secret_text(api, "default", "hello-tls", "ca.crt"))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="hello.home.arpa") as tls:  # verifies chain and name
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: hello.home.arpa\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"app / hello.home.arpa https")
+    finally:
+        served.close()
+        app.shutdown()
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")

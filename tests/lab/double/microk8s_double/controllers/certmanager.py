@@ -272,9 +272,11 @@ def reconcile(client: KubeClient, now: datetime.datetime, rotation: str = "Never
                 previous = (issuer.get("status") or {}).get("conditions")
                 cond = condition("Ready", *state, now, issuer["metadata"].get("generation"), previous)
                 set_status(client, resource, issuer, dict(issuer.get("status") or {}, conditions=[cond]))
-    ingress_shim(client)
+    ingresses = client.list("ingresses")
+    ingress_shim(client, ingresses)
     certificates = client.list("certificates")
     requests = client.list("certificaterequests")
+    collect_garbage(client, ingresses, certificates, requests)
     seen = {}
     for cert in certificates:
         key = f"{cert['metadata']['namespace']}/{cert['metadata']['name']}"
@@ -510,11 +512,24 @@ def write_secret(client, cert, secret, chain, key_pem, ca, kind, name) -> None:
 
 
 # -- ingress-shim -------------------------------------------------------------------------------------------------
-def ingress_shim(client: KubeClient) -> None:
+def collect_garbage(client: KubeClient, ingresses: list[dict], certificates: list[dict], requests: list[dict]) -> None:
+    """kube-controller-manager's garbage collector for these kinds (background propagation): requests whose
+    Certificate and shim Certificates whose Ingress is gone. The lists are trimmed to what remains."""
+    owners = {o["metadata"]["uid"] for o in (*ingresses, *certificates)}
+    for items, plural in ((certificates, "certificates"), (requests, "certificaterequests")):
+        for obj in list(items):
+            refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
+            if refs and refs[0]["uid"] not in owners:
+                client.delete(plural, obj["metadata"]["name"], obj["metadata"]["namespace"])
+                items.remove(obj)
+                owners.discard(obj["metadata"]["uid"])
+
+
+def ingress_shim(client: KubeClient, ingresses: list[dict]) -> None:
     """An Ingress annotated cert-manager.io/cluster-issuer or cert-manager.io/issuer gets one Certificate per
     spec.tls secretName (named after the secret, owned by the Ingress), kept in line with its hosts."""
     existing = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in client.list("certificates")}
-    for ingress in client.list("ingresses"):
+    for ingress in ingresses:
         notes = ingress["metadata"].get("annotations") or {}
         if not any(notes.get(a) for a in SHIM_ANNOTATIONS):
             continue
