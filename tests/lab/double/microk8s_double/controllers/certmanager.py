@@ -319,10 +319,10 @@ def trigger(cert: dict, secret: dict | None, now: datetime.datetime) -> tuple[st
     ) if notes.get(note, "") != value]  # fmt: skip
     if changed:
         return "SecretMismatch", f"Issuing certificate as Secret does not match spec: [{', '.join(changed)}]"
-    if status.get("renewalTime") and now >= nodes.parse(status["renewalTime"]):
-        return "Renewing", f"Renewing certificate as renewal was scheduled at {status['renewalTime']}"
     if status.get("notAfter") and now >= nodes.parse(status["notAfter"]):
         return "Expired", f"Certificate expired on {status['notAfter']}"
+    if status.get("renewalTime") and now >= nodes.parse(status["renewalTime"]):
+        return "Renewing", f"Renewing certificate as renewal was scheduled at {status['renewalTime']}"
     return None
 
 
