@@ -44,18 +44,19 @@ class ApiServer:
     def route(self, method: str, path: str):
         if method == "GET" and path == "/openapi/v2":
             return self.guard(lambda request: (200, b""))
-        if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path, self.crds())):
+        if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path)):
             return self.guard(self.discovery)
         if reviews.parse(path):
             return self.guard(lambda request: reviews.handle(self.authorizer, method, request, request.user))
         target = handlers.parse(path)
-        if target is not None and target.resource.crd and target.resource.crd_name not in self.crds():
-            target = None  # a custom resource whose CRD is not (or no longer) defined
         if target is None:  # authorized first: a path the user may not get is a 403, not a 404
             return self.guard(lambda request: (404, {"error": "404 page not found"}))
-        return self.guard(
-            lambda request: self.handlers.handle(method, target, request.query, request.headers, request.body)
-        )
+        return self.guard(lambda request: self.handle(method, target, request))
+
+    def handle(self, method: str, target: handlers.Target, request: wire.Request):
+        if target.resource.crd and target.resource.crd_name not in self.crds():
+            return 404, {"error": "404 page not found"}  # a custom resource whose CRD is not (or no longer) defined
+        return self.handlers.handle(method, target, request.query, request.headers, request.body)
 
     def crds(self) -> frozenset[str]:
         """The names of the defined CustomResourceDefinitions (one datastore list)."""
@@ -118,7 +119,10 @@ class ApiServer:
         crds = self.crds()
         if request.path == "/apis":
             return 200, resources.group_list(crds)
-        return 200, resources.discovery(self.group_version(request.path, crds), crds)
+        served = self.group_version(request.path, crds)
+        if served is None:  # a custom resource group whose CRDs are not (or no longer) defined
+            return 404, {"error": "404 page not found"}
+        return 200, resources.discovery(served, crds)
 
 
 def bootstrap_namespaces(node: Node, backend=None) -> None:

@@ -77,6 +77,9 @@ def test_kinds_are_served_only_once_the_crds_are_defined(api):
     with pytest.raises(ApiError) as missing:
         api.client.list("certificates", "default")
     assert missing.value.status == 404
+    with pytest.raises(ApiError) as group:
+        api.client.request("GET", "/apis/cert-manager.io/v1")
+    assert group.value.status == 404
     controller.reconcile(api.client, T0)  # nothing to do, nothing fails
     install(api)
     groups = [g["preferredVersion"]["groupVersion"] for g in api.client.request("GET", "/apis")["groups"]]

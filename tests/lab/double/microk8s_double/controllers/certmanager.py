@@ -126,11 +126,31 @@ def issuer_state(issuer: dict, secrets_by_key: dict) -> tuple[str, str, str] | N
         if secret is None:
             return "False", "ErrGetKeyPair", f'Error getting keypair for CA issuer: secrets "{name}" not found'
         try:
-            ca_keypair(secret)
+            verified_keypair(secret)
         except SigningError as error:
             return "False", "ErrInvalidKeyPair", f"Error getting keypair for CA issuer: {error}"
         return "True", "KeyPairVerified", "Signing CA verified"
     return None  # ACME, Vault, Venafi, external issuers: not modelled
+
+
+_verified: dict[tuple, tuple[str, str] | SigningError] = {}  # (namespace, name, resourceVersion) -> outcome
+
+
+def verified_keypair(secret: dict) -> tuple[str, str]:
+    """ca_keypair, remembered per secret version (every controller round checks every CA issuer)."""
+    meta = secret["metadata"]
+    version = (meta.get("namespace"), meta.get("name"), meta.get("resourceVersion"))
+    if version not in _verified:
+        if len(_verified) > 256:
+            _verified.clear()
+        try:
+            _verified[version] = ca_keypair(secret)
+        except SigningError as error:
+            _verified[version] = error
+    found = _verified[version]
+    if isinstance(found, SigningError):
+        raise found
+    return found
 
 
 def ca_keypair(secret: dict) -> tuple[str, str]:
@@ -372,7 +392,7 @@ def reconcile_certificate(client, cert, now, rotation, ready, all_secrets, reque
         csr = csr_of(key_pem, spec)
         if "ca" in issuer["spec"]:
             issuer_namespace = namespace if kind == "Issuer" else certmanager.CLUSTER_RESOURCE_NAMESPACE
-            signer = ca_keypair(all_secrets[(issuer_namespace, issuer["spec"]["ca"]["secretName"])])
+            signer = verified_keypair(all_secrets[(issuer_namespace, issuer["spec"]["ca"]["secretName"])])
             _start, ca_end = cert_dates(first_cert(signer[0]))
             not_after = min(not_after, ca_end)  # never outlives its CA
         leaf = sign(csr, spec, signer, key_pem, not_before, not_after)
