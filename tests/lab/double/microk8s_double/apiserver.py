@@ -57,13 +57,23 @@ class ApiServer:
         target = handlers.parse(path)
         if target is None:  # authorized first: a path the user may not get is a 403, not a 404
             return self.guard(lambda request: (404, {"error": "404 page not found"}))
-        return self.guard(
-            lambda request: self.handlers.handle(method, target, request.query, request.headers, request.body)
-        )
+        return self.guard(lambda request: self.handle(method, target, request))
 
-    def group_version(self, path: str) -> str | None:
+    def handle(self, method: str, target: handlers.Target, request: wire.Request):
+        if target.resource.crd and target.resource.crd_name not in self.crds():
+            return 404, {"error": "404 page not found"}  # a custom resource whose CRD is not (or no longer) defined
+        return self.handlers.handle(method, target, request.query, request.headers, request.body)
+
+    def crds(self) -> frozenset[str]:
+        """The names of the defined CustomResourceDefinitions (one datastore list)."""
+        prefix = handlers.BY_PATH[("apiextensions.k8s.io/v1", "customresourcedefinitions")].key(None)
+        found = self.handlers.store.execute([{"op": "list", "prefix": prefix}])[0] or {}
+        items = found.values() if isinstance(found, dict) else found
+        return frozenset(item.get("metadata", {}).get("name", "") for item in items if isinstance(item, dict))
+
+    def group_version(self, path: str, crds: frozenset[str] | None = None) -> str | None:
         """`v1` for /api/v1, `apps/v1` for /apis/apps/v1; None for other paths."""
-        served = ["v1", *resources.group_versions(self.node.profile.minor)]
+        served = ["v1", *resources.group_versions(self.node.profile.minor, crds)]
         name = path.strip("/").split("/", 1)[-1] if path.startswith(("/api/", "/apis/")) else ""
         return name if name in served else None
 
@@ -112,9 +122,13 @@ class ApiServer:
                 "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
             }
+        crds = self.crds()
         if request.path == "/apis":
-            return 200, resources.group_list(self.node.profile.minor)
-        return 200, resources.discovery(self.group_version(request.path), self.node.profile.minor)
+            return 200, resources.group_list(self.node.profile.minor, crds)
+        served = self.group_version(request.path, crds)
+        if served is None:  # a custom resource group whose CRDs are not (or no longer) defined
+            return 404, {"error": "404 page not found"}
+        return 200, resources.discovery(served, self.node.profile.minor, crds)
 
 
 def bootstrap_namespaces(node: Node, backend=None) -> None:

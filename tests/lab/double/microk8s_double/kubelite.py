@@ -43,7 +43,8 @@ PACKAGE = __name__.rsplit(".", 1)[0]
 # The last, microk8s-double: the enabled addons (their provisioners start and stop with them).
 CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints", "clusterroles",
               "certificatesigningrequests", "persistentvolumeclaims", "persistentvolumes", "storageclasses",
-              "microk8s-double"]  # fmt: skip
+              "ingresses", "secrets", "customresourcedefinitions", "certificates", "certificaterequests", "issuers",
+              "clusterissuers", "microk8s-double"]  # fmt: skip
 KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
 KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)
@@ -93,6 +94,23 @@ def controller_syncs() -> list[Callable]:
     return [module.sync for module in modules if callable(getattr(module, "sync", None))]
 
 
+def controller_dues() -> list[Callable]:
+    """The controllers' `due()`: the wall-clock time (epoch s) of their next scheduled work, or None (e.g.
+    cert-manager's renewal times)."""
+    package = optional("controllers")
+    if package is None:
+        return []
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "lease")
+    modules = [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+    return [module.due for module in modules if callable(getattr(module, "due", None))]
+
+
+def next_due(dues: list[Callable]) -> float | None:
+    """The earliest scheduled time as a time.monotonic() value, or None."""
+    times = [t for t in (due() for due in dues) if t is not None]
+    return time.monotonic() + (min(times) - time.time()) if times else None
+
+
 def call(sync: Callable, *args) -> None:
     """`sync` with as many of `args` as it takes; a failure is logged, the next round retries."""
     try:
@@ -111,7 +129,7 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
         timings.renew_deadline,
         timings.retry_period,
     )
-    syncs = controller_syncs()
+    syncs, dues = controller_syncs(), controller_dues()
     waker = datastore.Waker(node, CONTROLLED, local=True)
     leading, changed, client, shape = False, True, None, None
     next_election = last_round = last_check = 0.0
@@ -129,7 +147,8 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
                 if was and not leading and workloads:
                     workloads.forget(node.hostname)  # a new term starts the node monitor's clocks afresh
         if leading and client:
-            full = changed or now - last_round >= RESYNC_PERIOD
+            scheduled = next_due(dues)
+            full = changed or now - last_round >= RESYNC_PERIOD or (scheduled is not None and now >= scheduled)
             if not full and workloads and now - last_check >= timings.node_monitor_period:
                 last_check = now  # between full rounds only the node monitor runs (one list of the nodes)
                 try:
@@ -143,6 +162,8 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
                 for sync in syncs:
                     call(sync, client, node, timings)
         wake = min(next_election, last_check + timings.node_monitor_period) if leading else next_election
+        scheduled = next_due(dues) if leading else None
+        wake = min(wake, scheduled) if scheduled is not None else wake
         changed = waker.wait(wake - time.monotonic()) and leading
 
 

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from .. import nodes
-from . import defaults, disruption, events, fields, patch, selectors, tables, validate, watch
+from . import certmanager, defaults, disruption, events, fields, patch, selectors, tables, validate, watch
 from .resources import BY_PATH, RESOURCES, Resource
 
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery's utilrand alphabet
@@ -329,6 +329,10 @@ class Handlers:
         return kept
 
     def check(self, target: Target, obj: dict) -> None:
+        if target.resource.kind == "Certificate" and target.resource.group == certmanager.GROUP:
+            denial = certmanager.webhook_denial(obj)  # cert-manager's validating webhook
+            if denial:
+                raise Failure(403, "Forbidden", denial)
         found = validate.errors(target.resource.name, obj)
         if not found:
             return

@@ -20,11 +20,16 @@ class Resource:
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     generation: bool = False  # metadata.generation counts spec changes
-    verbs: tuple[str, ...] = ALL_VERBS
+    verbs: tuple[str, ...] = ALL_VERBS  # as discovery lists them
     minors: tuple[int, int] = (0, 999)  # the Kubernetes minor versions that serve it (first, last)
+    crd: bool = False  # served only while its CustomResourceDefinition `<name>.<group>` exists
 
     def served(self, minor: int | None) -> bool:
         return minor is None or self.minors[0] <= minor <= self.minors[1]
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.name}.{self.group}"
 
     @property
     def group_version(self) -> str:
@@ -105,6 +110,37 @@ RESOURCES = [
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),
     Resource("clusterrolebindings", "ClusterRoleBinding", group="rbac.authorization.k8s.io", namespaced=False),
+    Resource(
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        group="apiextensions.k8s.io",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        subresources=("status",),
+        generation=True,
+    ),
+    # cert-manager's kinds (its addon's CRDs; controllers/certmanager.py plays its controller).
+    *(
+        Resource(
+            name,
+            kind,
+            group=group,
+            namespaced=namespaced,
+            short_names=short,
+            subresources=("status",),
+            categories=("cert-manager",),
+            generation=True,
+            crd=True,
+        )
+        for name, kind, group, namespaced, short in (
+            ("certificates", "Certificate", "cert-manager.io", True, ("cert", "certs")),
+            ("certificaterequests", "CertificateRequest", "cert-manager.io", True, ("cr", "crs")),
+            ("issuers", "Issuer", "cert-manager.io", True, ()),
+            ("clusterissuers", "ClusterIssuer", "cert-manager.io", False, ()),
+            ("orders", "Order", "acme.cert-manager.io", True, ()),
+            ("challenges", "Challenge", "acme.cert-manager.io", True, ()),
+        )
+    ),
     # Reviews (auth/reviews.py answers them; nothing is stored): create only.
     Resource("localsubjectaccessreviews", "LocalSubjectAccessReview", group="authorization.k8s.io", verbs=("create",)),
     *(
@@ -152,15 +188,24 @@ def find(name: str) -> Resource:
     return BY_NAME[name]
 
 
-def group_versions(minor: int | None = None) -> list[str]:
-    """The group versions besides the core v1, in discovery order (those a Kubernetes minor version serves)."""
-    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group and r.served(minor)))
+def group_versions(minor: int | None = None, crds: frozenset[str] | None = None) -> list[str]:
+    """The group versions besides the core v1, in discovery order (those a Kubernetes minor version serves; `crds`:
+    the defined CRDs' names, None = all)."""
+    return list(dict.fromkeys(r.group_version for r in RESOURCES if r.group and available(r, minor, crds)))
 
 
-def discovery(group_version: str, minor: int | None = None) -> dict:
+def defined(resource: Resource, crds: frozenset[str] | None) -> bool:
+    return not resource.crd or crds is None or resource.crd_name in crds
+
+
+def available(resource: Resource, minor: int | None, crds: frozenset[str] | None) -> bool:
+    return resource.served(minor) and defined(resource, crds)
+
+
+def discovery(group_version: str, minor: int | None = None, crds: frozenset[str] | None = None) -> dict:
     """The APIResourceList of one group version, with the subresources kubectl looks up (e.g. deployments/scale)."""
     entries = []
-    for resource in (r for r in RESOURCES if r.group_version == group_version and r.served(minor)):
+    for resource in (r for r in RESOURCES if r.group_version == group_version and available(r, minor, crds)):
         entry = {
             "name": resource.name,
             "singularName": "",
@@ -186,10 +231,10 @@ def discovery(group_version: str, minor: int | None = None) -> dict:
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": entries}
 
 
-def group_list(minor: int | None = None) -> dict:
+def group_list(minor: int | None = None, crds: frozenset[str] | None = None) -> dict:
     """One entry per group, its versions in order (the first preferred)."""
     groups: dict[str, dict] = {}
-    for group_version in group_versions(minor):
+    for group_version in group_versions(minor, crds):
         group, version = group_version.split("/")
         entry = {"groupVersion": group_version, "version": version}
         found = groups.setdefault(group, {"name": group, "versions": [], "preferredVersion": entry})

@@ -256,6 +256,30 @@ PRINTERS["certificatesigningrequests"] = (
     [],
     csr_row,
 )
+
+
+def condition_of(obj: dict, kind: str, field: str = "status") -> str:
+    found = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
+    return found.get(field, "")
+
+
+def issuer_row(obj: dict) -> list:
+    return [obj["metadata"]["name"], condition_of(obj, "Ready"), age(obj), condition_of(obj, "Ready", "message")]
+
+
+# cert-manager's CRDs' additionalPrinterColumns (priority 1 = -o wide)
+PRINTERS.update({
+    "certificates": (["Name", "Ready", "Secret", "Age"], ["Issuer", "Status"],
+                     lambda o: [o["metadata"]["name"], condition_of(o, "Ready"), o["spec"].get("secretName", ""),
+                                age(o), (o["spec"].get("issuerRef") or {}).get("name", ""),
+                                condition_of(o, "Ready", "message")]),
+    "certificaterequests": (["Name", "Approved", "Denied", "Ready", "Issuer", "Requestor", "Age"], ["Status"],
+                            lambda o: [o["metadata"]["name"], condition_of(o, "Approved"), condition_of(o, "Denied"),
+                                       condition_of(o, "Ready"), (o["spec"].get("issuerRef") or {}).get("name", ""),
+                                       o["spec"].get("username", ""), age(o), condition_of(o, "Ready", "message")]),
+    "issuers": (["Name", "Ready", "Age"], ["Status"], issuer_row),
+    "clusterissuers": (["Name", "Ready", "Age"], ["Status"], issuer_row),
+})  # fmt: skip
 DEFAULT = (["Name", "Created At"], [], lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from microk8s_double import datastore, kubeclient
+from microk8s_double.api import certmanager
 from microk8s_double.commands.common import Context
 from microk8s_double.controllers import services
 from microk8s_double.network import INGRESS_CONFIG, INGRESS_NAMESPACE
@@ -109,7 +110,12 @@ def apply(ctx: Context, action: str, name: str) -> None:
         ("ingressclasses", {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
                             "metadata": {"name": "public"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
     ]  # fmt: skip
-    if (action, name) == ("enable", "ingress"):
+    if (action, name) == ("enable", "cert-manager"):
+        run(ctx, [("namespaces", namespace(certmanager.CLUSTER_RESOURCE_NAMESPACE)),
+                  *(("customresourcedefinitions", crd) for crd in certmanager.crd_objects())], [])  # fmt: skip
+    elif (action, name) == ("disable", "cert-manager"):
+        run(ctx, [], [("customresourcedefinitions", crd) for crd in certmanager.crd_objects()])
+    elif (action, name) == ("enable", "ingress"):
         run(ctx, ingress_objects, [])
     elif (action, name) == ("disable", "ingress"):
         run(ctx, [], ingress_objects[1:])
@@ -121,6 +127,17 @@ def apply(ctx: Context, action: str, name: str) -> None:
         run(ctx, [], [("configmaps", metallb_config(""))])
 
 
+def delete_defined_objects(api: kubeclient.KubeClient, crd: dict) -> None:
+    """Deleting a CRD deletes its objects (the API server's customresourcecleanup finalizer) before it goes."""
+    plural = crd["spec"]["names"]["plural"]
+    try:
+        items = api.list(plural)
+    except kubeclient.ApiError:
+        return  # not defined
+    for item in items:
+        api.delete(plural, item["metadata"]["name"], item["metadata"].get("namespace"))
+
+
 def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, dict]]) -> None:
     """Apply then delete; an API server that does not answer is reported as the addon scripts' kubectl does."""
     try:
@@ -128,6 +145,8 @@ def run(ctx: Context, wanted: list[tuple[str, dict]], unwanted: list[tuple[str, 
         for resource, obj in wanted:
             put(api, resource, obj)
         for resource, obj in unwanted:
+            if resource == "customresourcedefinitions":
+                delete_defined_objects(api, obj)
             api.delete(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
     except OSError as error:
         raise datastore.DatastoreError(str(error)) from error

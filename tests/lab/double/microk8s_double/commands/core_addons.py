@@ -250,15 +250,69 @@ def storage(ctx: Context, args: list[str]) -> None:
 
 
 def cert_manager(ctx: Context, args: list[str]) -> None:
-    """1.25-1.32: the bundled manifest; 1.27+ enables dns first and waits for the webhook."""
+    """1.25-1.32: the bundled manifest; 1.27+ enables dns first and waits for the webhook. 1.33+: the Helm chart
+    (`-r REPOSITORY`, `-V VERSION`, getopts `:hr:V:`), after dns and helm3. Its CRDs become served kinds."""
+    if ctx.profile.since(33):
+        cert_manager_helm(ctx, args)
+        return
     if ctx.profile.since(27):
         print("Enable DNS addon")
         nested_enable(ctx, "dns")
     print("Enabling cert-manager")
     applied(ctx, "cert-manager/cert-manager.yaml")
+    addon_workloads.apply(ctx, "enable", "cert-manager")
     if ctx.profile.since(27):
         print("Waiting for cert-manager to be ready.")
         print("ready")
+    print("Enabled cert-manager")
+    print(text(ctx, "cert_manager_next_steps"), end="")
+
+
+CERT_MANAGER_CHART = {33: "v1.17.1", 34: "v1.18.2", 35: "v1.19.1"}
+
+
+def cert_manager_usage(version: str) -> None:
+    print("Usage: microk8s enable cert-manager [OPTIONS]")
+    print("")
+    print("Enable the cert-manager addon.")
+    print("")
+    print("   -h             Print this help message")
+    print("   -r REPOSITORY  cert-manager Helm chart repository (default: https://charts.jetstack.io)")
+    print(f"   -V VERSION     cert-manager Helm chart version (default: {version})")
+
+
+def cert_manager_helm(ctx: Context, args: list[str]) -> None:
+    version = CERT_MANAGER_CHART.get(ctx.profile.minor, "v1.19.1")
+    position = 0
+    while position < len(args) and args[position].startswith("-") and len(args[position]) > 1:
+        flag = args[position][1:2]
+        if flag == "h":
+            cert_manager_usage(version)
+            return
+        if flag not in ("r", "V"):
+            print(f"Invalid option -{flag}")
+            cert_manager_usage(version)
+            raise Failed(1)
+        value = args[position][2:] or (args[position + 1] if position + 1 < len(args) else None)
+        if value is None:
+            print(f"Missing argument for option -{flag}")
+            cert_manager_usage(version)
+            raise Failed(1)
+        version = value if flag == "V" else version
+        position += 1 if args[position][2:] else 2
+    print("Enable DNS addon")
+    nested_enable(ctx, "dns")
+    print("Enable helm")
+    nested_enable(ctx, "helm3")
+    print("Enabling cert-manager")
+    print('Release "cert-manager" does not exist. Installing it now.')
+    print("NAME: cert-manager")
+    print("NAMESPACE: cert-manager")
+    print("STATUS: deployed")
+    print("REVISION: 1")
+    addon_workloads.apply(ctx, "enable", "cert-manager")
+    print("Waiting for cert-manager to be ready.")
+    print("ready")
     print("Enabled cert-manager")
     print(text(ctx, "cert_manager_next_steps"), end="")
 

@@ -72,6 +72,7 @@ class NodeNetwork:
         if view["ingress"]:
             view["ingresses"] = client.list("ingresses")
             wanted = set(ingress.tls_hosts(view["ingresses"]).values())
+            wanted |= {(namespace, name) for namespace, name, _verify in ingress.auth_tls(view["ingresses"]).values()}
             view["secrets"] = [s for s in client.list("secrets") if (s["metadata"]["namespace"],
                                s["metadata"]["name"]) in wanted]  # fmt: skip
         # Policies only where Calico enforces them; pods and namespaces only while there are policies.

@@ -8,6 +8,16 @@ backend service's ready endpoints are tried in turn (502 when none answers, 503 
 class `public`/`nginx` or without a class are served (MicroK8s watches class-less ingresses too). HTTPS serves the
 `spec.tls` secret's certificate for its hosts (SNI) and a self-signed "Kubernetes Ingress Controller Fake
 Certificate" otherwise.
+
+Client certificates (ingress-nginx's annotations): `nginx.ingress.kubernetes.io/auth-tls-secret: NS/NAME` makes
+the Ingress's hosts ask for one, verified against the secret's `ca.crt` and, when it has one, checked against its
+`ca.crl` (ingress-nginx's `ssl_crl`); `auth-tls-verify-client` `on` (the default) answers nginx's 400 "No required
+SSL certificate was sent" without one, `optional` lets such requests through, `off` asks for none. The upstream
+gets `ssl-client-verify` (SUCCESS / NONE) and `ssl-client-subject-dn`. Differences: a certificate that does not
+verify (another CA, revoked, expired) fails the TLS handshake here (Python's ssl has no verify callback), where
+nginx completes it and answers 400 "The SSL certificate error"; `optional_no_ca` asks for no certificate;
+`auth-tls-verify-depth` is not enforced (the chain must reach ca.crt, as with the default depth 1 for a
+directly issued client certificate); an unusable auth-tls secret answers 503 for those hosts.
 """
 
 from __future__ import annotations
@@ -15,10 +25,12 @@ from __future__ import annotations
 import base64
 import http.client
 import itertools
+import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +40,11 @@ CLASSES = (None, "public", "nginx")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"  # noqa: E501
 REASONS = {404: "404 Not Found", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}
+NO_CERT_PAGE = ("<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n"
+                "<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>"
+                "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")  # fmt: skip
+AUTH = "nginx.ingress.kubernetes.io/"
+DN_NAMES = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C"}
 
 
 def ingress_class(ingress: dict) -> str | None:
@@ -105,6 +122,63 @@ def tls_hosts(ingresses: list[dict]) -> dict[str, tuple[str, str]]:
     }
 
 
+def auth_tls(ingresses: list[dict]) -> dict[str, tuple[str, str, str]]:
+    """host -> (namespace, secret name, verify mode) of the client certificate check its Ingress asks for."""
+    found = {}
+    for i in ingresses:
+        notes = i["metadata"].get("annotations") or {}
+        ref, verify = notes.get(AUTH + "auth-tls-secret"), notes.get(AUTH + "auth-tls-verify-client") or "on"
+        if ingress_class(i) not in CLASSES or not ref or verify == "off":
+            continue
+        namespace, _sep, name = ref.rpartition("/")
+        spec = i.get("spec") or {}
+        hosts = [r.get("host") for r in spec.get("rules") or []]
+        hosts += [h for tls in spec.get("tls") or [] for h in tls.get("hosts") or []]
+        for host in filter(None, hosts):
+            found[host] = (namespace or i["metadata"]["namespace"], name, verify)
+    return found
+
+
+def client_hello_name(data: bytes) -> str | None:
+    """The server_name of a TLS ClientHello (None when absent or not parsable): the certificate and the client
+    certificate check are chosen per name before the handshake, as nginx picks its server block."""
+    try:
+        if len(data) < 43 or data[0] != 0x16 or data[5] != 0x01:
+            return None
+        at = 43  # record header 5 + handshake header 4 + version 2 + random 32
+        at += 1 + data[at]  # session id
+        at += 2 + int.from_bytes(data[at : at + 2], "big")  # cipher suites
+        at += 1 + data[at]  # compression methods
+        end = at + 2 + int.from_bytes(data[at : at + 2], "big")
+        at += 2
+        while at + 4 <= end:
+            kind, size = int.from_bytes(data[at : at + 2], "big"), int.from_bytes(data[at + 2 : at + 4], "big")
+            if kind == 0:  # server_name: list length 2, type 1 (host_name), length 2, name
+                length = int.from_bytes(data[at + 7 : at + 9], "big")
+                return data[at + 9 : at + 9 + length].decode("ascii").lower()
+            at += 4 + size
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def peek_name(sock, wait: float = 2.0) -> str | None:
+    """Peek at the ClientHello (it may arrive in pieces) and return its server name."""
+    sock.settimeout(wait)
+    seen = b""
+    try:
+        for _attempt in range(20):
+            seen = sock.recv(16384, socket.MSG_PEEK)
+            if (len(seen) >= 5 and len(seen) >= 5 + int.from_bytes(seen[3:5], "big")) or not seen:
+                break
+            time.sleep(0.01)
+    except OSError:
+        return None
+    finally:
+        sock.settimeout(None)
+    return client_hello_name(seen)
+
+
 def fake_certificate(directory: Path) -> tuple[Path, Path]:
     """ingress-nginx's default certificate: self-signed, made once per node."""
     cert, key = directory / "fake.crt", directory / "fake.key"
@@ -116,15 +190,33 @@ def fake_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def secret_context(directory: Path, secret: dict) -> ssl.SSLContext:
-    """A server context from a kubernetes.io/tls Secret (files are needed by load_cert_chain)."""
-    base = directory / f"{secret['metadata']['namespace']}_{secret['metadata']['name']}"
-    cert, key = base.with_suffix(".crt"), base.with_suffix(".key")
-    cert.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
-    key.write_bytes(base64.b64decode(secret["data"]["tls.key"]))
-    key.chmod(0o600)
+def secret_context(directory: Path, secret: dict | None, auth: tuple[str, dict | None] | None = None) -> ssl.SSLContext:
+    """A server context from a kubernetes.io/tls Secret (files are needed by load_cert_chain; None = the fake
+    certificate) and, with `auth` = (verify mode, auth-tls secret), the client certificate check."""
+    if secret is None:
+        cert, key = fake_certificate(directory)
+    else:
+        base = directory / f"{secret['metadata']['namespace']}_{secret['metadata']['name']}"
+        cert, key = base.with_suffix(".crt"), base.with_suffix(".key")
+        cert.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+        key.touch(mode=0o600)
+        key.write_bytes(base64.b64decode(secret["data"]["tls.key"]))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
+    if auth is not None:
+        verify, auth_secret = auth
+        data = (auth_secret or {}).get("data") or {}
+        if not data.get("ca.crt"):
+            context.auth_tls = "invalid"
+            return context
+        trust = directory / f"auth_{auth_secret['metadata']['namespace']}_{auth_secret['metadata']['name']}.pem"
+        crl = base64.b64decode(data["ca.crl"]) if data.get("ca.crl") else b""
+        trust.write_bytes(base64.b64decode(data["ca.crt"]) + b"\n" + crl)
+        context.load_verify_locations(cafile=str(trust))  # certificates and CRLs
+        context.verify_mode = ssl.CERT_OPTIONAL
+        if crl:
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        context.auth_tls = verify
     return context
 
 
@@ -143,16 +235,26 @@ class IngressController:
     def update(self, ingresses: list[dict], services: list[dict], endpoints: list[dict], secrets: list[dict]) -> None:
         by_name = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
         contexts = {}
-        for host, ref in tls_hosts(ingresses).items():
-            secret = by_name.get(ref)
-            if secret and {"tls.crt", "tls.key"} <= set(secret.get("data") or {}):
-                version = (*ref, secret["metadata"].get("resourceVersion"))
-                try:
-                    contexts[host] = self.cached.get(version) or secret_context(self.directory, secret)
-                except (ssl.SSLError, ValueError, OSError) as error:
-                    print(f"ingress: secret {ref[0]}/{ref[1]} unusable: {error}", file=sys.stderr, flush=True)
+        served, clients = tls_hosts(ingresses), auth_tls(ingresses)
+        for host in sorted(set(served) | set(clients)):
+            secret = by_name.get(served.get(host))
+            if not (secret and {"tls.crt", "tls.key"} <= set(secret.get("data") or {})):
+                secret = None  # the fake certificate
+                if host not in clients:
                     continue
-                self.cached[version] = contexts[host]
+            auth = None
+            if host in clients:
+                namespace, name, verify = clients[host]
+                auth = (verify, by_name.get((namespace, name)))
+            used = [s for s in (secret, auth[1] if auth else None) if s]
+            version = tuple((s["metadata"]["namespace"], s["metadata"]["name"], s["metadata"].get("resourceVersion"))
+                            for s in used) + ((auth[0],) if auth else ())  # fmt: skip
+            try:
+                contexts[host] = self.cached.get(version) or secret_context(self.directory, secret, auth)
+            except (ssl.SSLError, ValueError, OSError) as error:
+                print(f"ingress: secrets of {host} unusable: {error}", file=sys.stderr, flush=True)
+                continue
+            self.cached[version] = contexts[host]
         self.contexts = contexts
         self.view = (ingresses, services, endpoints)
 
@@ -207,8 +309,8 @@ def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLC
                 return
             self.forward()
 
-        def answer(self, status: int) -> None:
-            body = PAGE.format(REASONS[status]).encode()
+        def answer(self, status: int, page: str | None = None) -> None:
+            body = (page or PAGE.format(REASONS[status])).encode()
             self.send_response(status)
             for name, value in (("Content-Type", "text/html"), ("Content-Length", str(len(body)))):
                 self.send_header(name, value)
@@ -223,6 +325,20 @@ def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLC
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             headers.update({"X-Real-IP": self.client_address[0], "X-Forwarded-For": self.client_address[0],
                             "X-Forwarded-Host": host, "X-Forwarded-Proto": "https" if tls else "http"})  # fmt: skip
+            auth = getattr(self.connection.context, "auth_tls", None) if tls else None
+            if auth is not None:
+                peer = self.connection.getpeercert()
+                if auth == "invalid":
+                    self.answer(503)
+                    return
+                if not peer and auth == "on":
+                    self.answer(400, NO_CERT_PAGE)
+                    return
+                headers["ssl-client-verify"] = "SUCCESS" if peer else "NONE"
+                if peer:
+                    headers["ssl-client-subject-dn"] = ",".join(
+                        f"{DN_NAMES.get(k, k)}={v}" for rdn in reversed(peer.get("subject", ())) for k, v in rdn
+                    )
             for target in targets:
                 source = (controller.source, 0) if controller.source else None
                 upstream = http.client.HTTPConnection(*target, timeout=proxy.CONNECT_TIMEOUT, source_address=source)
@@ -254,9 +370,17 @@ def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLC
         def handle_error(self, request, client_address):
             print(f"ingress: request from {client_address[0]} failed: {sys.exc_info()[1]!r}", file=sys.stderr)
 
-        def get_request(self):
-            sock, peer = super().get_request()
-            return (tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False) if tls else sock), peer
+        def finish_request(self, request, client_address):
+            """In the connection's own thread: TLS with the context of the ClientHello's server name."""
+            if not tls:
+                super().finish_request(request, client_address)
+                return
+            context = controller.contexts.get(peek_name(request) or "", tls)
+            wrapped = context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            try:
+                super().finish_request(wrapped, client_address)
+            finally:
+                wrapped.close()
 
     server = Server(address, Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
