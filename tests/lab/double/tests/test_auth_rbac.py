@@ -532,3 +532,27 @@ def test_kubectl_auth_can_i_and_as(rbac_api, tmp_path):
         ).stdout
         == "yes\n"
     )
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_1_32_posts_its_reviews_as_protobuf_and_gets_answers(tmp_path, users):
+    """kubectl 1.32's typed client sends SelfSubjectAccessReview and SelfSubjectRulesReview as protobuf."""
+    with api_server(tmp_path, "1.32", authorization_mode="RBAC,Node") as api:
+        clusterroleaggregation.sync(api.client)  # view's rules come from aggregation
+        api.client.create("namespaces", {"metadata": {"name": "team-a"}})
+        config = api.kubeconfig(tmp_path)
+
+        def kubectl(*args):
+            return subprocess.run(
+                ["kubectl", "--kubeconfig", str(config), "-v=8", *args],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+
+        denied = kubectl("auth", "can-i", "list", "pods", "-n", "team-a", "--as", "alice")
+        assert "Content-Type: application/vnd.kubernetes.protobuf" in denied.stderr  # what this test is about
+        assert (denied.returncode, denied.stdout) == (1, "no\n"), denied.stderr[-2000:]
+        bind(api, "alice-view", "view", [{"kind": "User", "name": "alice", "apiGroup": RBAC_GROUP}], "team-a")
+        allowed = kubectl("auth", "can-i", "list", "pods", "-n", "team-a", "--as", "alice")
+        assert (allowed.returncode, allowed.stdout) == (0, "yes\n"), allowed.stderr[-2000:]
+        listed = kubectl("auth", "can-i", "--list", "-n", "team-a", "--as", "alice").stdout
+        assert any(line.split()[:1] == ["pods"] and "[get list watch]" in line for line in listed.splitlines()), listed

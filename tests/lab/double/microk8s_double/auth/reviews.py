@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from .. import wire
+from ..api import protobuf
 from . import User, authz, rbac
 from .requestinfo import Attributes
 
@@ -68,7 +69,12 @@ def handle(authorizer: authz.Authorizer, method: str, request: wire.Request, use
     if method != "POST":
         return failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
     try:
-        review = json.loads(request.body or b"{}")
+        if protobuf.is_protobuf(request.headers.get("Content-Type")):  # client-go's typed clients (kubectl can-i)
+            review = protobuf.decode(request.body or b"")
+        else:
+            review = json.loads(request.body or b"{}")
+    except protobuf.Undecodable as error:
+        return failure(error.code, "BadRequest" if error.code == 400 else "UnsupportedMediaType", str(error))
     except ValueError as error:
         return failure(400, "BadRequest", f"the body of the request could not be decoded: {error}")
     if not isinstance(review, dict):
