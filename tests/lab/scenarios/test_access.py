@@ -534,6 +534,8 @@ def _item_time(run, task, item_name):
     for event in run.events:
         data = event.get("event_data") or {}
         item = (data.get("res") or {}).get("item") or {}
+        if not isinstance(item, dict):  # loops over names (hosts, files) carry strings
+            continue
         name = (item.get("metadata") or {}).get("name")
         if event.get("event") == "runner_item_on_ok" and data.get("task") == task and name == item_name:
             return datetime.datetime.fromisoformat(event["created"]).replace(tzinfo=datetime.timezone.utc).timestamp()
