@@ -11,7 +11,7 @@ from ansible_collections.onprem.microk8s.plugins.module_utils import _image_arch
 
 
 def _bare(name):
-    return str(name).split("/")[-1]
+    return str(name).rsplit("/", 1)[-1]
 
 
 def addons_to_change(status, addons):

@@ -506,7 +506,7 @@ def parse_subject_alt_names(text):
     """`openssl x509 -noout -ext subjectAltName`: {ip: [...], dns: [...]} (openssl prints `IP Address:a.b.c.d`)."""
     names = {"ip": [], "dns": []}
     for entry in re.split(r",\s*|\n\s*", text):
-        key, _, value = entry.strip().partition(":")
+        key, _colon, value = entry.strip().partition(":")
         if key == "IP Address":
             names["ip"].append(value.strip())
         elif key == "DNS":

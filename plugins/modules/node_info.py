@@ -143,7 +143,7 @@ microk8s:
   description:
     - With O(status=true), what M(onprem.microk8s.microk8s_status) returns without waiting (state, ready,
       version, role, member, expected_voters, datastore, addons, enabled_addons, message).
-    - Null when MicroK8s is not installed or O(status=false); RV(microk8s.state=error) when its status failed.
+    - Null when MicroK8s is not installed or O(status=false); C(state=error) when its status failed.
   returned: always
   type: dict
   sample: {"state": "running", "ready": true, "version": "v1.32.3", "role": "control-plane", "member": true}

@@ -135,7 +135,11 @@ def lab_exec(node, command, timeout):
     """(rc, stdout) of a shell command in a lab container; rc None when it did not finish within `timeout`."""
     try:
         done = subprocess.run(
-            [*LAB, "exec", node, "--", "sh", "-c", command], capture_output=True, text=True, timeout=timeout
+            [*LAB, "exec", node, "--", "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return None, ""

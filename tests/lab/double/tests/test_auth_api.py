@@ -64,8 +64,21 @@ def openssl(*args: str, data: bytes | None = None) -> bytes:
 
 def key_and_request(base: Path, name: str, subject: str) -> tuple[Path, bytes]:
     key = base / f"{name}.key"
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-            str(key), "-subj", subject, "-out", str(base / f"{name}.csr"))  # fmt: skip
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-subj",
+        subject,
+        "-out",
+        str(base / f"{name}.csr"),
+    )
     return key, (base / f"{name}.csr").read_bytes()
 
 
@@ -82,16 +95,25 @@ def csr_object(name: str, request: bytes, usages=("client auth",), seconds: int 
     body = {"request": base64.b64encode(request).decode(), "signerName": csr.CLIENT_SIGNER, "usages": list(usages)}
     if seconds is not None:
         body["expirationSeconds"] = seconds
-    return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
-            "metadata": {"name": name}, "spec": dict(body, **spec)}  # fmt: skip
+    return {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": dict(body, **spec),
+    }
 
 
 # -- the admin credential per version ---------------------------------------------------------------------------------
 def test_up_to_1_27_every_known_token_authenticates_and_the_admin_kubeconfig_carries_a_token(tmp_path):
     with api_server(tmp_path, "1.27") as api:
         rows = certs.known_tokens(api.node)
-        assert [row[1] for row in rows] == ["admin", "system:kube-proxy", f"system:node:{api.node.hostname}",
-                                           "system:kube-controller-manager", "system:kube-scheduler"]  # fmt: skip
+        assert [row[1] for row in rows] == [
+            "admin",
+            "system:kube-proxy",
+            f"system:node:{api.node.hostname}",
+            "system:kube-controller-manager",
+            "system:kube-scheduler",
+        ]
         config = api.node.paths.credentials("client.config").read_text()
         assert f"    token: {certs.admin_token(api.node)}\n" in config and "client-certificate" not in config
         assert len(certs.admin_token(api.node)) == 60  # base64 of `openssl rand -base64 32`'s line
@@ -124,8 +146,12 @@ def test_kubectl_with_microk8s_config_is_the_admin_per_version(tmp_path):
     for version in ("1.27", "1.28"):
         with api_server(tmp_path / version, version) as api:
             config = api.kubeconfig(tmp_path / version)
-            done = subprocess.run([KUBECTL, "--kubeconfig", str(config), "get", "ns", "-o", "name"],
-                                  capture_output=True, text=True, check=False)  # fmt: skip
+            done = subprocess.run(
+                [KUBECTL, "--kubeconfig", str(config), "get", "ns", "-o", "name"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             assert "namespace/default" in done.stdout, done.stderr
 
 
@@ -140,11 +166,26 @@ def test_expired_and_foreign_certificates_get_401_not_a_tls_failure(api, tmp_pat
     past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)
     expired = signed(api, tmp_path, "old", "/CN=old", seconds=600, now=past)
     assert call(api, "GET", "/api/v1/namespaces", cert=expired)[0] == 401
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-            "-subj", "/CN=other-ca", "-keyout", str(tmp_path / "other.key"),
-            "-out", str(tmp_path / "other.crt"))  # fmt: skip
-    foreign = signed(api, tmp_path, "mallory", "/CN=admin/O=system:masters", ca=(tmp_path / "other.crt",
-                                                                                   tmp_path / "other.key"))  # fmt: skip
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=other-ca",
+        "-keyout",
+        str(tmp_path / "other.key"),
+        "-out",
+        str(tmp_path / "other.crt"),
+    )
+    foreign = signed(
+        api, tmp_path, "mallory", "/CN=admin/O=system:masters", ca=(tmp_path / "other.crt", tmp_path / "other.key")
+    )
     status, answer = call(api, "GET", "/api/v1/namespaces", cert=foreign)
     assert (status, answer["reason"], answer["message"]) == (401, "Unauthorized", "Unauthorized")
 
@@ -185,9 +226,14 @@ def test_token_request_mints_a_token_of_the_service_account_until_it_is_deleted(
     header, claims = (json.loads(base64.urlsafe_b64decode(p + "==")) for p in token.split(".")[:2])
     assert header["alg"] == "RS256" and claims["iss"] == "https://kubernetes.default.svc"
     assert claims["kubernetes.io"]["serviceaccount"] == {"name": "robot", "uid": account["metadata"]["uid"]}
-    assert whoami(api, token=token) == (201, {
-        "username": "system:serviceaccount:default:robot", "uid": account["metadata"]["uid"],
-        "groups": ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"]})  # fmt: skip
+    assert whoami(api, token=token) == (
+        201,
+        {
+            "username": "system:serviceaccount:default:robot",
+            "uid": account["metadata"]["uid"],
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+        },
+    )
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert call(api, "GET", "/api/v1/namespaces", token=forged)[0] == 401
     api.client.delete("serviceaccounts", "robot", "default")
@@ -199,9 +245,13 @@ def test_token_request_mints_a_token_of_the_service_account_until_it_is_deleted(
 def test_token_request_expiry_rules(api):
     api.client.create("serviceaccounts", {"metadata": {"name": "robot"}}, "default")
     status, answer = token_for(api, "robot", expirationSeconds=599)
-    assert (status, answer["reason"], answer["message"]) == (422, "Invalid", 'TokenRequest.authentication.k8s.io "" '
-            "is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 "
-            "minutes")  # fmt: skip
+    assert (status, answer["reason"], answer["message"]) == (
+        422,
+        "Invalid",
+        'TokenRequest.authentication.k8s.io "" '
+        "is invalid: spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 10 "
+        "minutes",
+    )
     status, answer = token_for(api, "robot", expirationSeconds=600)
     claims = json.loads(base64.urlsafe_b64decode(answer["status"]["token"].split(".")[1] + "=="))
     assert (status, claims["exp"] - claims["iat"]) == (201, 600)
@@ -209,8 +259,9 @@ def test_token_request_expiry_rules(api):
     assert (status, answer["message"]) == (404, 'serviceaccounts "ghost" not found')
     args = api.node.paths.args("kube-apiserver")
     args.parent.mkdir(parents=True, exist_ok=True)
-    args.write_text("\n".join(f"--{k}={v}" for k, v in certs_flags(api).items())
-                    + "\n--service-account-max-token-expiration=1h\n")  # fmt: skip
+    args.write_text(
+        "\n".join(f"--{k}={v}" for k, v in certs_flags(api).items()) + "\n--service-account-max-token-expiration=1h\n"
+    )
     assert token_for(api, "robot", expirationSeconds=86400)[1]["spec"]["expirationSeconds"] == 3600
 
 
@@ -218,8 +269,9 @@ def test_an_expired_token_gets_401(api):
     account = api.client.create("serviceaccounts", {"metadata": {"name": "robot"}}, "default")
     from microk8s_double.auth import tokens
 
-    claims = tokens.claims_for(account, ["https://kubernetes.default.svc"], "https://kubernetes.default.svc", 600,
-                               28, time.time() - 700)  # fmt: skip
+    claims = tokens.claims_for(
+        account, ["https://kubernetes.default.svc"], "https://kubernetes.default.svc", 600, 28, time.time() - 700
+    )
     stale = tokens.sign(api.node.paths.cert("serviceaccount.key"), claims)
     assert call(api, "GET", "/api/v1/namespaces", token=stale)[0] == 401
     fresh = tokens.sign(api.node.paths.cert("serviceaccount.key"), dict(claims, exp=int(time.time()) + 60))
@@ -230,40 +282,72 @@ def test_an_expired_token_gets_401(api):
 def test_kubectl_create_token_and_whoami_with_it(api, tmp_path):
     config = api.kubeconfig(tmp_path)
     api.client.create("serviceaccounts", {"metadata": {"name": "ci"}}, "default")
-    made = subprocess.run([KUBECTL, "--kubeconfig", str(config), "create", "token", "ci", "--duration=2h"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    made = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(config), "create", "token", "ci", "--duration=2h"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
-    server = ["--server", f"https://{api.ip}:{api.node.port('apiserver')}", "--certificate-authority",
-              str(api.node.paths.cert("ca.crt")), "--token", made.stdout.strip()]  # fmt: skip
-    who = subprocess.run([KUBECTL, "--kubeconfig", "/dev/null", *server, "auth", "whoami", "-o", "json"],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    server = [
+        "--server",
+        f"https://{api.ip}:{api.node.port('apiserver')}",
+        "--certificate-authority",
+        str(api.node.paths.cert("ca.crt")),
+        "--token",
+        made.stdout.strip(),
+    ]
+    who = subprocess.run(
+        [KUBECTL, "--kubeconfig", "/dev/null", *server, "auth", "whoami", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert json.loads(who.stdout)["status"]["userInfo"]["username"] == "system:serviceaccount:default:ci", who.stderr
-    short = subprocess.run([KUBECTL, "--kubeconfig", str(config), "create", "token", "ci", "--duration=1m"],
-                           capture_output=True, text=True, check=False)  # fmt: skip
-    assert (short.returncode, short.stderr) == (1, 'error: failed to create token: TokenRequest.authentication.k8s.io'
-            ' "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 '
-            "minutes\n")  # fmt: skip
+    short = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(config), "create", "token", "ci", "--duration=1m"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (short.returncode, short.stderr) == (
+        1,
+        "error: failed to create token: TokenRequest.authentication.k8s.io"
+        ' "" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 '
+        "minutes\n",
+    )
 
 
 # -- CertificateSigningRequests ---------------------------------------------------------------------------------------
 def test_csr_create_records_the_requester_and_validates(api, tmp_path):
     _key, request = key_and_request(tmp_path, "bob", "/CN=bob/O=dev")
-    created = api.client.create("certificatesigningrequests", csr_object("bob", request, seconds=86400,
-                                                                         username="someone-else"))  # fmt: skip
+    created = api.client.create(
+        "certificatesigningrequests", csr_object("bob", request, seconds=86400, username="someone-else")
+    )
     assert created["spec"]["username"] == "admin"
     assert created["spec"]["groups"] == ["system:masters", "system:authenticated"]
     cases = [
-        (csr_object("a", request, usages=()), 'CertificateSigningRequest.certificates.k8s.io "a" is invalid: '
-         "spec.usages: Required value"),
-        (csr_object("b", request, usages=("client auth", "fly")), "spec.usages[1]: Unsupported value: \"fly\": "
-         'supported values: "any", "cert sign", "client auth"'),
-        (csr_object("c", request, seconds=599), 'CertificateSigningRequest.certificates.k8s.io "c" is invalid: '
-         "spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 600 seconds (10 minutes)"),
-        (csr_object("d", b"not a pem"), 'CertificateSigningRequest.certificates.k8s.io "d" is invalid: '
-         "spec.request: Invalid value: []byte{0x6e, 0x6f, 0x74, 0x20, 0x61, 0x20, 0x70, 0x65, 0x6d}: PEM block type "
-         "must be CERTIFICATE REQUEST"),
+        (
+            csr_object("a", request, usages=()),
+            'CertificateSigningRequest.certificates.k8s.io "a" is invalid: spec.usages: Required value',
+        ),
+        (
+            csr_object("b", request, usages=("client auth", "fly")),
+            'spec.usages[1]: Unsupported value: "fly": supported values: "any", "cert sign", "client auth"',
+        ),
+        (
+            csr_object("c", request, seconds=599),
+            'CertificateSigningRequest.certificates.k8s.io "c" is invalid: '
+            "spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 600 seconds (10 minutes)",
+        ),
+        (
+            csr_object("d", b"not a pem"),
+            'CertificateSigningRequest.certificates.k8s.io "d" is invalid: '
+            "spec.request: Invalid value: []byte{0x6e, 0x6f, 0x74, 0x20, 0x61, 0x20, 0x70, 0x65, 0x6d}: PEM block type "
+            "must be CERTIFICATE REQUEST",
+        ),
         (csr_object("e", request, signerName=""), "spec.signerName: Required value"),
-    ]  # fmt: skip
+    ]
     for obj, text in cases:
         with pytest.raises(ApiError) as refused:
             api.client.create("certificatesigningrequests", obj)
@@ -271,9 +355,12 @@ def test_csr_create_records_the_requester_and_validates(api, tmp_path):
     _key, masters = key_and_request(tmp_path, "root", "/CN=root/O=system:masters")
     with pytest.raises(ApiError) as refused:
         api.client.create("certificatesigningrequests", csr_object("root", masters))
-    assert (refused.value.status, refused.value.message) == (403, 'certificatesigningrequests.certificates.k8s.io '
-            '"root" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not '
-            "allowed")  # fmt: skip
+    assert (refused.value.status, refused.value.message) == (
+        403,
+        "certificatesigningrequests.certificates.k8s.io "
+        '"root" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not '
+        "allowed",
+    )
 
 
 def approve(api, name: str, kind: str = "Approved") -> dict:
@@ -324,9 +411,11 @@ def test_the_signer_fails_requests_with_usages_it_refuses_and_caps_the_duration(
     approve(api, "long")
     args = api.node.paths.args("kube-controller-manager")
     args.parent.mkdir(parents=True, exist_ok=True)
-    args.write_text(f"--cluster-signing-cert-file={api.node.paths.cert('ca.crt')}\n"
-                    f"--cluster-signing-key-file={api.node.paths.cert('ca.key')}\n"
-                    "--cluster-signing-duration=48h\n")  # fmt: skip
+    args.write_text(
+        f"--cluster-signing-cert-file={api.node.paths.cert('ca.crt')}\n"
+        f"--cluster-signing-key-file={api.node.paths.cert('ca.key')}\n"
+        "--cluster-signing-duration=48h\n"
+    )
     csrsigning.sync(api.client, api.node)
     failed = api.client.get("certificatesigningrequests", "srv")["status"]
     assert [(c["type"], c["reason"], c["message"]) for c in failed["conditions"]][1:] == [
@@ -345,8 +434,9 @@ def test_kubectl_certificate_approve_then_the_issued_certificate_works(api, tmp_
     key, request = key_and_request(tmp_path, "dave", "/CN=dave/O=devs")
 
     def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([KUBECTL, "--kubeconfig", str(config), *args], input=stdin, capture_output=True,
-                              text=True, check=False)  # fmt: skip
+        return subprocess.run(
+            [KUBECTL, "--kubeconfig", str(config), *args], input=stdin, capture_output=True, text=True, check=False
+        )
 
     made = kubectl("create", "-f", "-", stdin=json.dumps(csr_object("dave", request, seconds=3600)))
     assert made.stdout == "certificatesigningrequest.certificates.k8s.io/dave created\n", made.stderr
@@ -360,13 +450,26 @@ def test_kubectl_certificate_approve_then_the_issued_certificate_works(api, tmp_
     assert kubectl("get", "csr", "dave", "--no-headers").stdout.split()[-1] == "Approved,Issued"
     crt = tmp_path / "dave.crt"
     crt.write_bytes(base64.b64decode(kubectl("get", "csr", "dave", "-o", "jsonpath={.status.certificate}").stdout))
-    server = ["--server", f"https://{api.ip}:{api.node.port('apiserver')}", "--certificate-authority",
-              str(api.node.paths.cert("ca.crt")), "--client-certificate", str(crt),
-              "--client-key", str(key)]  # fmt: skip
-    who = subprocess.run([KUBECTL, "--kubeconfig", "/dev/null", *server, "auth", "whoami", "-o", "json"],
-                         capture_output=True, text=True, check=False)  # fmt: skip
-    assert json.loads(who.stdout)["status"]["userInfo"] == {"username": "dave", "groups": ["devs",
-                                                            "system:authenticated"]}, who.stderr  # fmt: skip
+    server = [
+        "--server",
+        f"https://{api.ip}:{api.node.port('apiserver')}",
+        "--certificate-authority",
+        str(api.node.paths.cert("ca.crt")),
+        "--client-certificate",
+        str(crt),
+        "--client-key",
+        str(key),
+    ]
+    who = subprocess.run(
+        [KUBECTL, "--kubeconfig", "/dev/null", *server, "auth", "whoami", "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(who.stdout)["status"]["userInfo"] == {
+        "username": "dave",
+        "groups": ["devs", "system:authenticated"],
+    }, who.stderr
 
 
 # -- SelfSubjectReview per version ------------------------------------------------------------------------------------
@@ -382,8 +485,11 @@ def test_self_subject_review_versions(tmp_path, version, served):
         assert groups["authentication.k8s.io"] == ["v1", *(["v1beta1"] if "v1beta1" in served else [])]
         listed = api.client.request("GET", "/apis/authentication.k8s.io/v1")["resources"]
         assert {r["name"] for r in listed} == {"tokenreviews", *(["selfsubjectreviews"] if "v1" in served else [])}
-        credential = {"cert": certs.admin_cert(api.node)} if certs.admin_cert(api.node) else {
-            "token": certs.admin_token(api.node)}  # fmt: skip
+        credential = (
+            {"cert": certs.admin_cert(api.node)}
+            if certs.admin_cert(api.node)
+            else {"token": certs.admin_token(api.node)}
+        )
         for version_name in ("v1", "v1beta1"):
             status, _info = whoami(api, f"/apis/authentication.k8s.io/{version_name}/selfsubjectreviews", **credential)
             assert status == (201 if version_name in served else 404)
@@ -402,8 +508,9 @@ def test_self_subject_review_versions(tmp_path, version, served):
 def test_kubectl_auth_whoami_per_version(tmp_path, version, rc, printed):
     with api_server(tmp_path, version) as api:
         config = api.kubeconfig(tmp_path)
-        done = subprocess.run([KUBECTL, "--kubeconfig", str(config), "auth", "whoami"], capture_output=True,
-                              text=True, check=False)  # fmt: skip
+        done = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(config), "auth", "whoami"], capture_output=True, text=True, check=False
+        )
         assert done.returncode == rc and printed in done.stdout + done.stderr, done.stdout + done.stderr
 
 
@@ -415,8 +522,13 @@ def test_token_review_checks_a_token_for_the_audiences_asked(api):
 
     def reviewed(token: str, audiences=None) -> dict:
         spec = {"token": token, **({"audiences": audiences} if audiences else {})}
-        status, answer = call(api, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", dict(review, spec=spec),
-                              cert=certs.admin_cert(api.node))  # fmt: skip
+        status, answer = call(
+            api,
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            dict(review, spec=spec),
+            cert=certs.admin_cert(api.node),
+        )
         assert status == 201
         return answer["status"]
 

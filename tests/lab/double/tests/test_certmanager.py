@@ -39,10 +39,17 @@ def install(api):
 
 
 def certificate(name, namespace, issuer, kind="ClusterIssuer", **spec):
-    return {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"secretName": name, "issuerRef": {"name": issuer, "kind": kind, "group": "cert-manager.io"},
-                     "privateKey": EC, **spec}}  # fmt: skip
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "secretName": name,
+            "issuerRef": {"name": issuer, "kind": kind, "group": "cert-manager.io"},
+            "privateKey": EC,
+            **spec,
+        },
+    }
 
 
 def cluster_issuer(name, spec):
@@ -72,8 +79,9 @@ def openssl(*args, data=None):
 
 
 def test_kinds_are_served_only_once_the_crds_are_defined(api):
-    assert "cert-manager.io/v1" not in [g["preferredVersion"]["groupVersion"]
-                                         for g in api.client.request("GET", "/apis")["groups"]]  # fmt: skip
+    assert "cert-manager.io/v1" not in [
+        g["preferredVersion"]["groupVersion"] for g in api.client.request("GET", "/apis")["groups"]
+    ]
     with pytest.raises(ApiError) as missing:
         api.client.list("certificates", "default")
     assert missing.value.status == 404
@@ -99,8 +107,9 @@ def test_the_webhook_refuses_a_duration_under_one_hour(api):
         "certificate duration must be greater than 1h0m0s"
     )
     with pytest.raises(ApiError) as renew:
-        api.client.create("certificates", certificate("r", "default", "x", duration="1h", renewBefore="1h",
-                                                      dnsNames=["a.b"]))  # fmt: skip
+        api.client.create(
+            "certificates", certificate("r", "default", "x", duration="1h", renewBefore="1h", dnsNames=["a.b"])
+        )
     assert "certificate duration 1h0m0s must be greater than renewBefore 1h0m0s" in renew.value.message
 
 
@@ -109,7 +118,10 @@ def test_certificate_from_a_ca_cluster_issuer_is_ready_with_a_secret_whose_chain
     local_ca(api)
     issuer = api.client.get("clusterissuers", "local-ca")
     assert {k: ready(issuer)[k] for k in ("status", "reason", "message")} == {
-        "status": "True", "reason": "KeyPairVerified", "message": "Signing CA verified"}  # fmt: skip
+        "status": "True",
+        "reason": "KeyPairVerified",
+        "message": "Signing CA verified",
+    }
     assert ready(api.client.get("clusterissuers", "selfsigned"))["reason"] == "IsReady"
     app = certificate("hello-tls", "default", "local-ca", dnsNames=["hello.home.arpa"], ipAddresses=["10.0.0.5"])
     del app["spec"]["privateKey"]  # the default: RSA 2048, PKCS1
@@ -117,7 +129,10 @@ def test_certificate_from_a_ca_cluster_issuer_is_ready_with_a_secret_whose_chain
     controller.reconcile(api.client, T0)
     cert = api.client.get("certificates", "hello-tls", "default")
     assert {k: ready(cert)[k] for k in ("status", "reason", "message")} == {
-        "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}  # fmt: skip
+        "status": "True",
+        "reason": "Ready",
+        "message": "Certificate is up to date and has not expired",
+    }
     assert cert["status"]["notBefore"] == "2026-11-30T12:00:00Z"
     assert cert["status"]["notAfter"] == "2027-02-28T12:00:00Z"  # 90 days
     assert cert["status"]["renewalTime"] == "2027-01-29T12:00:00Z"  # 2/3 of the lifetime
@@ -133,8 +148,16 @@ def test_certificate_from_a_ca_cluster_issuer_is_ready_with_a_secret_whose_chain
     (tmp_path / "leaf.crt").write_text(controller.first_cert(chain))
     (tmp_path / "chain.crt").write_text(chain)
     assert chain.count("BEGIN CERTIFICATE") == 2  # leaf + the CA, as the CA issuer returns it
-    verify = openssl("verify", "-attime", str(int(T0.timestamp()) + 60), "-CAfile", str(tmp_path / "ca.crt"),
-                     "-untrusted", str(tmp_path / "chain.crt"), str(tmp_path / "leaf.crt"))  # fmt: skip
+    verify = openssl(
+        "verify",
+        "-attime",
+        str(int(T0.timestamp()) + 60),
+        "-CAfile",
+        str(tmp_path / "ca.crt"),
+        "-untrusted",
+        str(tmp_path / "chain.crt"),
+        str(tmp_path / "leaf.crt"),
+    )
     assert verify.returncode == 0, verify.stderr
     text = openssl("x509", "-noout", "-text", "-in", str(tmp_path / "leaf.crt")).stdout
     assert "DNS:hello.home.arpa" in text and "IP Address:10.0.0.5" in text and "CA:FALSE" in text
@@ -152,7 +175,10 @@ def test_without_its_issuer_a_certificate_is_not_ready_and_its_request_pending(a
     controller.reconcile(api.client, T0)
     cert = api.client.get("certificates", "app", "default")
     assert (ready(cert)["status"], ready(cert)["reason"], ready(cert)["message"]) == (
-        "False", "DoesNotExist", "Issuing certificate as Secret does not exist")  # fmt: skip
+        "False",
+        "DoesNotExist",
+        "Issuing certificate as Secret does not exist",
+    )
     issuing = next(c for c in cert["status"]["conditions"] if c["type"] == "Issuing")
     assert issuing["status"] == "True"
     request = api.client.get("certificaterequests", "app-1", "default")
@@ -173,14 +199,18 @@ def test_a_ca_issuer_without_its_secret_is_not_ready(api):
     controller.reconcile(api.client, T0)
     cond = ready(api.client.get("clusterissuers", "broken"))
     assert (cond["status"], cond["reason"], cond["message"]) == (
-        "False", "ErrGetKeyPair", 'Error getting keypair for CA issuer: secrets "absent" not found')  # fmt: skip
+        "False",
+        "ErrGetKeyPair",
+        'Error getting keypair for CA issuer: secrets "absent" not found',
+    )
 
 
 def test_a_short_lived_certificate_renews_at_two_thirds_of_its_lifetime(api):
     install(api)
     local_ca(api)
-    api.client.create("certificates", certificate("short", "default", "local-ca", duration="1h",
-                                                  dnsNames=["short.home.arpa"]))  # fmt: skip
+    api.client.create(
+        "certificates", certificate("short", "default", "local-ca", duration="1h", dnsNames=["short.home.arpa"])
+    )
     controller.reconcile(api.client, T0)
     first = api.client.get("certificates", "short", "default")["status"]
     assert (first["notAfter"], first["renewalTime"]) == ("2026-11-30T13:00:00Z", "2026-11-30T12:40:00Z")
@@ -202,9 +232,18 @@ def test_a_short_lived_certificate_renews_at_two_thirds_of_its_lifetime(api):
 def test_renew_before_and_rotation_always(api):
     install(api)
     local_ca(api)
-    api.client.create("certificates", certificate(
-        "rb", "default", "local-ca", duration="2h", renewBefore="10m", dnsNames=["rb.home.arpa"],
-        privateKey=dict(EC, rotationPolicy="Always")))  # fmt: skip
+    api.client.create(
+        "certificates",
+        certificate(
+            "rb",
+            "default",
+            "local-ca",
+            duration="2h",
+            renewBefore="10m",
+            dnsNames=["rb.home.arpa"],
+            privateKey=dict(EC, rotationPolicy="Always"),
+        ),
+    )
     controller.reconcile(api.client, T0)
     assert api.client.get("certificates", "rb", "default")["status"]["renewalTime"] == "2026-11-30T13:50:00Z"
     key1 = secret_text(api, "default", "rb", "tls.key")
@@ -216,14 +255,33 @@ def test_renew_before_and_rotation_always(api):
 def test_ingress_shim_makes_a_certificate_for_an_annotated_ingress(api):
     install(api)
     local_ca(api)
-    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-               "metadata": {"name": "hello", "namespace": "default",
-                            "annotations": {"cert-manager.io/cluster-issuer": "local-ca"}},
-               "spec": {"ingressClassName": "public",
-                        "tls": [{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}],
-                        "rules": [{"host": "hello.home.arpa", "http": {"paths": [{
-                            "path": "/", "pathType": "Prefix",
-                            "backend": {"service": {"name": "hello", "port": {"number": 80}}}}]}}]}}  # fmt: skip
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "hello",
+            "namespace": "default",
+            "annotations": {"cert-manager.io/cluster-issuer": "local-ca"},
+        },
+        "spec": {
+            "ingressClassName": "public",
+            "tls": [{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}],
+            "rules": [
+                {
+                    "host": "hello.home.arpa",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "hello", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
     made = api.client.create("ingresses", ingress)
     plain = dict(ingress, metadata={"name": "plain", "namespace": "default"})
     api.client.create("ingresses", plain)
@@ -262,8 +320,13 @@ def test_the_ingress_serves_the_issued_certificate_and_a_client_verifies_it_with
     port = free_port()
     served.listen("127.0.0.1", free_port(), port)
     try:
-        rules = [ing("hello", rule("hello.home.arpa", ("/", "Prefix", "app")),
-                     tls=[{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}])]  # fmt: skip
+        rules = [
+            ing(
+                "hello",
+                rule("hello.home.arpa", ("/", "Prefix", "app")),
+                tls=[{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}],
+            )
+        ]
         served.update(rules, [svc], [ep], api.client.list("secrets", "default"))
         context = ssl.create_default_context(cadata=secret_text(api, "default", "hello-tls", "ca.crt"))
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -285,8 +348,9 @@ def test_kubectl_reads_the_kinds_with_their_printer_columns(api, tmp_path):
     config = api.kubeconfig(tmp_path)
 
     def kubectl(*args: str) -> str:
-        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
-                              check=False, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            ["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True, check=False, timeout=60
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -40,9 +40,9 @@ PODS = [
 ]
 
 
-def chain(policies, pods=PODS, name="tw-10.1.0.5") -> list[str] | None:
+def chain(policies, pods=None, name="tw-10.1.0.5") -> list[str] | None:
     """The rules of one pod's chain, None when the pod has none (not selected)."""
-    text = nft.describe(policy.ruleset(policies, pods, NAMESPACES, "n1"))
+    text = nft.describe(policy.ruleset(policies, PODS if pods is None else pods, NAMESPACES, "n1"))
     if f"chain {name} {{" not in text:
         return None
     body = text.split(f"chain {name} {{\n", 1)[1].split("\t}", 1)[0]
@@ -73,8 +73,13 @@ def test_pod_and_namespace_selectors_alone_and_together():
 
 def test_ip_blocks_ports_ranges_named_ports_and_protocols():
     block = {"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.1.0/24", "192.168.2.0/24"]}}
-    ports = [{"port": "http", "protocol": "TCP"}, {"port": 8000, "endPort": 8100, "protocol": "TCP"},
-             {"port": 53, "protocol": "UDP"}, {"protocol": "SCTP"}, {"port": "metrics", "protocol": "TCP"}]  # fmt: skip
+    ports = [
+        {"port": "http", "protocol": "TCP"},
+        {"port": 8000, "endPort": 8100, "protocol": "TCP"},
+        {"port": 53, "protocol": "UDP"},
+        {"protocol": "SCTP"},
+        {"port": "metrics", "protocol": "TCP"},
+    ]
     rules = chain([netpol([{"from": [block], "ports": ports}])])
     peer = "ip saddr 192.168.0.0/16 ip saddr != 192.168.1.0/24 ip saddr != 192.168.2.0/24"
     assert rules == [
@@ -84,18 +89,24 @@ def test_ip_blocks_ports_ranges_named_ports_and_protocols():
         f"{peer} meta l4proto sctp return",
         "drop",  # `metrics` is no port of this pod: matches nothing
     ]
-    assert chain([netpol([{"ports": [{"port": 80, "protocol": "TCP"}]}])]) == ["meta l4proto tcp th dport 80 return",
-                                                                                "drop"]  # fmt: skip
+    assert chain([netpol([{"ports": [{"port": 80, "protocol": "TCP"}]}])]) == [
+        "meta l4proto tcp th dport 80 return",
+        "drop",
+    ]
     assert chain([netpol([{"ports": [{"port": "http", "protocol": "UDP"}]}])]) == ["drop"]  # a TCP port's name
     sloppy = {"ipBlock": {"cidr": "192.168.7.7/16", "except": ["192.168.1.9/24"]}}  # host bits, as the API allows
     six = {"ipBlock": {"cidr": "fd00::/8"}}  # the pod network is IPv4: matches nothing
-    assert chain([netpol([{"from": [sloppy, six]}])]) == ["ip saddr 192.168.0.0/16 ip saddr != 192.168.1.0/24 return",
-                                                          "drop"]  # fmt: skip
+    assert chain([netpol([{"from": [sloppy, six]}])]) == [
+        "ip saddr 192.168.0.0/16 ip saddr != 192.168.1.0/24 return",
+        "drop",
+    ]
 
 
 def test_rules_of_all_policies_selecting_a_pod_add_up_and_only_its_own_node_polices_it():
-    policies = [netpol([{"from": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]),
-                netpol([{"from": [{"podSelector": {"matchLabels": {"app": "api"}}}]}], app="web")]  # fmt: skip
+    policies = [
+        netpol([{"from": [{"podSelector": {"matchLabels": {"app": "db"}}}]}]),
+        netpol([{"from": [{"podSelector": {"matchLabels": {"app": "api"}}}]}], app="web"),
+    ]
     assert chain(policies) == ["ip saddr 10.1.0.6 return", "ip saddr 10.1.1.5 return", "drop"]
     assert chain(policies, name="tw-10.1.1.5") is None  # api's node is n2: n1 writes no chain for it
     text = nft.describe(policy.ruleset(policies, PODS, NAMESPACES, "n1"))
@@ -103,8 +114,11 @@ def test_rules_of_all_policies_selecting_a_pod_add_up_and_only_its_own_node_poli
 
 
 def test_egress_named_ports_are_the_destinations_and_finished_or_host_network_pods_are_no_peers():
-    out = netpol(egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "http", "protocol": "TCP"}]}],
-                 types=["Egress"], app="web")  # fmt: skip
+    out = netpol(
+        egress=[{"to": [{"podSelector": {}}], "ports": [{"port": "http", "protocol": "TCP"}]}],
+        types=["Egress"],
+        app="web",
+    )
     assert chain([out], name="fw-10.1.0.5") == [
         "ip daddr 10.1.0.5 meta l4proto tcp th dport 8080 return",
         "ip daddr 10.1.1.5 meta l4proto tcp th dport 9090 return",
@@ -152,8 +166,12 @@ def test_the_table_is_loaded_when_it_changes_and_removed_without_policies():
     keeper.sync(deny, [*PODS, pod("new", "10.1.0.7")], NAMESPACES)  # a new pod: a peer of nothing, same table
     keeper.sync([netpol([{}], app="web")], PODS, NAMESPACES)
     keeper.sync(None, PODS, NAMESPACES)
-    assert kernel.calls == [("delete", "calico-filter"), ("replace", "calico-filter"), ("replace", "calico-filter"),
-                            ("delete", "calico-filter")]  # fmt: skip
+    assert kernel.calls == [
+        ("delete", "calico-filter"),
+        ("replace", "calico-filter"),
+        ("replace", "calico-filter"),
+        ("delete", "calico-filter"),
+    ]
 
 
 class CountingClient:
@@ -168,13 +186,17 @@ class CountingClient:
         return None
 
 
-@pytest.mark.parametrize(("calico", "policies", "reads"), [
-    (False, [netpol()], []),
-    (True, [], ["networkpolicies"]),
-    (True, [netpol()], ["networkpolicies", "pods", "namespaces"]),
-])  # fmt: skip
-def test_the_loop_reads_policies_only_on_calico_and_pods_only_while_there_are_policies(tmp_path, calico, policies,
-                                                                                         reads):  # fmt: skip
+@pytest.mark.parametrize(
+    ("calico", "policies", "reads"),
+    [
+        (False, [netpol()], []),
+        (True, [], ["networkpolicies"]),
+        (True, [netpol()], ["networkpolicies", "pods", "namespaces"]),
+    ],
+)
+def test_the_loop_reads_policies_only_on_calico_and_pods_only_while_there_are_policies(
+    tmp_path, calico, policies, reads
+):
     settings = {"snap_root": str(tmp_path)}
     node = Node(settings, paths.resolve(settings), profiles.for_track("1.32"), "10.0.0.1", "n1")
     if calico:
@@ -188,8 +210,10 @@ def test_the_loop_reads_policies_only_on_calico_and_pods_only_while_there_are_po
 def test_the_ingress_controllers_source_address_follows_the_pod_cidr_and_the_addon(tmp_path):
     settings = {"snap_root": str(tmp_path)}
     node = Node(settings, paths.resolve(settings), profiles.for_track("1.32"), "10.0.0.1", "n1")
-    lo = ("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
-          "1: lo    inet 10.1.0.254/32 scope host lo\\       valid_lft forever preferred_lft forever\n")  # fmt: skip
+    lo = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+        "1: lo    inet 10.1.0.254/32 scope host lo\\       valid_lft forever preferred_lft forever\n"
+    )
     runner = FakeRunner({("ip", "-4", "-o", "addr", "show", "dev", "lo"): (0, lo)})
     network = NodeNetwork(node, lambda: None, runner)
     nodes = [{"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.1.2.0/24"}}]

@@ -36,14 +36,20 @@ def claim(name="data", storage_class="microk8s-hostpath", size="1Gi", **meta) ->
 
 def node(name: str) -> dict:
     ready = {"type": "Ready", "status": "True"}
-    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {},
-            "status": {"conditions": [ready]}}  # fmt: skip
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+        "status": {"conditions": [ready]},
+    }
 
 
 def pod(name="writer", claim_name="data", node_name=None) -> dict:
-    spec = {"containers": [{"name": "app", "image": "hello:local",
-                            "volumeMounts": [{"name": "store", "mountPath": "/data"}]}],
-            "volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": claim_name}}]}  # fmt: skip
+    spec = {
+        "containers": [
+            {"name": "app", "image": "hello:local", "volumeMounts": [{"name": "store", "mountPath": "/data"}]}
+        ],
+        "volumes": [{"name": "store", "persistentVolumeClaim": {"claimName": claim_name}}],
+    }
     if node_name:
         spec["nodeName"] = node_name
     meta = {"name": name, "namespace": "default", "uid": f"{name}-uid", "creationTimestamp": "2026-01-01T00:00:01Z"}
@@ -61,8 +67,13 @@ class World:
     """Objects as the API server would hold them, changed by the controllers' actions round after round."""
 
     def __init__(self, minor=28, running=(volumes.HOSTPATH,), classes=(HOSTPATH_CLASS,), nodes=("node1", "node2")):
-        self.objects = {"persistentvolumeclaims": [], "persistentvolumes": [], "storageclasses": list(classes),
-                        "pods": [], "nodes": [node(n) for n in nodes]}  # fmt: skip
+        self.objects = {
+            "persistentvolumeclaims": [],
+            "persistentvolumes": [],
+            "storageclasses": list(classes),
+            "pods": [],
+            "nodes": [node(n) for n in nodes],
+        }
         self.minor, self.running, self.seen, self.events = minor, set(running), set(), []
 
     def find(self, resource, name):
@@ -83,8 +94,16 @@ class World:
 
     def round(self) -> None:
         o = self.objects
-        decided = volumes.reconcile(o["persistentvolumeclaims"], o["persistentvolumes"], o["storageclasses"],
-                                    o["nodes"], self.running, COMMON, self.minor, self.seen)  # fmt: skip
+        decided = volumes.reconcile(
+            o["persistentvolumeclaims"],
+            o["persistentvolumes"],
+            o["storageclasses"],
+            o["nodes"],
+            self.running,
+            COMMON,
+            self.minor,
+            self.seen,
+        )
         self.events += [(reason, message, kind) for _obj, reason, message, kind, _component in decided.events]
         self.apply(decided.actions)
         storage = scheduler.Storage(o["persistentvolumeclaims"], o["persistentvolumes"], o["storageclasses"])
@@ -103,8 +122,9 @@ def test_wait_for_first_consumer_provisions_on_the_node_the_scheduler_picked():
     world.objects["persistentvolumeclaims"].append(claim())
     world.rounds()
     assert world.find("persistentvolumeclaims", "data")["status"]["phase"] == "Pending"
-    assert world.events == [("WaitForFirstConsumer", "waiting for first consumer to be created before binding",
-                             "Normal")]  # fmt: skip
+    assert world.events == [
+        ("WaitForFirstConsumer", "waiting for first consumer to be created before binding", "Normal")
+    ]
     assert not world.objects["persistentvolumes"]
     world.objects["pods"].append(pod())
     world.rounds()
@@ -121,8 +141,7 @@ def test_wait_for_first_consumer_provisions_on_the_node_the_scheduler_picked():
     terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
     assert terms[0]["matchExpressions"][0]["values"] == [chosen]
     assert world.find("pods", "writer")["spec"]["nodeName"] == chosen  # bound only once the claim is
-    assert world.reasons() == ["WaitForFirstConsumer", "ExternalProvisioning", "Provisioning",
-                               "ProvisioningSucceeded"]  # fmt: skip
+    assert world.reasons() == ["WaitForFirstConsumer", "ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"]
     assert world.events[1][1] == (
         "Waiting for a volume to be created either by the external provisioner 'microk8s.io/hostpath' or manually by "
         "the system administrator. If volume creation is delayed, please verify that the provisioner is running and "
@@ -151,8 +170,14 @@ def test_immediate_binding_provisions_at_once_and_blocks_pods_until_bound():
     world = World(minor=22, classes=(immediate,))
     world.objects["persistentvolumeclaims"].append(claim())
     world.objects["pods"].append(pod())
-    world.apply(scheduler.schedule(world.objects["pods"], world.objects["nodes"], NOW, scheduler.Storage(
-        world.objects["persistentvolumeclaims"], [], world.objects["storageclasses"])))  # fmt: skip
+    world.apply(
+        scheduler.schedule(
+            world.objects["pods"],
+            world.objects["nodes"],
+            NOW,
+            scheduler.Storage(world.objects["persistentvolumeclaims"], [], world.objects["storageclasses"]),
+        )
+    )
     waiting = next(c for c in world.find("pods", "writer")["status"]["conditions"] if c["type"] == "PodScheduled")
     assert waiting["message"] == "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims."
     world.rounds()
@@ -162,8 +187,10 @@ def test_immediate_binding_provisions_at_once_and_blocks_pods_until_bound():
     assert world.find("pods", "writer")["spec"].get("nodeName")
     assert volumes.PROVISIONER not in world.find("persistentvolumeclaims", "data")["metadata"]["annotations"]
     message = next(m for r, m, _k in world.events if r == "ExternalProvisioning")
-    assert message == ('waiting for a volume to be created, either by external provisioner "microk8s.io/hostpath" '
-                       "or manually created by system administrator")  # fmt: skip
+    assert message == (
+        'waiting for a volume to be created, either by external provisioner "microk8s.io/hostpath" '
+        "or manually created by system administrator"
+    )
 
 
 def test_without_a_running_provisioner_the_claim_stays_pending():
@@ -182,18 +209,37 @@ def test_missing_class_no_class_and_missing_claim():
     world.objects["pods"].append(pod(claim_name="absent"))
     world.rounds()
     assert ("ProvisioningFailed", 'storageclass.storage.k8s.io "nope" not found', "Warning") in world.events
-    assert ("FailedBinding", "no persistent volumes available for this claim and no storage class is set",
-            "Normal") in world.events  # fmt: skip
+    assert (
+        "FailedBinding",
+        "no persistent volumes available for this claim and no storage class is set",
+        "Normal",
+    ) in world.events
     scheduled = next(c for c in world.find("pods", "writer")["status"]["conditions"] if c["type"] == "PodScheduled")
     assert scheduled["message"] == '0/2 nodes are available: persistentvolumeclaim "absent" not found.'
 
 
 def test_static_volumes_bind_by_class_size_and_access_modes():
     world = World(classes=())
-    small = {"metadata": {"name": "small"}, "spec": {"capacity": {"storage": "500Mi"}, "accessModes": ["ReadWriteOnce"],
-             "storageClassName": "", "hostPath": {"path": "/srv/small"}}, "status": {}}  # fmt: skip
-    big = {"metadata": {"name": "big"}, "spec": {"capacity": {"storage": "2Gi"}, "accessModes": ["ReadWriteOnce"],
-           "storageClassName": "", "hostPath": {"path": "/srv/big"}}, "status": {}}  # fmt: skip
+    small = {
+        "metadata": {"name": "small"},
+        "spec": {
+            "capacity": {"storage": "500Mi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "hostPath": {"path": "/srv/small"},
+        },
+        "status": {},
+    }
+    big = {
+        "metadata": {"name": "big"},
+        "spec": {
+            "capacity": {"storage": "2Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "hostPath": {"path": "/srv/big"},
+        },
+        "status": {},
+    }
     world.objects["persistentvolumes"] += [small, big]
     world.objects["persistentvolumeclaims"].append(claim(storage_class=""))
     world.rounds()
@@ -204,9 +250,16 @@ def test_static_volumes_bind_by_class_size_and_access_modes():
 
 def test_a_volume_pre_bound_by_name_goes_to_that_claim_only():
     world = World(classes=())
-    reserved = {"metadata": {"name": "reserved"}, "spec": {"capacity": {"storage": "5Gi"},
-                "accessModes": ["ReadWriteOnce"], "storageClassName": "", "claimRef": {"namespace": "default",
-                "name": "mine"}}, "status": {}}  # fmt: skip
+    reserved = {
+        "metadata": {"name": "reserved"},
+        "spec": {
+            "capacity": {"storage": "5Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "claimRef": {"namespace": "default", "name": "mine"},
+        },
+        "status": {},
+    }
     world.objects["persistentvolumes"].append(reserved)
     world.objects["persistentvolumeclaims"].append(claim("other", storage_class=""))
     world.rounds()
@@ -240,15 +293,22 @@ def test_a_bound_claim_whose_volume_vanished_is_lost():
     world.objects["persistentvolumes"] = []
     world.rounds()
     assert world.find("persistentvolumeclaims", "data")["status"]["phase"] == "Lost"
-    assert ("ClaimLost", "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
-            "Warning") in world.events  # fmt: skip
+    assert (
+        "ClaimLost",
+        "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+        "Warning",
+    ) in world.events
 
 
 def test_the_api_serves_storage_kinds_and_gives_claims_the_default_class(tmp_path):
     with api_server(tmp_path) as api:
         client = api.client
-        plain = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "plain"},
-                 "provisioner": "example.com/none"}  # fmt: skip
+        plain = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "plain"},
+            "provisioner": "example.com/none",
+        }
         client.create("storageclasses", plain)
         client.create("persistentvolumeclaims", claim("before", storage_class=None), namespace="default")
         assert "storageClassName" not in client.get("persistentvolumeclaims", "before", "default")["spec"]
@@ -257,13 +317,20 @@ def test_the_api_serves_storage_kinds_and_gives_claims_the_default_class(tmp_pat
         client.create("persistentvolumeclaims", claim("after", storage_class=None), namespace="default")
         client.create("persistentvolumeclaims", claim("explicit", storage_class=""), namespace="default")
         assert client.get("persistentvolumeclaims", "after", "default")["spec"]["storageClassName"] == (
-            "microk8s-hostpath")  # fmt: skip
+            "microk8s-hostpath"
+        )
         assert client.get("persistentvolumeclaims", "explicit", "default")["spec"]["storageClassName"] == ""
         stored = client.get("storageclasses", "plain")
         assert (stored["reclaimPolicy"], stored["volumeBindingMode"]) == ("Delete", "Immediate")
-        client.create("persistentvolumes", {"apiVersion": "v1", "kind": "PersistentVolume",
-                                            "metadata": {"name": "pv1"}, "spec": {"capacity": {"storage": "1Gi"},
-                                            "hostPath": {"path": "/srv"}}})  # fmt: skip
+        client.create(
+            "persistentvolumes",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": "pv1"},
+                "spec": {"capacity": {"storage": "1Gi"}, "hostPath": {"path": "/srv"}},
+            },
+        )
         assert client.get("persistentvolumes", "pv1")["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
 
 
@@ -275,9 +342,13 @@ def test_the_kubelet_mounts_the_claim_volume_once_bound(tmp_path):
     where = tmp_path / "default-storage" / "default-data-pvc-data-uid"
     volume = {"metadata": {"name": "pvc-data-uid"}, "spec": {"hostPath": {"path": str(where)}}}
     pending = claim()
-    client = FakeClient(nodes=[{"metadata": {"name": "node1"}, "spec": {"podCIDR": "10.1.3.0/24"}}],
-                        pods=[pod(node_name="node1")], services=[], persistentvolumeclaims=[pending],
-                        persistentvolumes=[volume])  # fmt: skip
+    client = FakeClient(
+        nodes=[{"metadata": {"name": "node1"}, "spec": {"podCIDR": "10.1.3.0/24"}}],
+        pods=[pod(node_name="node1")],
+        services=[],
+        persistentvolumeclaims=[pending],
+        persistentvolumes=[volume],
+    )
     host = FakeHost({IMAGE_REF: "sha256:manifest1"})
     kubelet = Kubelet(client, Runtime(host, tmp_path / "pods", tmp_path / "c.sock"), FakeNetwork(), "node1", "10.0.0.1")
     kubelet.sync()
@@ -300,16 +371,26 @@ def test_kubectl_lists_classes_volumes_and_claims(tmp_path):
         config = api.kubeconfig(tmp_path)
 
         def kubectl(*args: str) -> list[list[str]]:
-            done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
-                                  timeout=60, check=True)  # fmt: skip
+            done = subprocess.run(
+                ["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True, timeout=60, check=True
+            )
             return [line.split() for line in done.stdout.splitlines()]
 
         api.client.create("storageclasses", dict(HOSTPATH_CLASS, apiVersion="storage.k8s.io/v1", kind="StorageClass"))
-        assert kubectl("get", "sc")[1][:6] == ["microk8s-hostpath", "(default)", "microk8s.io/hostpath", "Delete",
-                                                "WaitForFirstConsumer", "false"]  # fmt: skip
-        volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv1"},
-                  "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                           "hostPath": {"path": "/srv"}}}  # fmt: skip
+        assert kubectl("get", "sc")[1][:6] == [
+            "microk8s-hostpath",
+            "(default)",
+            "microk8s.io/hostpath",
+            "Delete",
+            "WaitForFirstConsumer",
+            "false",
+        ]
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "pv1"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/srv"}},
+        }
         api.client.create("persistentvolumes", volume)
         assert kubectl("get", "pv")[0][:4] == ["NAME", "CAPACITY", "ACCESS", "MODES"]
         assert kubectl("get", "pv")[1][:4] == ["pv1", "1Gi", "RWO", "Retain"]

@@ -257,7 +257,7 @@ def enable_mayastor(ctx: Context, addon: addons.Addon, args: list[str]) -> None:
     for name in (values["--dns-addon"], values["--helm-addon"]):
         if name:
             print(f"Checking for addon {name}...")
-            core_addons.nested_enable(ctx, name.split("/")[-1])
+            core_addons.nested_enable(ctx, name.rsplit("/", 1)[-1])
             print(f"Checking for addon {name}... OK")
     creating = "--no-create-storage-classes" not in options
     if not creating:

@@ -97,10 +97,12 @@ def cert_field(pem: str, *fields: str) -> str:
 def cert_dates(pem: str) -> tuple[datetime.datetime, datetime.datetime]:
     text = cert_field(pem, "-startdate", "-enddate")
     values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    parse = lambda v: datetime.datetime.strptime(v.strip(), "%b %d %H:%M:%S %Y %Z").replace(  # noqa: E731
-        tzinfo=datetime.timezone.utc
-    )
-    return parse(values["notBefore"]), parse(values["notAfter"])
+    return openssl_date(values["notBefore"]), openssl_date(values["notAfter"])
+
+
+def openssl_date(text: str) -> datetime.datetime:
+    """A date as `openssl x509 -startdate/-enddate` prints it (`Nov 30 20:00:00 2026 GMT`), in UTC."""
+    return datetime.datetime.strptime(text.strip(), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=datetime.timezone.utc)
 
 
 def first_cert(chain: str) -> str:
