@@ -85,24 +85,23 @@ def optional(module: str):
         raise
 
 
-def controller_syncs() -> list[Callable]:
+def controller_modules() -> list:
+    """The controller modules (lease apart: the election runs it), in name order."""
     package = optional("controllers")
     if package is None:
         return []
     names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "lease")
-    modules = [importlib.import_module(f"{package.__name__}.{name}") for name in names]
-    return [module.sync for module in modules if callable(getattr(module, "sync", None))]
+    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+
+
+def controller_syncs() -> list[Callable]:
+    return [module.sync for module in controller_modules() if callable(getattr(module, "sync", None))]
 
 
 def controller_dues() -> list[Callable]:
     """The controllers' `due()`: the wall-clock time (epoch s) of their next scheduled work, or None (e.g.
     cert-manager's renewal times)."""
-    package = optional("controllers")
-    if package is None:
-        return []
-    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "lease")
-    modules = [importlib.import_module(f"{package.__name__}.{name}") for name in names]
-    return [module.due for module in modules if callable(getattr(module, "due", None))]
+    return [module.due for module in controller_modules() if callable(getattr(module, "due", None))]
 
 
 def next_due(dues: list[Callable]) -> float | None:

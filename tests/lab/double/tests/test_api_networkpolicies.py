@@ -57,8 +57,8 @@ def test_defaults_policy_types_protocols_and_selector_and_counts_generations(api
         ({"ingress": [{"from": [{}]}]}, "spec.ingress[0].from[0]: Required value: must specify a peer"),
         ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
          "spec.ingress[0].from[0]: Forbidden: may not specify both ipBlock and another peer"),
-        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}}]}]},
-         'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "192.168.0.0/16": must be a strict subset of '
+        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["172.16.0.0/16"]}}]}]},
+         'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "172.16.0.0/16": must be a strict subset of '
          "`cidr`"),
         ({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]},
          'spec.egress[0].to[0].ipBlock.cidr: Invalid value: "10.0.0.300/8": must be a valid CIDR value, (e.g. '

@@ -72,7 +72,7 @@ def test_pod_and_namespace_selectors_alone_and_together():
 
 
 def test_ip_blocks_ports_ranges_named_ports_and_protocols():
-    block = {"ipBlock": {"cidr": "192.168.0.0/16", "except": ["192.168.1.0/24", "192.168.2.0/24"]}}
+    block = {"ipBlock": {"cidr": "172.16.0.0/16", "except": ["172.16.1.0/24", "172.16.2.0/24"]}}
     ports = [
         {"port": "http", "protocol": "TCP"},
         {"port": 8000, "endPort": 8100, "protocol": "TCP"},
@@ -81,7 +81,7 @@ def test_ip_blocks_ports_ranges_named_ports_and_protocols():
         {"port": "metrics", "protocol": "TCP"},
     ]
     rules = chain([netpol([{"from": [block], "ports": ports}])])
-    peer = "ip saddr 192.168.0.0/16 ip saddr != 192.168.1.0/24 ip saddr != 192.168.2.0/24"
+    peer = "ip saddr 172.16.0.0/16 ip saddr != 172.16.1.0/24 ip saddr != 172.16.2.0/24"
     assert rules == [
         f"{peer} meta l4proto tcp th dport 8080 return",  # named: the pod's own port called http
         f"{peer} meta l4proto tcp th dport 8000-8100 return",
@@ -94,10 +94,10 @@ def test_ip_blocks_ports_ranges_named_ports_and_protocols():
         "drop",
     ]
     assert chain([netpol([{"ports": [{"port": "http", "protocol": "UDP"}]}])]) == ["drop"]  # a TCP port's name
-    sloppy = {"ipBlock": {"cidr": "192.168.7.7/16", "except": ["192.168.1.9/24"]}}  # host bits, as the API allows
+    sloppy = {"ipBlock": {"cidr": "172.16.7.7/16", "except": ["172.16.1.9/24"]}}  # host bits, as the API allows
     six = {"ipBlock": {"cidr": "fd00::/8"}}  # the pod network is IPv4: matches nothing
     assert chain([netpol([{"from": [sloppy, six]}])]) == [
-        "ip saddr 192.168.0.0/16 ip saddr != 192.168.1.0/24 return",
+        "ip saddr 172.16.0.0/16 ip saddr != 172.16.1.0/24 return",
         "drop",
     ]
 

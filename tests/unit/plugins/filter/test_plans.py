@@ -36,7 +36,7 @@ def _blockinfile_changes(tmp_path, content, block):
         IN_PLACE + "# END onprem.microk8s cluster nodes\n",
         IN_PLACE.replace("\n# BEGIN", "\n# BEGIN onprem.microk8s cluster nodes\n# BEGIN", 1),
         IN_PLACE.rstrip("\n"),
-        IN_PLACE + "192.168.1.5 printer\n",
+        IN_PLACE + "172.16.1.5 printer\n",
     ],
     ids=["in-place", "other-address", "no-block", "two-ends", "two-begins", "no-final-newline", "lines-after"],
 )

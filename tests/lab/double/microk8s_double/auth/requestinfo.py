@@ -11,6 +11,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
+from ..api import handlers
 from . import User
 
 SPECIAL_VERBS = ("proxy", "watch")
@@ -97,14 +98,6 @@ def forbidden_status(attributes: Attributes, reason: str) -> dict:
     else:
         message = f'{qualified} "{name}" is forbidden: {text}'
     details = {key: value for key, value in (("name", name), ("group", group), ("kind", resource)) if value}
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": "Forbidden",
-        "code": 403,
-    }
-    body["details"] = details
+    body = handlers.Failure(403, "Forbidden", message).status()
+    body["details"] = details  # always, empty for a path: apierrors.NewForbidden's
     return body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .. import wire
-from ..api import protobuf
+from ..api import handlers, protobuf
 from . import User, authz, rbac
 from .requestinfo import Attributes
 
@@ -37,18 +37,7 @@ def parse(path: str) -> tuple[str, str] | None:
 
 
 def failure(code: int, reason: str, message: str, details: dict | None = None) -> tuple[int, dict]:
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    if details:
-        body["details"] = details
-    return code, body
+    return handlers.Failure(code, reason, message, details).status_answer()
 
 
 def invalid(kind: str, errors: list[tuple[str, str, str]]) -> tuple[int, dict]:
