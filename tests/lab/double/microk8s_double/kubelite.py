@@ -44,7 +44,7 @@ PACKAGE = __name__.rsplit(".", 1)[0]
 CONTROLLED = ["deployments", "replicasets", "pods", "services", "endpoints", "clusterroles",
               "certificatesigningrequests", "persistentvolumeclaims", "persistentvolumes", "storageclasses",
               "ingresses", "secrets", "customresourcedefinitions", "certificates", "certificaterequests", "issuers",
-              "clusterissuers", "microk8s-double"]  # fmt: skip
+              "clusterissuers", "volumeattachments", "microk8s-double"]  # fmt: skip
 KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
 KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)
@@ -182,6 +182,18 @@ def run_node_parts(node: Node, worker: bool) -> None:
         refresh = waker.wait(PLEG_PERIOD if running or worker else KUBELET_RESYNC)
 
 
+def serve_io_engine(node: Node) -> None:
+    """The node's mayastor io-engine (replica server on :8420, pool under $SNAP_COMMON/mayastor), always listening:
+    it holds replicas only once the mayastor provisioner placed some here."""
+    ioengine = optional("mayastor.ioengine")
+    if ioengine is None:
+        return
+    try:
+        ioengine.serve(node.bind_address, node.paths.snap_common / "mayastor", node.port("io_engine"))
+    except OSError as error:
+        print(f"io-engine: {error}", file=sys.stderr, flush=True)
+
+
 def loop(target: Callable, *args) -> None:
     threading.Thread(target=target, args=args, daemon=True).start()
 
@@ -200,6 +212,7 @@ def main() -> int:
         apiserver.serve(node, timings=timings)
         loop(run_controllers, node, timings)
     loop(run_node_parts, node, worker)
+    serve_io_engine(node)
     namespaces_done, registered = worker, False
     interval = timings.heartbeat_interval
     while datastore.is_worker(node) == worker:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from . import paths as paths_module
 from . import profiles, settings
 
-DEFAULT_PORTS = {"cluster_agent": 25000, "dqlite": 19001, "apiserver": 16443}
+DEFAULT_PORTS = {"cluster_agent": 25000, "dqlite": 19001, "apiserver": 16443, "io_engine": 8420}
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,9 @@ RESOURCES = [
     Resource("ingressclasses", "IngressClass", group="networking.k8s.io", namespaced=False),
     Resource("networkpolicies", "NetworkPolicy", group="networking.k8s.io", short_names=("netpol",), generation=True),
     Resource("storageclasses", "StorageClass", group="storage.k8s.io", namespaced=False, short_names=("sc",)),
+    Resource(
+        "volumeattachments", "VolumeAttachment", group="storage.k8s.io", namespaced=False, subresources=("status",)
+    ),
     Resource("roles", "Role", group="rbac.authorization.k8s.io"),
     Resource("rolebindings", "RoleBinding", group="rbac.authorization.k8s.io"),
     Resource("clusterroles", "ClusterRole", group="rbac.authorization.k8s.io", namespaced=False),

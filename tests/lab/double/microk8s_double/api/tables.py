@@ -184,6 +184,15 @@ def csr_row(obj: dict) -> list:
 
 
 WIDE = ["Containers", "Images", "Selector"]
+
+
+def attachment_row(o: dict) -> list:
+    spec = o.get("spec", {})
+    source = spec.get("source", {}).get("persistentVolumeName", "")
+    return [o["metadata"]["name"], spec.get("attacher", ""), source, spec.get("nodeName", ""),
+            bool(o.get("status", {}).get("attached")), age(o)]  # fmt: skip
+
+
 PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function giving the cells of both)
     "pods": (
         ["Name", "Ready", "Status", "Restarts", "Age"],
@@ -244,6 +253,11 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
         ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
         [],
         storage_class_row,
+    ),
+    "volumeattachments": (
+        ["Name", "Attacher", "PV", "Node", "Attached", "Age"],
+        [],
+        attachment_row,
     ),
     "leases": (
         ["Name", "Holder", "Age"],

@@ -15,8 +15,11 @@ provisioners the storage addons run, on the lease holder, as pure decisions over
   storage before 1.24) creates `pvc-<claim uid>` with a hostPath under `$SNAP_COMMON/default-storage`
   (`<namespace>-<claim>-pvc-<uid>`, cdkbot/hostpath-provisioner's naming), pre-bound to the claim, with node
   affinity to the selected node from 1.24 (provisioner 1.4, WaitForFirstConsumer class), without before;
-  `openebs.io/local` (openebs) the same under `$SNAP_COMMON/var/openebs/local/pvc-<uid>`, always pinned. Jiva's and
-  Mayastor's provisioners are not modelled: their claims stay Pending.
+  `openebs.io/local` (openebs) the same under `$SNAP_COMMON/var/openebs/local/pvc-<uid>`, always pinned;
+  `io.openebs.csi-mayastor` (mayastor) a CSI volume with `repl` replicas on distinct Ready nodes (the selected
+  node first when the class says `local: "true"`), placement in the annotation REPLICA_NODES, or
+  `ProvisioningFailed` (Not enough suitable pools) while too few nodes qualify. Jiva's provisioner is not
+  modelled: its claims stay Pending.
 - Reclaim: a bound volume whose claim is gone turns Released; `Retain` keeps it so, `Delete` has the provisioner
   delete it (and its directory where it lives on this host); without a provisioner that can: phase Failed.
 Events are sent once per transition (the real controller repeats them every resync, counted by kubectl)."""
@@ -38,9 +41,13 @@ PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 HOSTPATH = "microk8s.io/hostpath"
 COMPONENT = "persistentvolume-controller"
 OPENEBS_LOCAL = "openebs.io/local"
+MAYASTOR = "io.openebs.csi-mayastor"
+REPLICA_NODES = "double.microk8s.io/replica-nodes"  # the double's record of a mayastor volume's replica placement
+MAYASTOR_OFF = "microk8s.io/mayastor"  # label value `disable`: no io-engine (no pool) on that node
 # provisioner name -> (addons (any) that run it, its base directory under $SNAP_COMMON)
 PROVISIONERS = {HOSTPATH: (("hostpath-storage", "storage"), "default-storage"),
-                OPENEBS_LOCAL: (("openebs",), "var/openebs/local")}  # fmt: skip
+                OPENEBS_LOCAL: (("openebs",), "var/openebs/local"),
+                MAYASTOR: (("mayastor",), "mayastor/replicas")}  # fmt: skip
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
          "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}  # fmt: skip
 
@@ -254,7 +261,18 @@ def reconcile(
                 once(claim, "Provisioning", f'External provisioner is provisioning volume for claim '
                      f'"{meta["namespace"]}/{meta["name"]}"', component=component)  # fmt: skip
                 pinned = selected if minor >= 24 or provisioner != HOSTPATH else None
-                volume = provision(claim, storage_class, name, common, pinned)
+                if provisioner == MAYASTOR:
+                    wanted_replicas = int((storage_class.get("parameters") or {}).get("repl") or 1)
+                    placed = replica_nodes(storage_class, nodes, selected, wanted_replicas)
+                    if len(placed) < wanted_replicas:
+                        once(claim, "ProvisioningFailed", f"failed to provision volume with StorageClass "
+                             f'"{storage_class["metadata"]["name"]}": rpc error: code = ResourceExhausted desc = '
+                             f"Not enough suitable pools available, {len(placed)}/{wanted_replicas}", "Warning",
+                             component=component)  # fmt: skip
+                        continue
+                    volume = provision_mayastor(claim, storage_class, name, placed)
+                else:
+                    volume = provision(claim, storage_class, name, common, pinned)
                 out.actions.append(Action("create", "persistentvolumes", None, name, volume))
                 once(claim, "ProvisioningSucceeded", f"Successfully provisioned volume {name}", component=component)
 
@@ -307,6 +325,51 @@ def provision(claim: dict, storage_class: dict, name: str, common: str, node_nam
         term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}
         volume["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
     return volume
+
+
+def replica_nodes(storage_class: dict, nodes: list[dict], selected: str | None, count: int) -> list[str]:
+    """Nodes for a mayastor volume's replicas: Ready, io-engine not disabled by label; with `local: "true"` the
+    selected node first, then by name."""
+
+    def eligible(node: dict) -> bool:
+        labels = node["metadata"].get("labels") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (node.get("status") or {}).get("conditions") or [])  # fmt: skip
+        return ready and labels.get(MAYASTOR_OFF) != "disable"
+
+    names = sorted(n["metadata"]["name"] for n in nodes if eligible(n))
+    local = (storage_class.get("parameters") or {}).get("local") == "true"
+    if local and selected in names:
+        names.remove(selected)
+        names.insert(0, selected)
+    return names[:count]
+
+
+def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list[str]) -> dict:
+    """The PersistentVolume of the mayastor CSI controller: a CSI volume (`volumeHandle` = the claim's uid) whose
+    replicas live on `placed` (the double keeps the placement in an annotation; mayastor in its own store)."""
+    spec = claim.get("spec") or {}
+    requests = (spec.get("resources") or {}).get("requests") or {}
+    attributes = dict(storage_class.get("parameters") or {})
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "annotations": {PROVISIONED_BY: MAYASTOR, REPLICA_NODES: ",".join(placed)}},
+        "spec": {
+            "capacity": {"storage": requests.get("storage", "0")},
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
+            "storageClassName": storage_class["metadata"]["name"],
+            "volumeMode": spec.get("volumeMode") or "Filesystem",
+            "claimRef": ref(claim),
+            "csi": {
+                "driver": MAYASTOR,
+                "volumeHandle": claim["metadata"]["uid"],
+                "fsType": "ext4",
+                "volumeAttributes": attributes,
+            },
+        },
+    }
 
 
 def volume_path(provisioner: str, common: str, claim: dict, name: str) -> str:

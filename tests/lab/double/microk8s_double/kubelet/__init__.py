@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..kubeclient import KubeClient
 from ..network import podnet
 from ..node import Node
+from .csi import Csi
 from .pods import Kubelet
 from .runtime import Host, Runtime
 
@@ -59,7 +60,10 @@ def for_node(node: Node) -> Kubelet:
     host = Host()
     network = NetnsNetwork(node, host) if podnet.uses_netns(node.settings) else HostNetwork(node.ip)
     runtime = Runtime(host, node.paths.snap_common / "run" / "double-pods", node.paths.containerd_socket)
-    return Kubelet(KubeClient.for_node(node), runtime, network, node.hostname, node.ip)
+    client = KubeClient.for_node(node)
+    kubelet = Kubelet(client, runtime, network, node.hostname, node.ip)
+    kubelet.csi = Csi(client, node.hostname, node.paths.snap_common / "var" / "lib" / "kubelet", node.port("io_engine"))
+    return kubelet
 
 
 def sync(node: Node, refresh: bool = True) -> None:
@@ -69,6 +73,8 @@ def sync(node: Node, refresh: bool = True) -> None:
         kubelet = KUBELETS[node.hostname] = for_node(node)
     elif refresh:
         kubelet.client = KubeClient.for_node(node)  # a join replaces the CA and token
+        if kubelet.csi is not None:
+            kubelet.csi.client = kubelet.client
     kubelet.sync(refresh)
 
 

@@ -16,8 +16,8 @@ from typing import Callable, Protocol
 from .. import kubeclient
 from ..controllers.actions import Action, apply, status_update
 from ..controllers.podutil import parse
+from . import csi, files, images, status
 from . import env as env_module
-from . import files, images, status
 from .probes import Prober, check
 from .runtime import EXITED, Runtime
 
@@ -51,6 +51,7 @@ class Kubelet:
         self.dns_ip: str | None = None
         self.pod_count = 0  # pods bound to this node at the last sync
         self.view: tuple[list[dict], str | None, list[dict]] | None = None  # (pods, podCIDR, services)
+        self.csi = None  # kubelet/csi.Csi: CSI volumes (mayastor), where the node has them
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def sync(self, refresh: bool = True) -> None:
@@ -79,6 +80,11 @@ class Kubelet:
         for uid in self.runtime.pod_uids():
             if uid not in known:  # deleted without waiting for us (force delete): stop what is left
                 self.stop_pod(uid, self.remembered_grace(uid))
+        if self.csi is not None:
+            try:
+                self.csi.report()
+            except (OSError, kubeclient.ApiError) as error:
+                print(f"volumesInUse: {error}", file=sys.stderr, flush=True)
 
     def sync_pod(self, pod: dict, pod_cidr: str | None, listing: dict[str, str], services: list[dict]) -> None:
         meta, uid = pod["metadata"], pod["metadata"]["uid"]
@@ -243,6 +249,8 @@ class Kubelet:
             and self.runtime.state(uid, name, record)["state"] != EXITED
         ]
         if not alive:
+            if self.csi is not None:
+                self.csi.unmount(uid)
             self.runtime.remove(uid)
             self.network.detach(uid)
             self.stopping.pop(uid, None)
@@ -309,6 +317,11 @@ class Kubelet:
             return str(path)
         if spec.get("local") and Path(spec["local"]["path"]).is_dir():
             return spec["local"]["path"]
+        if spec.get("csi") and self.csi is not None:
+            try:
+                return self.csi.mount(pod, volume)
+            except csi.NotReady as waiting:
+                raise VolumeNotReady(str(waiting)) from None
         raise VolumeNotReady(claim_name)
 
     def managed_files(self, pod: dict, pod_ip: str) -> list[dict]:

@@ -27,7 +27,8 @@ NO_REPLY = (FORGET, BATCH_FORGET, INTERRUPT)
 
 IN_HEADER = struct.Struct("<IIQQIIII")  # len, opcode, unique, nodeid, uid, gid, pid, padding
 OUT_HEADER = struct.Struct("<IiQ")  # len, error, unique
-ATTR = struct.Struct("<QQQQQQIIIIIIIIII")  # ino size blocks atime mtime ctime *nsec mode nlink uid gid rdev blksize flags
+# ino size blocks atime mtime ctime, their nsecs, mode nlink uid gid rdev blksize flags
+ATTR = struct.Struct("<QQQQQQIIIIIIIIII")
 FATTR_MODE, FATTR_UID, FATTR_GID, FATTR_SIZE, FATTR_ATIME, FATTR_MTIME = 1, 2, 4, 8, 16, 32
 FATTR_ATIME_NOW, FATTR_MTIME_NOW = 128, 256
 FUSE_BIG_WRITES = 1 << 5
@@ -135,10 +136,10 @@ class Filesystem:
         return struct.pack("<QII", number, 0, 0)
 
     # -- operations -------------------------------------------------------------------------------------------------
-    def dispatch(self, opcode: int, nodeid: int, body: bytes) -> bytes:  # noqa: C901 - one branch per opcode
+    def dispatch(self, opcode: int, nodeid: int, body: bytes) -> bytes:
         nexus = self.nexus
         if opcode == INIT:
-            major, minor, readahead, _flags = struct.unpack_from("<IIII", body)
+            _major, minor, readahead, _flags = struct.unpack_from("<IIII", body)
             self.minor = min(minor, 31)
             out = struct.pack("<IIIIHHIIHHI", 7, self.minor, readahead, FUSE_BIG_WRITES, 16, 12, MAX_WRITE, 1, 32, 0, 0)
             return out + b"\0" * (64 - len(out)) if self.minor >= 23 else out[:24]
@@ -161,8 +162,10 @@ class Filesystem:
             if valid & (FATTR_ATIME | FATTR_MTIME | FATTR_ATIME_NOW | FATTR_MTIME_NOW):
                 info = nexus.read("stat", path=path)
                 now = time.time_ns()
-                new_atime = now if valid & FATTR_ATIME_NOW else atime * 10**9 + atimensec if valid & FATTR_ATIME else info["atime"]
-                new_mtime = now if valid & FATTR_MTIME_NOW else mtime * 10**9 + mtimensec if valid & FATTR_MTIME else info["mtime"]
+                new_atime = atime * 10**9 + atimensec if valid & FATTR_ATIME else info["atime"]
+                new_mtime = mtime * 10**9 + mtimensec if valid & FATTR_MTIME else info["mtime"]
+                new_atime = now if valid & FATTR_ATIME_NOW else new_atime
+                new_mtime = now if valid & FATTR_MTIME_NOW else new_mtime
                 nexus.mutate("utime", path=path, atime=new_atime, mtime=new_mtime)
             return self.attr_out(path)
         if opcode in (OPEN, OPENDIR):

@@ -14,6 +14,7 @@ to the given `seq`."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
@@ -256,11 +257,9 @@ class Server(socketserver.ThreadingTCPServer):
         self.shutdown()
         self.server_close()
         for connection in list(self.connections):
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(2)
                 connection.close()
-            except OSError:
-                pass
 
 
 def serve(bind: str, base: Path, port: int = PORT) -> Server:

@@ -12,6 +12,7 @@ replica from the one with the newest sequence number, which holds every operatio
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import socket
@@ -53,10 +54,8 @@ class Replica:
 
     def close(self) -> None:
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
         self.sock = self.reader = None
 
 
