@@ -53,6 +53,8 @@ PROFILE_CONFIG = {
 PROFILE_DEVICES = {
     "root": ["disk", "path=/", f"pool={plan.POOL}"],
     "eth0": ["nic", f"network={plan.BRIDGE}", "name=eth0"],
+    # the mayastor double's nexus mounts volumes through FUSE (a kernel facility, as /dev/nvme-fabrics is for real)
+    "fuse": ["unix-char", "source=/dev/fuse", "path=/dev/fuse"],
 }
 
 

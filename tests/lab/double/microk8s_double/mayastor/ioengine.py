@@ -2,7 +2,7 @@
 """An io-engine replica server: one per node, on `node_ip:8420`, storing the replicas of mayastor volumes in the
 node's pool (`$SNAP_COMMON/mayastor/`: the sparse pool image `data.img`, made at first use, and the replicas' files
 in `replicas/<volume>/data/` beside it, with `replicas/<volume>/state.json` = the last applied operation's sequence
-number and the nexus epoch it obeys).
+number `seq` and the epoch of the nexus that sent it `term`, and the nexus epoch it obeys `epoch`).
 
 Requests are JSON lines `{"op": ..., "volume": ..., ...}` (file data base64), answers `{"ok": true, ...}` or
 `{"ok": false, "error": <errno name>, ...}`. Mutating operations carry the nexus `epoch` and a sequence number `seq`:
@@ -67,7 +67,7 @@ class Pool:
 
     def state(self, volume: str) -> dict:
         path = self.replica(volume) / "state.json"
-        return json.loads(path.read_text()) if path.exists() else {"seq": 0, "epoch": 0}
+        return json.loads(path.read_text()) if path.exists() else {"seq": 0, "epoch": 0, "term": 0}
 
     def save(self, volume: str, state: dict, durable: bool = False) -> None:
         where = self.replica(volume)
@@ -111,7 +111,7 @@ class Pool:
                 shutil.rmtree(data, ignore_errors=True)
                 data.mkdir(parents=True)
                 restore(data, request["files"])
-                state["seq"] = request["seq"]
+                state["seq"], state["term"] = request["seq"], request["term"]
                 self.save(volume, state, durable=True)
                 fsync_tree(data)
                 return dict(state)
@@ -137,10 +137,10 @@ class Pool:
             try:
                 apply(op, data, request)
             except OSError as error:  # the same failure on every replica: applied as a no-op, reported
-                state["seq"] = request["seq"]
+                state["seq"], state["term"] = request["seq"], request["epoch"]
                 self.save(volume, state)
                 raise Refused(errno.errorcode.get(error.errno or errno.EIO, "EIO"), **state) from None
-            state["seq"] = request["seq"]
+            state["seq"], state["term"] = request["seq"], request["epoch"]
             self.save(volume, state)
             return dict(state)
 

@@ -2,12 +2,14 @@
 """The nexus of one mounted volume: it sends every mutating operation to all the volume's replicas (io-engine
 servers, over TCP even for the one on this node) and succeeds once a majority (`len(replicas) // 2 + 1`) applied it;
 `fsync` succeeds once a majority made it durable. A replica that fails or times out is faulted; faulted replicas are
-rebuilt (a full copy from a healthy one) when they answer again, before each operation and every `REVIVE_PERIOD`.
+rebuilt (a full copy from a healthy one) when they answer again: every `REVIVE_PERIOD`, and before an operation
+when fewer than a majority are healthy.
 Without a majority an operation is retried until `io_timeout` (the class's `ioTimeout`) and then fails with EIO.
 
 At start the nexus needs a majority of replicas reachable: it claims the volume with an epoch above every
 replica's (older nexuses, e.g. on a node that was cut off, are fenced from then on) and rebuilds every reachable
-replica from the one with the newest sequence number, which holds every operation a majority acknowledged."""
+replica from the newest one (the highest epoch of its last operation, then sequence number, as Raft compares logs),
+which holds every operation a majority acknowledged."""
 
 from __future__ import annotations
 
@@ -109,7 +111,7 @@ class Nexus:
         claimed = {i: a for i, a in claims.items() if a and a["ok"]}
         if len(claimed) < self.majority:
             return False
-        newest = max(claimed, key=lambda i: claimed[i]["seq"])
+        newest = max(claimed, key=lambda i: (claimed[i].get("term", 0), claimed[i]["seq"]))
         self.seq = claimed[newest]["seq"]
         self.healthy = {newest}
         for index in claimed:
@@ -124,35 +126,43 @@ class Nexus:
             hello = self.replicas[index].call({"op": "claim", "volume": self.volume, "epoch": self.epoch})
             if not hello["ok"]:
                 return False
-            if hello["seq"] != self.seq:
-                snap = self.replicas[source].call({"op": "snapshot", "volume": self.volume})
-                if not snap["ok"] or snap["seq"] != self.seq:
-                    return False
-                done = self.replicas[index].call({"op": "restore", "volume": self.volume, "epoch": self.epoch,
-                                                  "seq": self.seq, "files": snap["files"]})  # fmt: skip
-                if not done["ok"]:
-                    return False
+            # always a full copy: a replica with the same sequence number may hold another (older) nexus's
+            # unacknowledged operation under it
+            snap = self.replicas[source].call({"op": "snapshot", "volume": self.volume})
+            if not snap["ok"] or snap["seq"] != self.seq:
+                return False
+            done = self.replicas[index].call({"op": "restore", "volume": self.volume, "epoch": self.epoch,
+                                              "seq": self.seq, "term": snap.get("term", 0),
+                                              "files": snap["files"]})  # fmt: skip
+            if not done["ok"]:
+                return False
         except (OSError, ValueError, KeyError):
             return False
         self.healthy.add(index)
         return True
 
-    def revive(self) -> None:
+    def revive(self, answering: list[int] | None = None) -> None:
+        """Rebuild faulted replicas that answer (`answering`: found so by the caller) from a healthy one."""
         if not self.healthy:  # every replica was lost (e.g. this node was cut off): start afresh
             self.try_start()
             return
         faulted = [i for i in range(len(self.replicas)) if i not in self.healthy]
-        if not faulted:
-            return
-        pings = self.fan(faulted, {"op": "ping"})
-        for index in faulted:
-            if pings.get(index) and self.healthy:
+        if answering is None:
+            pings = self.fan(faulted, {"op": "ping"})
+            answering = [i for i in faulted if pings.get(i)]
+        for index in answering:
+            if index not in self.healthy and self.healthy:
                 self.rebuild(index, min(self.healthy))
 
     def revive_loop(self) -> None:
+        """Every REVIVE_PERIOD: ping the faulted replicas without holding up I/O, rebuild those that answer."""
         while not self.stopped.wait(REVIVE_PERIOD):
+            faulted = [i for i in range(len(self.replicas)) if i not in self.healthy]
+            if not faulted and self.healthy:
+                continue
+            pings = self.fan(faulted, {"op": "ping"})
             with self.lock:
-                self.revive()
+                self.revive([i for i in faulted if pings.get(i)])
 
     def stop(self) -> None:
         self.stopped.set()
@@ -173,7 +183,8 @@ class Nexus:
     def replicate(self, request: dict) -> None:
         deadline = time.monotonic() + self.io_timeout
         while True:
-            self.revive()
+            if len(self.healthy) < self.majority:
+                self.revive()
             answers = self.fan(sorted(self.healthy), request)
             done, failures = 0, []
             for index, answer in answers.items():
@@ -200,7 +211,8 @@ class Nexus:
         deadline = time.monotonic() + self.io_timeout
         while True:
             with self.lock:
-                self.revive()
+                if not self.healthy:
+                    self.revive()
                 for index in sorted(self.healthy):
                     try:
                         answer = self.replicas[index].call(dict(fields, op=op, volume=self.volume))
