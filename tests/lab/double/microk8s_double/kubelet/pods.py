@@ -163,6 +163,10 @@ class Kubelet:
         uid, name, image = pod["metadata"]["uid"], container["name"], container["image"]
         if pod_ip is None:
             return ("ContainerCreating",)
+        try:  # volumes are attached and mounted before images are pulled (the kubelet's WaitForAttachAndMount)
+            binds = self.managed_files(pod, pod_ip) + self.binds(pod, container)
+        except VolumeNotReady:
+            return ("ContainerCreating",)
         ref = images.find(image, listing)
         pull = images.needs_pull(container, ref is not None)
         if pull is None:
@@ -179,10 +183,6 @@ class Kubelet:
         if not argv:
             return ("CreateContainerError", "failed to generate container spec: no command specified")
         hostname = pod["spec"].get("hostname") or pod["metadata"]["name"]
-        try:
-            binds = self.managed_files(pod, pod_ip) + self.binds(pod, container)
-        except VolumeNotReady:
-            return ("ContainerCreating",)
         launch = {
             "argv": argv,
             "env": {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, **variables},  # containerd's defaults first
