@@ -6,6 +6,7 @@ lab.py up [--nodes N] [--masters M | --workers W] [--profile 1.28]   bring the l
 lab.py down [--purge]                                                remove everything the lab made in LXD
 lab.py status                                                        the lab's containers and addresses
 lab.py exec NODE -- CMD...                                           run a command in a container
+lab.py facts NODE [--hugepages N] [--module NAME]...                 a node's HugePages / loaded modules
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import subprocess
 import sys
 
 from images import build as images_build
-from labkit import access, core_snap, double, image, lxd, nodes, plan, real
+from labkit import access, core_snap, double, facts, image, lxd, nodes, plan, real
 from labkit.shell import LabError, run, say, step
 
 LAB_DIR = pathlib.Path(__file__).resolve().parent
@@ -47,7 +48,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     execute = commands.add_parser("exec", help="run a command in a lab container: exec NODE -- CMD...")
     execute.add_argument("node")
     execute.add_argument("cmd", nargs=argparse.REMAINDER)
+    node_facts = commands.add_parser("facts", help="give a node HugePages / loaded modules (labkit/facts.py)")
+    node_facts.add_argument("node")
+    node_facts.add_argument("--hugepages", type=int, help="HugePages_Total (2 MiB pages) the node reports")
+    node_facts.add_argument("--module", action="append", default=[], help="a module lsmod lists (repeatable)")
     args = parser.parse_args(argv)
+    if args.command == "facts" and args.hugepages is None and not args.module:
+        parser.error("facts needs --hugepages and/or --module")
     if args.command == "up":
         try:
             args.machines = plan.machines(args.nodes, args.masters, args.workers)
@@ -147,11 +154,16 @@ def execute(args: argparse.Namespace) -> int:
     return subprocess.run(["lxc", "exec", args.node, "--", *args.cmd], check=False).returncode
 
 
+def set_facts(args: argparse.Namespace) -> None:
+    bound = facts.apply(args.node, args.hugepages, args.module)
+    say(f"{args.node}: bound {', '.join(facts.PATHS[key] for key in bound)}")
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
         with step(f"lab {args.command}") if args.command in ("up", "down") else contextlib.nullcontext():
-            result = {"up": up, "down": down, "status": status, "exec": execute}[args.command](args)
+            result = {"up": up, "down": down, "status": status, "exec": execute, "facts": set_facts}[args.command](args)
     except LabError as exc:
         print(f"lab {args.command} failed: {exc}", file=sys.stderr)
         return 1
