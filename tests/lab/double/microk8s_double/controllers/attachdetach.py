@@ -30,6 +30,7 @@ from .actions import Action, apply
 ATTACHERS = ("io.openebs.csi-mayastor",)
 MAX_WAIT_FOR_UNMOUNT = 360.0  # reconciler's maxWaitForUnmountDuration (attach_detach_controller.go: 6 * time.Minute)
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
+RECHECK = 1.0
 COMPONENT = "attachdetach-controller"
 EXCLUSIVE = "Volume is already exclusively attached to one node and can't be attached to another"
 
@@ -112,8 +113,10 @@ def reconcile(pods: list[dict], claims: list[dict], volumes: list[dict], attachm
             "volumesInUse") or [])  # fmt: skip
         force = node is not None and not ready(node) and now - since > MAX_WAIT_FOR_UNMOUNT
         if in_use and not force and not out_of_service(node, minor):
-            if node is not None and not ready(node):
-                out.due = min(out.due or since + MAX_WAIT_FOR_UNMOUNT, since + MAX_WAIT_FOR_UNMOUNT)
+            # look again when the force detach falls due; on a Ready node, every RECHECK s for its kubelet's
+            # unmount (a node's status does not wake the controllers, as the real one's node informer would)
+            when = since + MAX_WAIT_FOR_UNMOUNT if node is not None and not ready(node) else now + RECHECK
+            out.due = min(out.due or when, when)
             continue
         out.actions.append(Action("delete", "volumeattachments", None, attachment["metadata"]["name"]))
         pending.pop(key, None)
