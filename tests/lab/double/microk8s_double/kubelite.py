@@ -183,13 +183,15 @@ def run_node_parts(node: Node, worker: bool) -> None:
 
 
 def serve_io_engine(node: Node) -> None:
-    """The node's mayastor io-engine (replica server on :8420, pool under $SNAP_COMMON/mayastor), always listening:
-    it holds replicas only once the mayastor provisioner placed some here."""
+    """The node's mayastor io-engine (replica server on :8420, pool under $SNAP_COMMON/mayastor; it also serves the
+    double's Jiva replicas, under $SNAP_COMMON/var/openebs/jiva), always listening: it holds replicas only once a
+    provisioner placed some here."""
     ioengine = optional("mayastor.ioengine")
     if ioengine is None:
         return
     try:
-        ioengine.serve(node.bind_address, node.paths.snap_common / "mayastor", node.port("io_engine"))
+        common = node.paths.snap_common
+        ioengine.serve(node.bind_address, common / "mayastor", node.port("io_engine"), common / "var/openebs/jiva")
     except OSError as error:
         print(f"io-engine: {error}", file=sys.stderr, flush=True)
 

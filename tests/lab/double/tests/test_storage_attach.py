@@ -155,4 +155,20 @@ def test_mayastor_places_replicas_on_distinct_ready_nodes_the_selected_one_first
     assert not [a for a in too_few.actions if a.verb == "create"]
     assert ("ProvisioningFailed", "Warning") in [(e[1], e[3]) for e in too_few.events]
     assert any("Not enough suitable pools available, 2/3" in e[2] for e in too_few.events)
-    assert attachdetach.ATTACHERS == (DRIVER,)
+    assert DRIVER in attachdetach.ATTACHERS
+
+
+def test_jiva_csi_volumes_get_three_replicas_without_waiting_for_a_consumer():
+    jiva = {"metadata": {"name": "openebs-jiva-csi-default"}, "provisioner": volumes.JIVA, "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "parameters": {"cas-type": "jiva", "policy": "openebs-jiva-default-policy"}}  # fmt: skip
+    spec = dict(claim()["spec"], volumeName=None, storageClassName="openebs-jiva-csi-default")
+    pending_claim = dict(claim(), spec=spec, status={"phase": "Pending"})
+    nodes = [node("node-3"), node("node-1"), node("node-2")]
+    decided = volumes.reconcile([pending_claim], [], [jiva], nodes, {volumes.JIVA}, "/common", 28)
+    [created] = [a for a in decided.actions if a.verb == "create"]
+    assert created.body["metadata"]["annotations"][volumes.REPLICA_NODES] == "node-1,node-2,node-3"
+    assert created.body["spec"]["csi"]["driver"] == volumes.JIVA
+    assert volumes.JIVA in attachdetach.ATTACHERS
+    idle = volumes.reconcile([pending_claim], [], [jiva], nodes, set(), "/c", 28)  # openebs not enabled
+    assert not [a for a in idle.actions if a.verb == "create"]

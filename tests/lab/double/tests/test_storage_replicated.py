@@ -202,3 +202,22 @@ def test_no_majority_reachable_refuses_the_mount(replicas, tmp_path):
     assert done.returncode == 1
     assert "fewer than 2 replicas reachable" in done.stderr
     assert not os.path.ismount(target)
+
+
+def test_jiva_replicas_live_in_their_own_place_on_the_same_servers(tmp_path):
+    prefix = free_prefix()
+    addresses = [f"{prefix}.{n}" for n in (1, 2, 3)]
+    servers = [ioengine.serve(a, tmp_path / a / "mayastor", PORT, tmp_path / a / "jiva") for a in addresses]
+    try:
+        nexus = Nexus("vol", [(a, PORT) for a in addresses], io_timeout=IO_TIMEOUT, pool="jiva")
+        nexus.start()
+        nexus.write_bytes("log", 0, b"jiva\n")
+        nexus.fsync("log")
+        nexus.stop()
+        for a in addresses:
+            assert (tmp_path / a / "jiva" / "replicas" / "vol" / "data" / "log").read_bytes() == b"jiva\n"
+            assert not (tmp_path / a / "jiva" / "data.img").exists()
+            assert not (tmp_path / a / "mayastor" / "replicas").exists()
+    finally:
+        for server in servers:
+            server.stop()

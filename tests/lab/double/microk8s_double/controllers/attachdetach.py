@@ -27,7 +27,7 @@ import time
 
 from .actions import Action, apply
 
-ATTACHERS = ("io.openebs.csi-mayastor",)
+ATTACHERS = ("io.openebs.csi-mayastor", "jiva.csi.openebs.io")
 MAX_WAIT_FOR_UNMOUNT = 360.0  # reconciler's maxWaitForUnmountDuration (attach_detach_controller.go: 6 * time.Minute)
 OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 RECHECK = 1.0

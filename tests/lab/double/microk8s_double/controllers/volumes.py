@@ -42,12 +42,15 @@ HOSTPATH = "microk8s.io/hostpath"
 COMPONENT = "persistentvolume-controller"
 OPENEBS_LOCAL = "openebs.io/local"
 MAYASTOR = "io.openebs.csi-mayastor"
+JIVA = "jiva.csi.openebs.io"  # the openebs addon's Jiva CSI driver (1.24+; 3 replicas by openebs-jiva-default-policy)
+REPLICATED = (MAYASTOR, JIVA)
 REPLICA_NODES = "double.microk8s.io/replica-nodes"  # the double's record of a mayastor volume's replica placement
 MAYASTOR_OFF = "microk8s.io/mayastor"  # label value `disable`: no io-engine (no pool) on that node
 # provisioner name -> (addons (any) that run it, its base directory under $SNAP_COMMON)
 PROVISIONERS = {HOSTPATH: (("hostpath-storage", "storage"), "default-storage"),
                 OPENEBS_LOCAL: (("openebs",), "var/openebs/local"),
-                MAYASTOR: (("mayastor",), "mayastor/replicas")}  # fmt: skip
+                MAYASTOR: (("mayastor",), "mayastor/replicas"),
+                JIVA: (("openebs",), "var/openebs/jiva/replicas")}  # fmt: skip
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
          "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}  # fmt: skip
 
@@ -261,8 +264,10 @@ def reconcile(
                 once(claim, "Provisioning", f'External provisioner is provisioning volume for claim '
                      f'"{meta["namespace"]}/{meta["name"]}"', component=component)  # fmt: skip
                 pinned = selected if minor >= 24 or provisioner != HOSTPATH else None
-                if provisioner == MAYASTOR:
-                    wanted_replicas = int((storage_class.get("parameters") or {}).get("repl") or 1)
+                if provisioner in REPLICATED:
+                    parameters = storage_class.get("parameters") or {}
+                    wanted_replicas = int(parameters.get("repl") or parameters.get("replicaCount")
+                                          or (3 if provisioner == JIVA else 1))  # fmt: skip
                     placed = replica_nodes(storage_class, nodes, selected, wanted_replicas)
                     if len(placed) < wanted_replicas:
                         once(claim, "ProvisioningFailed", f"failed to provision volume with StorageClass "
@@ -270,7 +275,7 @@ def reconcile(
                              f"Not enough suitable pools available, {len(placed)}/{wanted_replicas}", "Warning",
                              component=component)  # fmt: skip
                         continue
-                    volume = provision_mayastor(claim, storage_class, name, placed)
+                    volume = provision_mayastor(claim, storage_class, name, placed, provisioner)
                 else:
                     volume = provision(claim, storage_class, name, common, pinned)
                 out.actions.append(Action("create", "persistentvolumes", None, name, volume))
@@ -345,7 +350,7 @@ def replica_nodes(storage_class: dict, nodes: list[dict], selected: str | None, 
     return names[:count]
 
 
-def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list[str]) -> dict:
+def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list[str], driver: str = MAYASTOR) -> dict:
     """The PersistentVolume of the mayastor CSI controller: a CSI volume (`volumeHandle` = the claim's uid) whose
     replicas live on `placed` (the double keeps the placement in an annotation; mayastor in its own store)."""
     spec = claim.get("spec") or {}
@@ -354,7 +359,7 @@ def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {PROVISIONED_BY: MAYASTOR, REPLICA_NODES: ",".join(placed)}},
+        "metadata": {"name": name, "annotations": {PROVISIONED_BY: driver, REPLICA_NODES: ",".join(placed)}},
         "spec": {
             "capacity": {"storage": requests.get("storage", "0")},
             "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
@@ -363,7 +368,7 @@ def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "claimRef": ref(claim),
             "csi": {
-                "driver": MAYASTOR,
+                "driver": driver,
                 "volumeHandle": claim["metadata"]["uid"],
                 "fsType": "ext4",
                 "volumeAttributes": attributes,

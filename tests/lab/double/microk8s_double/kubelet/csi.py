@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The kubelet's CSI volumes of the mayastor node plugin: a volume is mounted for a pod once its VolumeAttachment to
+"""The kubelet's CSI volumes of the mayastor and Jiva node plugins (Jiva's only where iscsid is active, as its
+iSCSI login needs): a volume is mounted for a pod once its VolumeAttachment to
 this node is attached, by a nexus process (microk8s_double.mayastor.mount) at the kubelet's path
 `<kubelet root>/pods/<pod uid>/volumes/kubernetes.io~csi/<pv>/mount`, and unmounted when the pod is torn down. The
 node reports the volumes its pods mount in `status.volumesInUse` (what the attach-detach controller waits for)."""
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..controllers.attachdetach import attachment_name, unique_name
+from ..controllers.volumes import JIVA
 from ..mayastor import PORT
 from .runtime import PACKAGE_ROOT
 
@@ -36,6 +38,8 @@ class Csi:
     def mount(self, pod: dict, pv: dict) -> str:
         """The directory to bind into the pod's containers; NotReady while it cannot be mounted yet."""
         name, csi = pv["metadata"]["name"], pv["spec"]["csi"]
+        if csi["driver"] == JIVA and not iscsid_active():  # Jiva's node plugin logs in with the node's iscsiadm
+            raise NotReady(f"volume {name}: iscsid is not active on {self.node_name}")
         attachment = self.client.get("volumeattachments", attachment_name(name, csi["driver"], self.node_name))
         if not (attachment or {}).get("status", {}).get("attached"):
             raise NotReady(f"volume {name} is not attached to {self.node_name}")
@@ -62,7 +66,8 @@ class Csi:
         log = open(target.parent / "nexus.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             argv = [sys.executable, "-P", "-m", "microk8s_double.mayastor.mount", pv["spec"]["csi"]["volumeHandle"],
-                    str(target), *replicas, "--io-timeout", str(timeout)]  # fmt: skip
+                    str(target), *replicas, "--io-timeout", str(timeout),
+                    "--pool", "jiva" if pv["spec"]["csi"]["driver"] == JIVA else "mayastor"]  # fmt: skip
             env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT))
             process = subprocess.Popen(
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -97,6 +102,14 @@ class Csi:
             body = {"status": {"volumesInUse": sorted(used) or None}}
             self.client.patch("nodes", self.node_name, body, subresource="status")
             self.in_use = sorted(used)
+
+
+def iscsid_active() -> bool:
+    try:
+        done = subprocess.run(["systemctl", "is-active", "iscsid"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.stdout.strip() == "active"
 
 
 def internal_ip(node: dict | None) -> str:

@@ -46,8 +46,8 @@ def safe(root: Path, relative: str) -> Path:
 class Pool:
     """A node's mayastor pool: the replicas it holds."""
 
-    def __init__(self, base: Path, size: int = POOL_SIZE):
-        self.base, self.size = base, size
+    def __init__(self, base: Path, size: int | None = POOL_SIZE):
+        self.base, self.size = base, size  # size None: no pool image (Jiva's replicas live on a hostpath)
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
 
@@ -59,7 +59,7 @@ class Pool:
         if not volume or "/" in volume or volume.startswith("."):
             raise Refused("EINVAL")
         image = self.base / "data.img"
-        if not image.exists():  # the pool's sparse image, as the addon makes it on each node
+        if self.size is not None and not image.exists():  # the pool's sparse image, as the addon makes it
             self.base.mkdir(parents=True, exist_ok=True)
             with open(image, "wb") as handle:
                 handle.truncate(self.size)
@@ -230,7 +230,10 @@ class Handler(socketserver.StreamRequestHandler):
         for line in self.rfile:
             try:
                 request = json.loads(line)
-                answer = {"ok": True, **self.server.pool.handle(request)}
+                pool = self.server.pools.get(request.get("pool", "mayastor"))
+                if pool is None:
+                    raise Refused("EINVAL")
+                answer = {"ok": True, **pool.handle(request)}
             except Refused as refused:
                 answer = {"ok": False, "error": refused.error, **refused.extra}
             except FileNotFoundError:
@@ -247,9 +250,9 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], pool: Pool):
+    def __init__(self, address: tuple[str, int], pools: dict[str, Pool]):
         super().__init__(address, Handler)
-        self.pool = pool
+        self.pools = pools
         self.connections: set = set()
 
     def stop(self) -> None:
@@ -262,8 +265,10 @@ class Server(socketserver.ThreadingTCPServer):
                 connection.close()
 
 
-def serve(bind: str, base: Path, port: int = PORT) -> Server:
-    """Start the replica server in a thread; returns it (`.shutdown()` stops it)."""
-    server = Server((bind, port), Pool(base))
+def serve(bind: str, base: Path, port: int = PORT, jiva: Path | None = None) -> Server:
+    """Start the replica server in a thread; returns it (`.stop()` stops it). `base`: the mayastor pool; `jiva`:
+    where Jiva's replicas live (the double serves them from the same server, request field `pool: jiva`)."""
+    pools = {"mayastor": Pool(base), **({"jiva": Pool(jiva, None)} if jiva else {})}
+    server = Server((bind, port), pools)
     threading.Thread(target=server.serve_forever, daemon=True, name="io-engine").start()
     return server

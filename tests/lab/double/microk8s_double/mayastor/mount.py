@@ -18,12 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target")
     parser.add_argument("replicas", nargs="+", help="HOST:PORT of each replica's io-engine")
     parser.add_argument("--io-timeout", type=float, default=10.0)
+    parser.add_argument("--pool", default="mayastor", choices=("mayastor", "jiva"), help="the engine's replicas")
     args = parser.parse_args(argv)
     replicas = [(host, int(port)) for host, _, port in (r.rpartition(":") for r in args.replicas)]
-    nexus = Nexus(args.volume, replicas, io_timeout=args.io_timeout)
+    nexus = Nexus(args.volume, replicas, io_timeout=args.io_timeout, pool=args.pool)
     try:
         nexus.start()
-        fd = fuse.mount(args.target, f"mayastor-{args.volume}")
+        fd = fuse.mount(args.target, f"{args.pool}-{args.volume}")
     except (NexusError, OSError) as error:
         print(f"mayastor: {error}", file=sys.stderr, flush=True)
         return 1

@@ -67,8 +67,8 @@ def errno_of(name: str) -> int:
 
 class Nexus:
     def __init__(self, volume: str, replicas: list[tuple[str, int]], io_timeout: float = 10.0,
-                 request_timeout: float = REQUEST_TIMEOUT):  # fmt: skip
-        self.volume, self.io_timeout = volume, io_timeout
+                 request_timeout: float = REQUEST_TIMEOUT, pool: str = "mayastor"):  # fmt: skip
+        self.volume, self.io_timeout, self.pool_name = volume, io_timeout, pool
         self.replicas = [Replica(host, port, request_timeout) for host, port in replicas]
         self.majority = len(self.replicas) // 2 + 1
         self.healthy: set[int] = set()
@@ -83,11 +83,14 @@ class Nexus:
 
         def one(index):
             try:
-                return index, self.replicas[index].call(dict(request, volume=self.volume))
+                return index, self.call(index, request)
             except (OSError, ValueError):
                 return index, None
 
         return dict(self.pool.map(one, list(indexes)))
+
+    def call(self, index: int, request: dict) -> dict:
+        return self.replicas[index].call(dict(request, volume=self.volume, pool=self.pool_name))
 
     # -- start ------------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -123,17 +126,16 @@ class Nexus:
     def rebuild(self, index: int, source: int) -> bool:
         """Copy replica `source` (healthy) to replica `index`; True when it is healthy again."""
         try:
-            hello = self.replicas[index].call({"op": "claim", "volume": self.volume, "epoch": self.epoch})
+            hello = self.call(index, {"op": "claim", "epoch": self.epoch})
             if not hello["ok"]:
                 return False
             # always a full copy: a replica with the same sequence number may hold another (older) nexus's
             # unacknowledged operation under it
-            snap = self.replicas[source].call({"op": "snapshot", "volume": self.volume})
+            snap = self.call(source, {"op": "snapshot"})
             if not snap["ok"] or snap["seq"] != self.seq:
                 return False
-            done = self.replicas[index].call({"op": "restore", "volume": self.volume, "epoch": self.epoch,
-                                              "seq": self.seq, "term": snap.get("term", 0),
-                                              "files": snap["files"]})  # fmt: skip
+            done = self.call(index, {"op": "restore", "epoch": self.epoch, "seq": self.seq,
+                                     "term": snap.get("term", 0), "files": snap["files"]})  # fmt: skip
             if not done["ok"]:
                 return False
         except (OSError, ValueError, KeyError):
@@ -215,7 +217,7 @@ class Nexus:
                     self.revive()
                 for index in sorted(self.healthy):
                     try:
-                        answer = self.replicas[index].call(dict(fields, op=op, volume=self.volume))
+                        answer = self.call(index, dict(fields, op=op))
                     except (OSError, ValueError):
                         self.healthy.discard(index)
                         continue
