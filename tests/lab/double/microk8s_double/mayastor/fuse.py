@@ -178,13 +178,13 @@ class Filesystem:
             self.handles.pop(struct.unpack_from("<Q", body)[0], None)
             return b""
         if opcode == READ:
-            handle, offset, size = struct.unpack_from("<QQI", body)
-            return nexus.read_bytes(self.handles.get(handle) or self.path(nodeid), offset, size)
+            _handle, offset, size = struct.unpack_from("<QQI", body)
+            return nexus.read_bytes(self.path(nodeid), offset, size)
         if opcode == WRITE:
-            handle, offset, size = struct.unpack_from("<QQI", body)
+            _handle, offset, size = struct.unpack_from("<QQI", body)
             header = 40 if self.minor >= 9 else 24
             data = body[header : header + size]
-            nexus.write_bytes(self.handles.get(handle) or self.path(nodeid), offset, data)
+            nexus.write_bytes(self.path(nodeid), offset, data)
             return struct.pack("<II", len(data), 0)
         if opcode in (FSYNC, FSYNCDIR, FLUSH):
             if opcode != FLUSH:
