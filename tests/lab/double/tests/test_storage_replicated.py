@@ -102,6 +102,18 @@ def test_an_fsynced_record_is_on_every_replica_and_the_pod_sees_real_files(repli
     os.mkdir(target / "models")
     (target / "models" / "v1.tmp").write_text("weights")
     os.rename(target / "models" / "v1.tmp", target / "models" / "v1")
+    with open(target / "models" / "v2.tmp", "w") as handle:  # renamed while open: later writes follow it
+        handle.write("part one ")
+        handle.flush()
+        os.rename(target / "models" / "v2.tmp", target / "models" / "v2")
+        handle.write("part two")
+        handle.flush()
+        os.fsync(handle.fileno())
+    assert (target / "models" / "v2").read_text() == "part one part two"
+    os.truncate(target / "models" / "v2", 4)
+    os.chmod(target / "models" / "v2", 0o600)
+    assert (os.stat(target / "models" / "v2").st_size, os.stat(target / "models" / "v2").st_mode & 0o777) == (4, 0o600)
+    os.unlink(target / "models" / "v2")
     assert sorted(os.listdir(target)) == ["log", "models"]
     assert (target / "models" / "v1").read_text() == "weights"
     assert (target / "log").read_text().splitlines()[-1] == "record 19"
