@@ -31,7 +31,10 @@ def test_a_loaded_module_is_listed_once_and_lsmod_would_show_it():
 
 def test_the_cli_refuses_facts_without_any_fact():
     done = subprocess.run(
-        ["python3", "tests/lab/lab.py", "facts", "node1"], capture_output=True, text=True, check=False
+        ["python3", str(Path(__file__).resolve().parents[1] / "lab.py"), "facts", "node1"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert "facts needs --hugepages and/or --module" in done.stderr
