@@ -81,6 +81,9 @@ def test_a_pod_on_a_node_gets_a_volume_attachment_which_the_attacher_marks_attac
     assert body["spec"] == {"attacher": DRIVER, "nodeName": "node-1", "source": {"persistentVolumeName": PV}}
     marked = run([pod("writer", "node-1")], [attachment("node-1", attached=False)], [node("node-1")])
     assert [(a.verb, a.body) for a in marked.actions] == [("status", {"status": {"attached": True}})]
+    [(obj, reason, message, kind, _component)] = marked.events
+    assert (obj["metadata"]["name"], reason, kind) == ("writer", "SuccessfulAttachVolume", "Normal")
+    assert message == f'AttachVolume.Attach succeeded for volume "{PV}" '
 
 
 def test_the_replacement_waits_with_multi_attach_while_the_evicted_pod_is_terminating_on_the_lost_node():

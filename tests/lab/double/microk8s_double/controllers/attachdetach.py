@@ -15,7 +15,9 @@
   to another node: then each pod waiting for it gets Warning `FailedAttachVolume` `Multi-Attach error for volume
   "<pv>" Volume is already used by pod(s) <pods of its namespace on the other nodes>` (`... and N pod(s) in
   different namespaces`, `Volume is already used by N pod(s) in different namespaces`), or, with no such pod
-  left, `... Volume is already exclusively attached to one node and can't be attached to another`, once per text.
+  left, `... Volume is already exclusively attached to one node and can't be attached to another`, once per text;
+  once attached, Normal `SuccessfulAttachVolume` `AttachVolume.Attach succeeded for volume "<pv>" ` (the trailing
+  blank is operation_generator.go's empty detail).
 Clocks of pending detaches are kept in memory by the lease holder (a new holder starts them afresh, as the real
 controller's actual state of world is rebuilt at start)."""
 
@@ -128,6 +130,14 @@ def reconcile(pods: list[dict], claims: list[dict], volumes: list[dict], attachm
             "attacher") in ATTACHERS:  # fmt: skip
             out.actions.append(Action("status", "volumeattachments", None, attachment["metadata"]["name"],
                                       {"status": {"attached": True}}))  # fmt: skip
+            spec = attachment.get("spec") or {}
+            key = ((spec.get("source") or {}).get("persistentVolumeName", ""), spec.get("nodeName", ""))
+            for pod in desired.get(key, []):  # the attach-detach controller's event once the attach succeeded
+                text = f'AttachVolume.Attach succeeded for volume "{key[0]}" '
+                if (pod["metadata"]["uid"], text) not in seen:
+                    seen.add((pod["metadata"]["uid"], text))
+                    out.events.append((dict(pod, kind="Pod", apiVersion="v1"), "SuccessfulAttachVolume", text,
+                                       "Normal", COMPONENT))  # fmt: skip
 
     still = {k for k in attached if k not in gone}
     for (pv_name, node_name), waiting in sorted(desired.items()):
