@@ -125,3 +125,13 @@ def test_mayastor_volume_is_replicated_mounted_and_moves_with_the_out_of_service
         assert attachment["spec"]["nodeName"] == other
         client.delete("pods", "writer", "default", {"gracePeriodSeconds": 0})
         wait_for(lambda: not mounted_on(workers[1]), timeout=30, what="the volume unmounted with its pod")
+        client.delete("persistentvolumeclaims", "data", "default")
+        wait_for(lambda: not client.list("persistentvolumes"), timeout=30, what="the volume deleted (reclaim Delete)")
+        handle = volume["spec"]["csi"]["volumeHandle"]
+
+        def replica(node):
+            return node.paths.snap_common / "mayastor" / "replicas" / handle
+
+        wait_for(lambda: not replica(first).exists() and not replica(workers[1]).exists(), timeout=10,
+                 what="the replicas destroyed on the nodes that answer")  # fmt: skip
+        assert replica(workers[0]).exists()  # powered off: its pool keeps the replica

@@ -385,6 +385,28 @@ def volume_path(provisioner: str, common: str, claim: dict, name: str) -> str:
     return f"{base}/{name}"
 
 
+def destroy_replicas(volume: dict, nodes: list[dict], port: int) -> None:
+    """The replicated engines' DeleteVolume: each replica node's io-engine drops its replica (one that does not
+    answer keeps it, as a pool that was offline does)."""
+    csi = (volume.get("spec") or {}).get("csi") or {}
+    if csi.get("driver") not in REPLICATED:
+        return
+    from ..mayastor.nexus import Replica
+
+    addresses = {n["metadata"]["name"]: a["address"] for n in nodes
+                 for a in (n.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"}  # fmt: skip
+    pool = "jiva" if csi["driver"] == JIVA else "mayastor"
+    for name in ((volume["metadata"].get("annotations") or {}).get(REPLICA_NODES) or "").split(","):
+        if name in addresses:
+            replica = Replica(addresses[name], port, timeout=2)
+            try:
+                replica.call({"op": "destroy", "volume": csi["volumeHandle"], "pool": pool})
+            except (OSError, ValueError):
+                pass
+            finally:
+                replica.close()
+
+
 # -- on the lease holder ------------------------------------------------------------------------------------------
 SEEN: set = set()
 
@@ -411,6 +433,7 @@ def sync(client, node) -> None:
     for action in decided.actions:  # the provisioner's deleter removes the directory it made
         if action.verb == "delete" and action.resource == "persistentvolumes":
             gone = next((v for v in volumes if v["metadata"]["name"] == action.name), {})
+            destroy_replicas(gone, nodes, node.port("io_engine"))
             path = ((gone.get("spec") or {}).get("hostPath") or {}).get("path", "")
             if path.startswith(common + "/") and Path(path).is_dir():
                 shutil.rmtree(path, ignore_errors=True)

@@ -105,6 +105,9 @@ class Pool:
                 return read_op(op, safe(data, request.get("path", "")), request)
             if op == "snapshot":
                 return dict(state, files=snapshot(data))
+            if op == "destroy":  # the volume was deleted: its replica goes
+                shutil.rmtree(self.replica(volume), ignore_errors=True)
+                return {}
             if request.get("epoch") != state["epoch"]:
                 raise Refused("fenced", **state)
             if op == "restore":
