@@ -224,7 +224,7 @@ def lab_phases(args: argparse.Namespace, result: dict) -> None:
             began = time.time()
             playbook(v2_models, archive, url_file)
             took = time.time() - began
-            time.sleep(5)
+            time.sleep(12)  # the old replicas drain (5 s) and stop after the rollout is reported done
             run(["lxc", "exec", CLIENT, "--", "touch", "/tmp/offload-stop"])
             section = report.devices_section(finish(process, "rolling", 120))
         section["what"] = (
