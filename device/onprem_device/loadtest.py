@@ -58,7 +58,8 @@ def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: 
     after `seconds` or as soon as `stop_file` exists."""
     answers: list[dict] = []
     lock = threading.Lock()
-    stop = time.monotonic() + seconds
+    began = time.monotonic()
+    stop = began + seconds
 
     def one(index: int) -> None:
         device = Device(model, V2Client(url, timeout=timeout), name, policy="cascade")
@@ -84,7 +85,8 @@ def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: 
     for thread in threads:
         thread.join()
     answers.sort(key=lambda a: a["t"])
-    return {"devices": count, "seconds": seconds, "answers": answers}
+    # how long they ran (less than `seconds` when the stop file ended them)
+    return {"devices": count, "seconds": time.monotonic() - began, "answers": answers}
 
 
 def rate(url: str, name: str, x, per_second: float, seconds: float, connections: int, timeout: float) -> dict:

@@ -66,3 +66,13 @@ def quantile(found: dict, q: float) -> float | None:
             return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
         lower_bound, lower_count = bound, count
     return lower_bound
+
+
+def bucket_bound(found: dict, q: float) -> float | None:
+    """The upper bound of the bucket holding the q-quantile: what the histogram proves (the quantile is at most
+    this); None without observations, inf when it lies beyond the last finite bound."""
+    buckets = sorted(found["buckets"].items())
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    return next(bound for bound, count in buckets if count >= rank)

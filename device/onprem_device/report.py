@@ -94,7 +94,13 @@ def rate_lines(rate: dict, where: str) -> list[str]:
             f"rest_server_request_duration_seconds histogram, {server['requests']:.0f} infer requests): "
             f"p50 {server['p50_ms']:.1f} ms, p95 {server['p95_ms']:.1f} ms, p99 {server['p99_ms']:.1f} ms, "
             f"mean {server['mean_ms']:.1f} ms (interpolated inside buckets bounded at "
-            f"{', '.join(f'{b:g}' for b in server['bucket_bounds_ms'][:8])} ms).",
+            f"{', '.join(f'{b:g}' for b in server['bucket_bounds_ms'][:8])} ms"
+            + (
+                f"; the p95 is at most {server['p95_bucket_bound_ms']:g} ms, its bucket's bound"
+                if server.get("p95_bucket_bound_ms") is not None
+                else ""
+            )
+            + ").",
             "",
             "The limit: "
             + (

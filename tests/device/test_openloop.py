@@ -98,6 +98,8 @@ def test_quantile_interpolates_inside_the_bucket_as_prometheus_does():
     slow = promtext.histogram(scrape(0, 0, 0, 10), "rest_server_request_duration_seconds", **INFER)
     assert promtext.quantile(slow, 0.95) == 0.025  # beyond the last bound: that bound, a lower bound
     assert promtext.quantile(promtext.histogram("", "x"), 0.95) is None
+    assert promtext.bucket_bound(found, 0.95) == 0.01 and promtext.bucket_bound(slow, 0.95) == math.inf
+    assert promtext.bucket_bound(promtext.histogram("", "x"), 0.95) is None
 
 
 def test_difference_is_what_happened_between_two_scrapes():

@@ -80,6 +80,7 @@ def rate(client_p95, server_p95):
             "p50_ms": server_p95 / 2,
             "p95_ms": server_p95,
             "p99_ms": server_p95,
+            "p95_bucket_bound_ms": 100,
             "bucket_bounds_ms": [5, 10, 25, 50, 75, 100],
         },
     }
@@ -93,3 +94,4 @@ def test_the_rate_section_says_which_side_is_the_limit(client, server, verdict):
     text = "\n".join(report.rate_lines(rate(client, server), "from client1"))
     assert f"p95 {client:.1f} ms" in text and f"p95 {server:.1f} ms" in text
     assert f"The limit: {verdict}" in text
+    assert "the p95 is at most 100 ms" in text

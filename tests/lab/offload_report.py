@@ -142,10 +142,12 @@ def server_side(before: list[str], after: list[str]) -> dict:
         for q in (50, 95, 99)
     }
     bounds = [bound for bound in between["buckets"] if bound != float("inf")]
+    bound = promtext.bucket_bound(between, 0.95)
     return {
         "requests": between["count"],
         "mean_ms": between["sum"] / between["count"] * 1000 if between["count"] else None,
         **ms,
+        "p95_bucket_bound_ms": bound * 1000 if bound is not None else None,
         "bucket_bounds_ms": [bound * 1000 for bound in bounds],
     }
 
