@@ -22,11 +22,11 @@ def test_latency_counts_from_the_due_time_when_the_server_falls_behind(fake_serv
     # 40 requests/s into 1 connection of a server taking 50 ms each: at most 20/s are served, so requests queue
     # and their latency from the schedule grows far beyond the 50 ms service time (a closed loop would hide it).
     fake_server.delay = 0.05
-    found = openloop.run(fake_server.url, "digits", ROWS, per_second=40, seconds=1.0, connections=1)
-    assert found["ok"] == 40
+    found = openloop.run(fake_server.url, "digits", ROWS, per_second=40, seconds=0.5, connections=1)
+    assert found["ok"] == 20
     assert found["service_p95_ms"] < 150
-    assert found["p95_ms"] > 500
-    assert found["send_lag_p95_ms"] > 400
+    assert found["p95_ms"] > 300  # the last ones wait for about 0.5 s
+    assert found["send_lag_p95_ms"] > 200
 
 
 def test_a_request_dropped_on_a_new_connection_counts_as_failed(fake_server):
