@@ -7,7 +7,8 @@
   python3 -m onprem_device.loadtest devices --server URL --model DIR --data test.npz --devices N --seconds S
       N devices running the cascade concurrently (closed loop, --pause between inputs), every answer timestamped
   python3 -m onprem_device.loadtest rate --server URL --rate R --seconds S
-      open loop: R inference requests per second spread over workers; latency of each (server p95 at a rate)
+      open loop (asyncio, fixed schedule): R inference requests per second, each one's latency from when it was
+      due; at most --connections in flight (server p95 at a rate)
 Prints one JSON document."""
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import queue
 import sys
 import threading
 import time
 
 import numpy as np
 
+from onprem_device import openloop
 from onprem_device.cascade import Device
-from onprem_device.client import OffloadError, V2Client
+from onprem_device.client import V2Client
 from onprem_device.model import DeviceModel
 
 
@@ -57,7 +58,8 @@ def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: 
     after `seconds` or as soon as `stop_file` exists."""
     answers: list[dict] = []
     lock = threading.Lock()
-    stop = time.monotonic() + seconds
+    began = time.monotonic()
+    stop = began + seconds
 
     def one(index: int) -> None:
         device = Device(model, V2Client(url, timeout=timeout), name, policy="cascade")
@@ -83,58 +85,14 @@ def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: 
     for thread in threads:
         thread.join()
     answers.sort(key=lambda a: a["t"])
-    return {"devices": count, "seconds": seconds, "answers": answers}
+    # how long they ran (less than `seconds` when the stop file ended them)
+    return {"devices": count, "seconds": time.monotonic() - began, "answers": answers}
 
 
-def rate(url: str, name: str, x, per_second: float, seconds: float, workers: int, timeout: float) -> dict:
-    """Open loop: requests are due every 1/rate s whether or not earlier ones finished."""
-    due: queue.Queue = queue.Queue()
-    results: list[tuple[float, float, bool]] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        client = V2Client(url, timeout=timeout)
-        while True:
-            item = due.get()
-            if item is None:
-                return
-            when, row = item
-            delay = when - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            start = time.monotonic()
-            try:
-                client.infer(name, [float(v) for v in row])
-                ok = True
-            except OffloadError:
-                ok = False
-            with lock:
-                results.append((start - when, (time.monotonic() - start) * 1000, ok))
-
-    threads = [threading.Thread(target=worker) for _worker in range(workers)]
-    for thread in threads:
-        thread.start()
-    begin = time.monotonic() + 0.5
-    total = int(per_second * seconds)
-    for index in range(total):
-        due.put((begin + index / per_second, x[index % len(x)]))
-    for _thread in threads:
-        due.put(None)
-    for thread in threads:
-        thread.join()
-    latencies = [r[1] for r in results if r[2]]
-    late = [r[0] * 1000 for r in results]
-    return {
-        "rate": per_second,
-        "seconds": seconds,
-        "requests": total,
-        "ok": len(latencies),
-        "p50_ms": float(np.percentile(latencies, 50)) if latencies else None,
-        "p95_ms": float(np.percentile(latencies, 95)) if latencies else None,
-        "p99_ms": float(np.percentile(latencies, 99)) if latencies else None,
-        "start_lag_p95_ms": float(np.percentile(late, 95)) if late else None,
-        "achieved_rate": len(results) / seconds,
-    }
+def rate(url: str, name: str, x, per_second: float, seconds: float, connections: int, timeout: float) -> dict:
+    """Open loop at a fixed rate (onprem_device.openloop): latency from each request's scheduled time."""
+    rows = [[float(v) for v in row] for row in x]
+    return openloop.run(url, name, rows, per_second, seconds, connections, timeout)
 
 
 def main(argv=None) -> int:
@@ -152,13 +110,15 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between a device's inputs")
     parser.add_argument("--stop-file", help="devices: stop as soon as this file exists")
     parser.add_argument("--rate", type=float, default=100)
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=64, help="rate: most requests in flight at once")
     parser.add_argument("--out", help="write the JSON here instead of stdout")
     args = parser.parse_args(argv)
     data = np.load(args.data)
     x, y = data["x"].astype(np.float64), data["y"]
     if args.mode == "rate":
-        result = rate(args.server, args.model_name, x, args.rate, args.seconds, args.workers, max(args.timeout, 2.0))
+        result = rate(
+            args.server, args.model_name, x, args.rate, args.seconds, args.connections, max(args.timeout, 2.0)
+        )
     else:
         model = DeviceModel.load(args.model)
         if args.mode == "records":

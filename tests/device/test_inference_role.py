@@ -68,6 +68,9 @@ def artifact(tmp_path):
         ({"models": [{"name": "Digits", "version": "v1"}]}, "needs at least one model"),
         ({"models": [{"name": "digits", "version": "V 1"}]}, "needs at least one model"),
         ({"models": "ok", "inference_service_min_available": 3}, "must be below"),
+        ({"models": "ok", "inference_service_max_surge": 0}, "a surge of 0 could never roll"),
+        ({"models": "ok", "inference_service_max_surge": "0%"}, "a surge of 0 could never roll"),
+        ({"models": "ok", "inference_service_drain_seconds": -1}, "drain_seconds must be >= 0"),
         ({"models": [{"name": "digits", "version": "v1", "artifact": "/nonexistent/model.joblib"}]}, "missing"),
     ],
 )
@@ -143,6 +146,12 @@ def test_manifests_spread_budget_probe_requests_and_version_as_data(tmp_path, ar
     container = pod["containers"][0]
     assert spec["replicas"] >= 3
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # Every successor starts at once (one start-up per update, not one per replica) ...
+    assert spec["strategy"]["rollingUpdate"]["maxSurge"] == "100%"
+    # ... and a stopping replica serves on while the proxies drop it, within its grace period.
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert int(env["INFERENCE_DRAIN_SECONDS"]) > 0
+    assert pod["terminationGracePeriodSeconds"] > int(env["INFERENCE_DRAIN_SECONDS"])
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
     assert pod["affinity"]["podAntiAffinity"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"

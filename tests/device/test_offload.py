@@ -116,5 +116,7 @@ def test_simulated_devices_stop_when_the_stop_file_appears(trained, fake_server,
     argv += ["--stop-file", str(stop_file), "--out", str(tmp_path / "out.json")]
     assert loadtest.main(argv) == 0
     assert time.monotonic() - started < 10
-    answers = __import__("json").loads((tmp_path / "out.json").read_text())["answers"]
+    found = __import__("json").loads((tmp_path / "out.json").read_text())
+    answers = found["answers"]
     assert answers and {a["path"] for a in answers} <= {"device", "server"}
+    assert 0.9 < found["seconds"] < 10  # how long they ran, not the 60 s they were allowed

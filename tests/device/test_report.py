@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from onprem_device import report
 
 
@@ -58,3 +59,39 @@ def test_report_table_and_figure(tmp_path):
     assert "| 30% |" in text and "cascade (1 devices" in text
     report.figure(result, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def rate(client_p95, server_p95):
+    return {
+        "rate": 100,
+        "seconds": 20,
+        "requests": 2000,
+        "ok": 2000,
+        "p50_ms": client_p95 / 2,
+        "p95_ms": client_p95,
+        "p99_ms": client_p95 * 2,
+        "achieved_rate": 100,
+        "send_lag_p95_ms": 0.5,
+        "generator": "asyncio open loop, latency from the scheduled time",
+        "replicas": 3,
+        "server": {
+            "requests": 2000,
+            "mean_ms": server_p95 / 3,
+            "p50_ms": server_p95 / 2,
+            "p95_ms": server_p95,
+            "p99_ms": server_p95,
+            "p95_bucket_bound_ms": 100,
+            "bucket_bounds_ms": [5, 10, 25, 50, 75, 100],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "verdict"),
+    [(120.0, 9.0, "outside MLServer"), (120.0, 80.0, "the server itself"), (30.0, 9.0, "none at this rate")],
+)
+def test_the_rate_section_says_which_side_is_the_limit(client, server, verdict):
+    text = "\n".join(report.rate_lines(rate(client, server), "from client1"))
+    assert f"p95 {client:.1f} ms" in text and f"p95 {server:.1f} ms" in text
+    assert f"The limit: {verdict}" in text
+    assert "the p95 is at most 100 ms" in text

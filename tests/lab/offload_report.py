@@ -15,6 +15,7 @@ offload_report.py [--devices 8] [--rate 100] [--seconds 20] [--skip-rolling] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import pathlib
@@ -32,12 +33,21 @@ sys.path.insert(0, str(ROOT / "device"))
 from images import build as hello_build  # noqa: E402
 from images import inference  # noqa: E402
 from labkit.shell import LabError, run, say, step  # noqa: E402
-from onprem_device import report, train  # noqa: E402
+from onprem_device import promtext, report, train  # noqa: E402
 
 CLIENT = "client1"
 SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 KIT = "/opt/onprem-device"
 WORK = ROOT / "build" / "offload"
+
+
+@contextlib.contextmanager
+def timed(result: dict, what: str):
+    """A logged step whose seconds are kept in the report (where the wall time goes)."""
+    began = time.monotonic()
+    with step(what):
+        yield
+    result.setdefault("phases", []).append([what, round(time.monotonic() - began, 1)])
 
 
 def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) -> str:
@@ -105,6 +115,43 @@ def finish(process: subprocess.Popen, name: str, timeout: float) -> dict:
     return json.loads(run(["lxc", "exec", CLIENT, "--", "cat", f"/tmp/offload-{name}.json"]))
 
 
+def replicas(name: str = "inference", namespace: str = "default") -> list[dict]:
+    """The service's running pods: name, node, pod IP (through the bootstrap node's kubectl)."""
+    command = ["lxc", "exec", "node1", "--", "/snap/bin/microk8s", "kubectl", "get", "pods", "-n", namespace]
+    pods = json.loads(run([*command, "-l", f"app.kubernetes.io/name={name}", "-o", "json"]))["items"]
+    return [
+        {"name": pod["metadata"]["name"], "node": pod["spec"].get("nodeName"), "ip": pod["status"].get("podIP")}
+        for pod in pods
+        if not pod["metadata"].get("deletionTimestamp") and pod.get("status", {}).get("phase") == "Running"
+    ]
+
+
+def scrape_replicas(pods: list[dict]) -> list[str]:
+    """Each replica's own /metrics, read on its node (pod addresses are routed on the nodes)."""
+    url = "http://{ip}:8082/metrics"
+    return [run(["lxc", "exec", pod["node"], "--", "python3", "-c", SCRAPE, url.format(**pod)]) for pod in pods]
+
+
+def server_side(before: list[str], after: list[str]) -> dict:
+    """MLServer's own request duration (its REST histogram, infer path, summed over the replicas) between two
+    scrapes: the time inside the server, without the client, the network and the node's proxy."""
+    name, match = "rest_server_request_duration_seconds", {"path": "/v2/models/{model_name}/infer"}
+    between = promtext.difference(promtext.histogram(after, name, **match), promtext.histogram(before, name, **match))
+    ms = {
+        f"p{q}_ms": (value * 1000 if (value := promtext.quantile(between, q / 100)) is not None else None)
+        for q in (50, 95, 99)
+    }
+    bounds = [bound for bound in between["buckets"] if bound != float("inf")]
+    bound = promtext.bucket_bound(between, 0.95)
+    return {
+        "requests": between["count"],
+        "mean_ms": between["sum"] / between["count"] * 1000 if between["count"] else None,
+        **ms,
+        "p95_bucket_bound_ms": bound * 1000 if bound is not None else None,
+        "bucket_bounds_ms": [bound * 1000 for bound in bounds],
+    }
+
+
 def announcing_node(address: str) -> str:
     """The node whose interface holds the LoadBalancer address (MetalLB layer 2's announcer in the lab)."""
     for node in json.loads(run(["lxc", "list", "--format", "json"])):
@@ -117,7 +164,7 @@ def announcing_node(address: str) -> str:
 
 
 def train_models(result: dict) -> None:
-    with step("training the device and server models (digits)"):
+    with timed(result, "training the device and server models (digits)"):
         result["training"] = train.build(WORK / "models", target_rate=0.3, seed=0)
         import joblib
         import numpy as np
@@ -134,60 +181,74 @@ def train_models(result: dict) -> None:
 
 def lab_phases(args: argparse.Namespace, result: dict) -> None:
     """Deploy in the lab, devices on client1, rolling update, metrics, power cut."""
-    archive = inference.build(hello_build.default_rootfs_tar(), LAB_DIR / ".build" / "images", "onprem-inference:local")
-    site = next((LAB_DIR / ".build" / "images").glob("inference-site-*/.complete")).parent
+    with timed(result, "building the inference image (cached)"):
+        archive = inference.build(
+            hello_build.default_rootfs_tar(), LAB_DIR / ".build" / "images", "onprem-inference:local"
+        )
+    result["image_archive_mb"] = round(archive.stat().st_size / 1e6, 1)
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = inference.site_packages(LAB_DIR / ".build" / "images", python)  # numpy for the device kit
     url_file = WORK / "url.txt"
     v1 = [{"name": "digits", "version": "v1", "artifact": str(WORK / "models" / "server" / train.SERVER_MODEL)}]
     v2_models = [
         {"name": "digits", "version": "v2", "artifact": str(WORK / "models" / "server-v2" / train.SERVER_MODEL)}
     ]
-    with step("deploying the inference service (v1)"):
+    with timed(result, "deploying the inference service (v1)"):
         playbook(v1, archive, url_file)
-    with step("the same deployment again: nothing may change"):
+    with timed(result, "the same deployment again: nothing may change"):
         result["idempotent_changed"] = changed_total(playbook(v1, archive, url_file))
     url = url_file.read_text().strip()
     say(f"service: {url}")
-    with step(f"installing the device package on {CLIENT}"):
+    with timed(result, f"installing the device package on {CLIENT}"):
         (WORK / "device-kit.tar.gz").write_bytes(device_kit(WORK / "models", site))
         run(["lxc", "exec", CLIENT, "--", "rm", "-rf", KIT])
         run(["lxc", "exec", CLIENT, "--", "mkdir", "-p", KIT])
         run(["lxc", "file", "push", str(WORK / "device-kit.tar.gz"), f"{CLIENT}/tmp/device-kit.tar.gz"])
         run(["lxc", "exec", CLIENT, "--", "tar", "-xzf", "/tmp/device-kit.tar.gz", "-C", KIT])
         on_client(["onprem_device", "check", "--server", url])
-    with step("records: every test input through the device model and through the service"):
+    with timed(result, "records: every test input through the device model and through the service"):
         result["accuracy"] = report.accuracy_section(loadtest("records", url))
-    with step(f"the service at {args.rate:.0f} requests/s for {args.seconds:.0f} s"):
+    with timed(result, f"the service at {args.rate:.0f} requests/s for {args.seconds:.0f} s (open loop from {CLIENT})"):
+        pods = replicas()
+        before = scrape_replicas(pods)
         result["rate"] = loadtest("rate", url, "--rate", str(args.rate), "--seconds", str(args.seconds))
-    with step(f"{args.devices} devices running the cascade for {args.seconds:.0f} s"):
+        result["rate"]["server"] = server_side(before, scrape_replicas(pods))
+        result["rate"]["replicas"] = len(pods)
+    with timed(result, f"{args.devices} devices running the cascade for {args.seconds:.0f} s"):
         result["cascade"] = report.devices_section(
             loadtest("devices", url, "--devices", str(args.devices), "--seconds", str(args.seconds))
         )
     if not args.skip_rolling:
-        with step("rolling model update v1 -> v2 under device load"):
+        with timed(result, "rolling model update v1 -> v2 under device load"):
             run(["lxc", "exec", CLIENT, "--", "rm", "-f", "/tmp/offload-stop"])
             process = start_devices(url, args.devices, 900, "rolling", stop_file="/tmp/offload-stop")
             time.sleep(5)
             began = time.time()
             playbook(v2_models, archive, url_file)
             took = time.time() - began
-            time.sleep(5)
+            time.sleep(12)  # the old replicas drain (5 s) and stop after the rollout is reported done
             run(["lxc", "exec", CLIENT, "--", "touch", "/tmp/offload-stop"])
             section = report.devices_section(finish(process, "rolling", 120))
         section["what"] = (
-            f"ansible-playbook playbooks/offload_report.yml with digits v2 (a new ConfigMap; the replicas roll "
-            f"one at a time, maxUnavailable 0) while {args.devices} devices ran the cascade: the update took "
-            f"{took:.0f} s; a failed request is an offload that fell back to the device's answer."
+            f"ansible-playbook playbooks/offload_report.yml with digits v2 (a new ConfigMap; every successor "
+            f"starts at once, maxSurge 100 %, maxUnavailable 0, each old replica drains before it stops) while "
+            f"{args.devices} devices ran the cascade: the update took {took:.0f} s; a failed request is an "
+            "offload that fell back to the device's answer."
         )
         result["rolling"] = section
-    with step("the service's metrics (Prometheus format) from client1"):
+    with timed(result, "the service's metrics (Prometheus format) from client1"):
         metrics_url = url.rsplit(":", 1)[0] + ":8082/metrics"
         text = run(["lxc", "exec", CLIENT, "--", "python3", "-c", SCRAPE, metrics_url])
         wanted = ("inference_model_info", "model_infer_request_success_total", "model_infer_request_duration_count")
         result["metrics"] = [line for line in text.splitlines() if line.startswith(wanted)][:12]
     if not args.skip_failover:
         address = url.split("//")[1].split(":")[0]
-        victim = announcing_node(address)
-        with step(f"failover drill: power cut of {victim} (announces {address}) under device load"):
+        announcer = announcing_node(address)
+        holding = sorted({pod["node"] for pod in replicas()})
+        # a node holding replicas; the one announcing the address if it holds one (both failures at once)
+        victim = announcer if announcer in holding or not holding else holding[0]
+        role = "holds replicas" + (f" and announces {address}" if victim == announcer else "")
+        with timed(result, f"failover drill: power cut of {victim} ({role}) under device load"):
             process = start_devices(url, args.devices, args.drill_seconds, "failover")
             time.sleep(10)
             cut = time.time()
@@ -196,7 +257,7 @@ def lab_phases(args: argparse.Namespace, result: dict) -> None:
             run(["lxc", "start", victim])
         section = report.devices_section(drill, (cut, cut + args.window))
         section["what"] = (
-            f"{victim} (holding the LoadBalancer address) powered off with `lxc stop --force` "
+            f"{victim} ({role}; replicas on {', '.join(holding)}) powered off with `lxc stop --force` "
             f"10 s into {args.drill_seconds:.0f} s of device load; failure window = {args.window:.0f} s after "
             "the cut."
         )
@@ -218,7 +279,7 @@ def direct_phases(args: argparse.Namespace, result: dict) -> None:
     with step("records: every test input through the device model and through the service"):
         result["accuracy"] = report.accuracy_section(lt.records(args.server, model, x, y, "digits", 0.3))
     with step(f"the service at {args.rate:.0f} requests/s for {args.seconds:.0f} s"):
-        result["rate"] = lt.rate(args.server, "digits", x, args.rate, args.seconds, 16, 2.0)
+        result["rate"] = lt.rate(args.server, "digits", x, args.rate, args.seconds, 64, 2.0)
     with step(f"{args.devices} devices running the cascade for {args.seconds:.0f} s"):
         found = lt.devices(args.server, model, x, y, "digits", 0.3, args.devices, args.seconds, 0.05)
         result["cascade"] = report.devices_section(found)
@@ -263,7 +324,11 @@ def main(argv: list[str]) -> int:
     result["took_s"] = time.monotonic() - started
     base = out_dir / f"offload-{stamp}"
     (base.with_suffix(".json")).write_text(json.dumps(result, indent=2))
-    (base.with_suffix(".md")).write_text(report.markdown(result) + f"\nReport made in {result['took_s']:.0f} s.\n")
+    phases = "; ".join(f"{what} {seconds:.0f} s" for what, seconds in result.get("phases", []))
+    made = f"\nReport made in {result['took_s']:.0f} s" + (f" ({phases})" if phases else "") + ".\n"
+    if "image_archive_mb" in result:
+        made += f"Inference image archive: {result['image_archive_mb']:.0f} MB.\n"
+    (base.with_suffix(".md")).write_text(report.markdown(result) + made)
     report.figure(result, base.with_suffix(".png"))
     print((base.with_suffix(".md")).read_text())
     say(f"written: {base}.md, .json, .png" + (" (INCOMPLETE: see its error)" if status else ""))

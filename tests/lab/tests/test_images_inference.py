@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import pathlib
 import tarfile
 
 from images import inference, rootfs
@@ -17,13 +18,51 @@ def fake_elf(data: bytes):
     return None, [name for name in needs.split(",") if name]
 
 
-def test_site_files_leave_out_tests_caches_and_scripts(tmp_path):
-    for name in ("pkg/__init__.py", "pkg/tests/test_x.py", "pkg/__pycache__/x.pyc", "bin/mlserver", "pkg/sub/m.py"):
+def test_site_files_leave_out_tests_sources_headers_stubs_and_scripts(tmp_path):
+    names = (
+        "pkg/__init__.py",
+        "pkg/tests/test_x.py",
+        "pkg/__pycache__/__init__.cpython-311.pyc",
+        "bin/mlserver",
+        "pkg/sub/m.py",
+        "pkg/_x.pyx",
+        "pkg/_x.pxd",
+        "pkg/x.pyi",
+        "pkg/include/x.h",
+        "pkg/_src.c",
+        "pkg/data.csv",
+        "pkg-stubs/__init__.pyi",
+        "pkg-stubs/other.py",
+    )
+    for name in names:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     (tmp_path / ".complete").write_text("key")
     kept = [path.relative_to(tmp_path).as_posix() for path in inference.site_files(tmp_path)]
-    assert kept == ["pkg/__init__.py", "pkg/sub/m.py"]
+    # the compiled bytecode stays (a replica starts about 3 times faster), and so do data files
+    assert kept == ["pkg/__init__.py", "pkg/__pycache__/__init__.cpython-311.pyc", "pkg/data.csv", "pkg/sub/m.py"]
+
+
+def test_only_extensions_auditwheel_left_alone_are_stripped(tmp_path, monkeypatch):
+    """strip breaks what patchelf rewrote: vendored libraries (*.libs) and extensions with an RPATH/RUNPATH."""
+    dynamic = {
+        "plain.so": " 0x1 (NEEDED) Shared library: [libc.so.6]\n",
+        "patched.so": " 0x1d (RUNPATH) Library runpath: [$ORIGIN/../numpy.libs]\n",
+        "old.so": " 0xf (RPATH) Library rpath: [$ORIGIN]\n",
+    }
+    for name in dynamic:
+        (tmp_path / name).write_bytes(b"\x7fELF rest")
+    (tmp_path / "numpy.libs").mkdir()
+    (tmp_path / "numpy.libs" / "libopenblas.so").write_bytes(b"\x7fELF rest")
+    (tmp_path / "module.py").write_text("x = 1")
+
+    class Done:
+        def __init__(self, stdout):
+            self.stdout = stdout
+
+    monkeypatch.setattr(inference.subprocess, "run", lambda args, **_kw: Done(dynamic[pathlib.Path(args[-1]).name]))
+    chosen = sorted(path.name for path in tmp_path.rglob("*") if inference.strippable(path))
+    assert chosen == ["plain.so"]
 
 
 def test_needed_libraries_take_only_what_the_wheels_do_not_bundle(tmp_path, monkeypatch):
