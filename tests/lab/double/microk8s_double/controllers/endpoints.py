@@ -8,8 +8,8 @@ from __future__ import annotations
 from .podutil import condition, is_ready, is_terminating, selector_matches
 
 # The ingress addon (NGINX, MicroK8s <= 1.34) runs DaemonSet `nginx-ingress-microk8s-controller` in namespace
-# `ingress`: one pod per node labelled `name: nginx-ingress-microk8s`, container ports http 80 and https 443 (both
-# also hostPorts) and health 10254. The double's controller is no pod: it listens on the node's own address. A
+# `ingress`: one pod per node labelled `name: nginx-ingress-microk8s`, container ports http 80, https 443 and health
+# 10254 (all also hostPorts). The double's controller is no pod: it listens on the node's own address. A
 # Service selecting those pods (a user's LoadBalancer in front of the ingress) gets them here as endpoints, one per
 # node, at the node's InternalIP (where the double's controller listens; a real pod's IP differs), ready while the
 # node is Ready (node lifecycle marks a lost node's pods NotReady).
@@ -19,7 +19,7 @@ INGRESS_LABELS = {"name": "nginx-ingress-microk8s"}
 INGRESS_PORTS = [
     {"name": "http", "containerPort": 80, "hostPort": 80, "protocol": "TCP"},
     {"name": "https", "containerPort": 443, "hostPort": 443, "protocol": "TCP"},
-    {"name": "health", "containerPort": 10254, "protocol": "TCP"},
+    {"name": "health", "containerPort": 10254, "hostPort": 10254, "protocol": "TCP"},
 ]
 
 
