@@ -95,6 +95,11 @@ def test_the_trust_bundle_and_device_files_are_private():
     assert "const char *ca_pem =" in (TLS_DIR / "ca_pem.h").read_text()
 
 
+def test_the_ingresses_publish_the_load_balancer_address_not_127_0_0_1():
+    hello = json.loads(kubectl("get", "ingress", "hello", "-n", "default", "-o", "json"))
+    assert hello["status"]["loadBalancer"]["ingress"] == [{"ip": ADDRESS[0]}]
+
+
 def test_a_new_certificate_is_ready_within_60_s():
     manifest = {
         "apiVersion": "cert-manager.io/v1",
