@@ -5,9 +5,12 @@ controllers (MetalLB's addresses, endpoints, cert-manager, ingress-nginx's statu
 `enable ingress`, `enable metallb` and `enable cert-manager` as the addons' scripts apply them.
 
 What it proves: a first run builds it all (issuers Ready, trust bundle and device files 0600 in a 0700 directory,
-the ingress' status moved from 127.0.0.1 to the LoadBalancer address), a re-run changes nothing, check mode after
-that reports nothing, and revoking a device puts exactly its serial on the CRL in the ingress' auth Secret, keeps its
-certificate in revoked/ and deletes its key. The lab scenario (tests/lab/scenarios/test_tls.py) checks the traffic.
+the ingress' status moved from 127.0.0.1 to the LoadBalancer address), the double's ingress (fed the cluster's
+Ingresses and Secrets) refuses hello-devices without a device certificate and passes sensor1's and sensor2's,
+verified with the exported CA; a re-run changes nothing, check mode after that reports nothing, and revoking sensor2
+puts exactly its serial on the CRL in the ingress' auth Secret, keeps its certificate in revoked/, deletes its key,
+and the ingress refuses it while sensor1 still passes. The lab scenario (tests/lab/scenarios/test_tls.py) checks the
+same from client1 through the MetalLB address.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import base64
 import datetime
 import json
 import os
+import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import threading
+import time
 
 import ansible_runner
 import pytest
@@ -31,6 +38,8 @@ sys.path.insert(0, str(REPO / "tests" / "lab" / "double" / "tests"))
 from api_fixtures import api_server
 from microk8s_double.commands import addon_workloads
 from microk8s_double.controllers import certmanager, endpoints, ingressstatus, services
+from microk8s_double.network import ingress
+from network_fakes import backend, free_port
 
 API_TASKS = ["front.yml", "issuers.yml", "bundle.yml", "devices.yml", "apps.yml"]
 
@@ -120,6 +129,45 @@ def changed_tasks(run):
     return [e["event_data"].get("task") for e in events if e["event_data"]["res"].get("changed")]
 
 
+def through_ingress(api, tmp_path, tls_dir, device=None):
+    """One HTTPS request to hello-devices.home.arpa through the double's ingress (the cluster's Ingresses and
+    Secrets), verified with the exported ca.pem, with a device's certificate and key (directory, name) or none:
+    the HTTP status, or the TLS error."""
+    host = "hello-devices.home.arpa"
+    deadline = time.monotonic() + 60
+    while api.client.get("secrets", "hello-devices-tls", "default") is None:  # ingress-shim's certificate
+        assert time.monotonic() < deadline, "hello-devices-tls was not issued within 60 s"
+        time.sleep(0.5)
+    app, address = backend("hello")
+    svc = {
+        "metadata": {"name": "hello", "namespace": "default"},
+        "spec": {"clusterIP": "10.152.183.9", "ports": [{"name": "http", "port": 8081, "targetPort": address[1]}]},
+    }
+    subset = {"addresses": [{"ip": address[0]}], "ports": [{"name": "http", "port": address[1]}]}
+    ep = {"metadata": {"name": "hello", "namespace": "default"}, "subsets": [subset]}
+    served = ingress.IngressController(tmp_path / ("ingress-%d" % len(list(tmp_path.glob("ingress-*")))))
+    port = free_port()
+    served.listen("127.0.0.1", free_port(), port)
+    try:
+        served.update(api.client.list("ingresses"), [svc], [ep], api.client.list("secrets"))
+        context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+        if device:
+            context.load_cert_chain(str(device[0] / (device[1] + ".crt")), str(device[0] / (device[1] + ".key")))
+        try:
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                tls.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host).encode())
+                answer = b""
+                while chunk := tls.recv(65536):
+                    answer += chunk
+            return answer.split(b" ", 2)[1].decode()
+        except ssl.SSLError as error:
+            return "tls: %s" % error
+    finally:
+        served.close()
+        app.shutdown()
+
+
 def serial(pem):
     done = subprocess.run(
         ["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True, text=True, check=True
@@ -166,6 +214,14 @@ def test_build_rerun_check_and_revoke(cluster, tmp_path):
     empty = crl_text(secret_data(api, "onprem-devices", "device-auth", "ca.crl"))
     assert "No Revoked Certificates" in empty
 
+    assert through_ingress(api, tmp_path, tls_dir) == "400"  # nginx: No required SSL certificate was sent
+    assert through_ingress(api, tmp_path, tls_dir, (tls_dir / "devices", "sensor1")) == "200"
+    kept = tmp_path / "sensor2"  # what the device holds once its files leave the controller
+    kept.mkdir()
+    for suffix in (".crt", ".key"):
+        shutil.copy(tls_dir / "devices" / ("sensor2" + suffix), kept / ("sensor2" + suffix))
+    assert through_ingress(api, tmp_path, tls_dir, (kept, "sensor2")) == "200"
+
     second = run_role(tmp_path, kubeconfig, tls_dir, devices)
     assert second.status == "successful", _failure_messages(second)
     assert _changed(second) == 0, changed_tasks(second)
@@ -181,5 +237,8 @@ def test_build_rerun_check_and_revoke(cluster, tmp_path):
     assert listed == [sensor2]
     assert [p.name.split("-")[0] for p in (tls_dir / "revoked").iterdir()] == ["sensor2"]
     assert not (tls_dir / "devices/sensor2.key").exists()
+    refused = through_ingress(api, tmp_path, tls_dir, (kept, "sensor2"))
+    assert refused == "400" or refused.startswith("tls:"), refused
+    assert through_ingress(api, tmp_path, tls_dir, (tls_dir / "devices", "sensor1")) == "200"
     assert api.client.get("certificates", "device-sensor2", "onprem-devices") is None
     assert json.dumps(list(revoked.events)).count(secret_data(api, "onprem-devices", "device-sensor1", "tls.key")) == 0
