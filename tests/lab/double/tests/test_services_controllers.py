@@ -152,3 +152,40 @@ def test_endpoints_plan_creates_updates_deletes_and_leaves_unchanged_alone():
     assert moved[0][1]["subsets"][0]["addresses"][0]["ip"] == "10.1.0.6"
     assert endpoints.plan([], [], [stored]) == [("delete", stored)]
     assert endpoints.plan([svc], [], [stored])[0][1]["subsets"] == []
+
+
+def test_a_service_selecting_the_ingress_addons_pods_gets_one_endpoint_per_node_while_the_addon_is_on():
+    def node(name, ip, ready="True"):
+        return {
+            "metadata": {"name": name},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                "conditions": [{"type": "Ready", "status": ready}],
+            },
+        }
+
+    nodes = [node("node1", "10.77.0.11"), node("node2", "10.77.0.12", ready="Unknown")]
+    addon_on = [{"metadata": {"namespace": "ingress", "name": "nginx-load-balancer-microk8s-conf"}}]
+    svc = {
+        "metadata": {"name": "front", "namespace": "ingress"},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"name": "nginx-ingress-microk8s"},
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http"},
+                {"name": "https", "port": 443, "targetPort": 443},
+            ],
+        },
+    }
+    assert endpoints.ingress_pods(nodes, []) == []
+    pods = endpoints.ingress_pods(nodes, addon_on)
+    [subset] = endpoints.subsets(svc, pods)
+    assert [a["ip"] for a in subset["addresses"]] == ["10.77.0.11"]
+    assert [a["ip"] for a in subset["notReadyAddresses"]] == ["10.77.0.12"]
+    assert subset["addresses"][0]["targetRef"]["name"] == "nginx-ingress-microk8s-controller-node1"
+    assert subset["ports"] == [
+        {"port": 80, "protocol": "TCP", "name": "http"},
+        {"port": 443, "protocol": "TCP", "name": "https"},
+    ]
+    elsewhere = dict(svc, metadata={"name": "front", "namespace": "default"})
+    assert endpoints.plan([elsewhere], pods, [])[0][1].get("subsets") is None

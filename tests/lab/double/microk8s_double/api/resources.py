@@ -92,6 +92,15 @@ RESOURCES = [
         categories=WORKLOAD,
         generation=True,
     ),
+    Resource(
+        "daemonsets",
+        "DaemonSet",
+        group="apps",
+        short_names=("ds",),
+        subresources=("status",),
+        categories=WORKLOAD,
+        generation=True,
+    ),
     Resource("leases", "Lease", group="coordination.k8s.io"),
     Resource("events", "Event", group="events.k8s.io", short_names=("ev",)),
     Resource(

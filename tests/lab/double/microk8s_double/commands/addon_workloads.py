@@ -2,7 +2,9 @@
 """What the metallb and ingress addon scripts apply to the cluster (their `kubectl apply` of the addon manifests),
 reduced to the objects the double's networking acts on: MetalLB's `metallb-system/config` ConfigMap (address pools,
 layer 2; the speakers run while it exists) and the ingress addon's `ingress` namespace, its
-`nginx-load-balancer-microk8s-conf` ConfigMap (the controllers run while it exists) and IngressClass `public`; and
+`nginx-load-balancer-microk8s-conf` ConfigMap (the controllers run while it exists), IngressClass `public` and (up to
+1.34) the controller's DaemonSet, whose args say which address the Ingresses' status shows (controllers/
+ingressstatus.py); and
 hostpath-storage's (storage's before 1.24) StorageClass `microk8s-hostpath` (its provisioner runs while the addon is
 enabled: controllers/volumes.py).
 Every write goes through the API server, so an API that does not answer fails the script as kubectl would."""
@@ -14,7 +16,7 @@ import sys
 from microk8s_double import datastore, kubeclient
 from microk8s_double.api import certmanager
 from microk8s_double.commands.common import Context
-from microk8s_double.controllers import services
+from microk8s_double.controllers import ingressstatus, services
 from microk8s_double.network import INGRESS_CONFIG, INGRESS_NAMESPACE
 
 HOSTPATH_CLASS = "microk8s-hostpath"
@@ -110,6 +112,8 @@ def apply(ctx: Context, action: str, name: str) -> None:
         ("ingressclasses", {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
                             "metadata": {"name": "public"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
     ]  # fmt: skip
+    if not ctx.profile.since(35):  # the NGINX controller's DaemonSet (1.35+: Traefik's chart)
+        ingress_objects.append(("daemonsets", ingressstatus.daemonset()))
     if (action, name) == ("enable", "cert-manager"):
         run(ctx, [("namespaces", namespace(certmanager.CLUSTER_RESOURCE_NAMESPACE)),
                   *(("customresourcedefinitions", crd) for crd in certmanager.crd_objects())], [])  # fmt: skip

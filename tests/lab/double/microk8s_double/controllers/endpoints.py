@@ -7,6 +7,47 @@ from __future__ import annotations
 
 from .podutil import condition, is_ready, is_terminating, selector_matches
 
+# The ingress addon (NGINX, MicroK8s <= 1.34) runs DaemonSet `nginx-ingress-microk8s-controller` in namespace
+# `ingress`: one pod per node labelled `name: nginx-ingress-microk8s`, container ports http 80, https 443 and health
+# 10254 (all also hostPorts). The double's controller is no pod: it listens on the node's own address. A
+# Service selecting those pods (a user's LoadBalancer in front of the ingress) gets them here as endpoints, one per
+# node, at the node's InternalIP (where the double's controller listens; a real pod's IP differs), ready while the
+# node is Ready (node lifecycle marks a lost node's pods NotReady).
+INGRESS_NAMESPACE = "ingress"
+INGRESS_CONFIG = "nginx-load-balancer-microk8s-conf"
+INGRESS_LABELS = {"name": "nginx-ingress-microk8s"}
+INGRESS_PORTS = [
+    {"name": "http", "containerPort": 80, "hostPort": 80, "protocol": "TCP"},
+    {"name": "https", "containerPort": 443, "hostPort": 443, "protocol": "TCP"},
+    {"name": "health", "containerPort": 10254, "hostPort": 10254, "protocol": "TCP"},
+]
+
+
+def ingress_pods(nodes: list[dict], config_maps: list[dict]) -> list[dict]:
+    """The ingress addon's DaemonSet pods as the endpoints controller sees them, while the addon is enabled."""
+    enabled = any(
+        (c["metadata"]["namespace"], c["metadata"]["name"]) == (INGRESS_NAMESPACE, INGRESS_CONFIG) for c in config_maps
+    )
+    pods = []
+    for node in nodes if enabled else []:
+        address = next((a["address"] for a in node["status"].get("addresses", []) if a["type"] == "InternalIP"), None)
+        if not address:
+            continue
+        ready = (condition(node, "Ready") or {}).get("status") == "True"
+        name = node["metadata"]["name"]
+        pods.append(
+            {
+                "metadata": {
+                    "name": f"nginx-ingress-microk8s-controller-{name}",
+                    "namespace": INGRESS_NAMESPACE,
+                    "labels": dict(INGRESS_LABELS),
+                },
+                "spec": {"nodeName": name, "containers": [{"name": "nginx-ingress-microk8s", "ports": INGRESS_PORTS}]},
+                "status": {"podIP": address, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+            }
+        )
+    return pods
+
 
 def target_port(service_port: dict, pod: dict) -> int | None:
     """The pod's port for a service port: a number as is, a name looked up in the containers' ports."""
@@ -124,7 +165,8 @@ def api_servers(nodes: list[dict], port: int) -> dict:
 def sync(client, node) -> None:
     """One pass over every namespace: write the Endpoints the services and pods call for, and the API servers'."""
     current = client.list("endpoints")
-    masters = api_servers(client.list("nodes"), node.port("apiserver"))
+    nodes = client.list("nodes")
+    masters = api_servers(nodes, node.port("apiserver"))
     stored = next(
         (e for e in current if (e["metadata"]["namespace"], e["metadata"]["name"]) == ("default", "kubernetes")), None
     )
@@ -132,7 +174,8 @@ def sync(client, node) -> None:
         client.create("endpoints", masters)
     elif (stored.get("subsets") or []) != masters.get("subsets", []):
         client.update("endpoints", dict(stored, subsets=masters.get("subsets", [])))
-    for verb, obj in plan(client.list("services"), client.list("pods"), current):
+    pods = client.list("pods") + ingress_pods(nodes, client.list("configmaps"))
+    for verb, obj in plan(client.list("services"), pods, current):
         if verb == "create":
             client.create("endpoints", obj)
         elif verb == "update":

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Issue 11's renewal target in the double: a short-lived certificate (cert-manager's minimum, 1h) renews at least
+twice while a client keeps opening new TLS connections through the ingress, and no handshake fails. The controller
+runs on an injected clock (renewal at 2/3 of the lifetime would take 40 minutes of real time); the client checks the
+chain and the name but not the validity dates against the real clock (OpenSSL's X509_V_FLAG_NO_CHECK_TIME), since
+the certificates are dated on the injected clock. On a real cluster this takes hours; the lab scenario does not try."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import threading
+
+from microk8s_double.controllers import certmanager as controller
+from microk8s_double.network import ingress
+from network_fakes import backend, free_port
+from test_certmanager import T0, api, certificate, install, local_ca, secret_text  # noqa: F401  (api: a fixture)
+from test_network_ingress import ing, rule, service_and_endpoints
+
+NO_CHECK_TIME = 0x200000  # X509_V_FLAG_NO_CHECK_TIME
+
+
+def test_two_renewals_while_a_client_connects_without_a_failed_handshake(api, tmp_path):  # noqa: F811
+    install(api)
+    local_ca(api)
+    api.client.create(
+        "certificates", certificate("hello-tls", "default", "local-ca", duration="1h", dnsNames=["hello.home.arpa"])
+    )
+    controller.reconcile(api.client, T0)
+    ca = secret_text(api, "default", "hello-tls", "ca.crt")
+    app, address = backend("app")
+    svc, ep = service_and_endpoints("app", address)
+    served = ingress.IngressController(tmp_path / "ingress")
+    port = free_port()
+    served.listen("127.0.0.1", free_port(), port)
+    rules = [
+        ing(
+            "hello",
+            rule("hello.home.arpa", ("/", "Prefix", "app")),
+            tls=[{"hosts": ["hello.home.arpa"], "secretName": "hello-tls"}],
+        )
+    ]
+    seen, failures, stop = [], [], threading.Event()
+
+    def client():
+        context = ssl.create_default_context(cadata=ca)
+        context.verify_flags |= NO_CHECK_TIME
+        while not stop.is_set():
+            try:
+                raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+                with context.wrap_socket(raw, server_hostname="hello.home.arpa") as tls:
+                    seen.append(tls.getpeercert(binary_form=True))
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: hello.home.arpa\r\nConnection: close\r\n\r\n")
+                    answer = b""
+                    while chunk := tls.recv(65536):
+                        answer += chunk
+                    if not answer.startswith(b"HTTP/1.1 200"):
+                        failures.append(answer[:40])
+            except (OSError, ssl.SSLError) as error:
+                failures.append(repr(error))
+
+    served.update(rules, [svc], [ep], api.client.list("secrets", "default"))
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    try:
+        revisions = []
+        for minutes in (0, 40, 80):  # renewal at 2/3 of 1h, then 2/3 into the renewed one
+            controller.reconcile(api.client, T0 + datetime.timedelta(minutes=minutes))
+            served.update(rules, [svc], [ep], api.client.list("secrets", "default"))  # the node loop's round
+            revisions.append(api.client.get("certificates", "hello-tls", "default")["status"]["revision"])
+            count = len(seen)
+            while len(seen) < count + 20 and thread.is_alive():  # the client sees the new certificate a while
+                stop.wait(0.01)
+    finally:
+        stop.set()
+        thread.join(10)
+        served.close()
+        app.shutdown()
+    assert revisions == [1, 2, 3]
+    assert failures == []
+    assert len(set(seen)) == 3, "the client saw %d distinct certificates" % len(set(seen))
+    assert len(seen) >= 60
