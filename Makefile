@@ -17,7 +17,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab molecule offload-report device-test clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab third-party molecule offload-report device-test clean distclean collection-copy get-pip
 
 help:
 	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test + device-test + lab-test, with a closing summary"
@@ -31,6 +31,7 @@ help:
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
+	@echo "make third-party ROLE=dir  a third-party MicroK8s Ansible role (a local clone) on a fresh 3-node 1.32 lab, checked; lab down after"
 	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady"
 	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
@@ -139,6 +140,14 @@ lab: lab-up
 		echo "== $$report"; cat "$$report"; \
 		if [ -f "$${report%.txt}.png" ]; then echo "timeline picture: $${report%.txt}.png"; fi; \
 	done
+
+# A third-party MicroK8s role against a fresh 3-node 1.32 lab (ROLE=<its local clone>; nothing is fetched): the
+# double's snap installed offline as site.yml does, the role with its own inventory vocabulary, a check that every
+# node is Ready with HA on, a re-run; the lab goes away whatever happened. reports/third-party/<role>/summary.txt.
+third-party: venv
+	@test -n "$(ROLE)" || { echo "usage: make third-party ROLE=/path/to/a/role/clone" >&2; exit 2; }
+	status=0; python tests/lab/lab.py up --nodes 3 --profile 1.32 && tests/lab/third_party.sh "$(ROLE)" || status=$$?; \
+	python tests/lab/lab.py down; exit $$status
 
 # Failure paths against a running lab (make lab-up first): idempotence, rejoin with no token in a -vvv log,
 # a node powered off mid-run.

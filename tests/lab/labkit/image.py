@@ -34,6 +34,9 @@ PACKAGES = (
     "less",
     # VRRP for a virtual IP in front of the Kubernetes API (the collection configures it; the image only has it).
     "keepalived",
+    # Ubuntu server (the seed's OS) ships python3-apt; Ansible's apt/package modules need it on the node, and the
+    # lab's nodes cannot fetch it (no mirror): third-party roles use `package:` (tests/lab/third_party.sh).
+    "python3-apt",
 )
 # The lab's non-root administrator: Ansible logs in as this user with the lab's key and becomes root with sudo,
 # as on the users' PCs (Ubuntu's first user). Root keeps its key login (lxc exec needs none).

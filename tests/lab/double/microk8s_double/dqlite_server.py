@@ -5,6 +5,8 @@ Every tick each member probes the voters (the leader: every member). The leader 
 those holding the newest log index, provided this member reaches a majority of the voters. Reads and writes go to
 the leader; a write is sent to every live member and acknowledged as soon as a majority of the voters holds it
 (Raft's commit: a member that does not answer, e.g. a powered-off one whose packets go unanswered, delays no write).
+A write that reaches no majority fails, and its entry stays uncommitted in the leader's log: no request is answered
+from it (not even a retry of the same write, which changes nothing) until the leader has a majority holding it.
 The leader pushes its state to live members that are behind (a restarted node catches up) and re-balances roles
 every `rebalance_interval` seconds (go-dqlite's fixed RolesAdjustmentFrequency, 30 s; a double-only setting so the
 suite can run faster). Without a majority nothing is served: requests fail after `request_timeout`.
@@ -57,6 +59,7 @@ class Daemon:
         self.changed = threading.Condition(self.lock)
         self.touched: dict[str, int] = {}  # "/registry/<resource>/" -> log index of its last change
         self.state: dict = {}
+        self.committed = 0  # the log index a majority of the voters is known to hold (Raft's commitIndex)
         self.reload()
 
     # -- identity and membership ------------------------------------------------------------------------------
@@ -66,6 +69,7 @@ class Daemon:
             self.self_id, state = replica.ensure(self.backend, self.port)
             self.adopt(state)
             self.leader_id, self.peer_index, self.last_seen = None, {}, {}
+            self.committed = 0  # nothing known: the first request as leader commits the newest entry again
         if self.me() and self.me()["Role"] != replica.VOTER:
             threading.Thread(target=self.ask_promotion, daemon=True).start()
 
@@ -136,7 +140,8 @@ class Daemon:
         self.replicate(self.state, behind, until="sent")
         if time.monotonic() - self.last_rebalance >= self.rebalance_interval:
             self.last_rebalance = time.monotonic()
-            self.run_leader([{"op": "adjust"}])
+            with contextlib.suppress(NotLeader):  # lost its majority meanwhile: the next tick finds no leader
+                self.run_leader([{"op": "adjust"}])
 
     def run(self) -> None:
         while True:
@@ -183,7 +188,8 @@ class Daemon:
         """Run the operations as the leader: one write at a time (`writing`); the state lock is held to read and to
         adopt, never across the network, so members pushing to each other cannot wait on one another. The leader
         adopts and saves a write before it sends it (Raft appends to its own log first), so no follower ever holds
-        a newer state than the leader's and elects itself for it."""
+        a newer state than the leader's and elects itself for it. Nothing is answered from an entry that no majority
+        holds yet: a write that lost its majority left one, and a new leader may hold one from its predecessor."""
         with self.writing:
             if self.leader_id != self.self_id:
                 raise NotLeader()
@@ -193,18 +199,22 @@ class Daemon:
                 base = self.state  # adopted states are replaced, never changed in place
                 state = copy.deepcopy(base)
             results = [self.apply(state, op) for op in ops]
-            if state == base:
+            if state == base and base["index"] <= self.committed:
                 return results
             with self.lock:
                 if self.state is not base:  # another member's push came in meanwhile: it leads, not this one
                     raise NotLeader()
-                state["index"] += 1
+                if state != base:
+                    state["index"] += 1
+                    self.adopt(state)
+                    replica.save_if_current(self.backend, state, self.self_id)
+                else:
+                    state = base  # the newest entry, still uncommitted: commit it before answering
                 live = [m for m in self.state["members"] if m["ID"] in self.peer_index]
-                self.adopt(state)
-                replica.save_if_current(self.backend, state, self.self_id)
             voters = [m["ID"] for m in base["members"] if m["Role"] == replica.VOTER]  # the configuration it ran in
             if not self.majority(self.replicate(state, live, until="majority", voters=voters) | {self.self_id}, voters):
                 raise NotLeader()
+            self.committed = max(self.committed, state["index"])
             return results
 
     def apply(self, state: dict, op: dict):
