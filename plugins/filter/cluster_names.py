@@ -70,7 +70,7 @@ def dnsmasq_args(domain, apps, address):
     forwarded (no upstream: not an open resolver), logs on stdout, in the foreground."""
     zone = str(domain).rstrip(".")
     args = ["--keep-in-foreground", "--no-resolv", "--no-hosts", "--log-facility=-", "--user=root", "--port=53",
-            "--local-ttl=60", f"--local=/{zone}/"]  # fmt: skip
+            "--local-ttl=60", "--pid-file=", f"--local=/{zone}/"]  # fmt: skip
     args += [f"--host-record={name},{address}" for name in app_names(apps, domain)]
     return args
 

@@ -189,9 +189,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--zone", action="append", default=[], help="a zone it is authoritative for")
     parser.add_argument("--record", action="append", default=[], help="NAME=IPV4 (an A record; *.zone allowed)")
     parser.add_argument("--tsig", action="append", default=[], help="NAME:ALGORITHM:BASE64SECRET")
+    parser.add_argument("--tsig-file", action="append", default=[], help="NAME:ALGORITHM:FILE (the secret in FILE)")
     parser.add_argument("--log", help="append what it answers to this file")
     args = parser.parse_args(argv)
-    ring = keyring_of(args.tsig)
+    from_files = []
+    for spec in args.tsig_file:
+        name, algorithm, path = spec.split(":", 2)
+        with open(path, encoding="utf-8") as secret:
+            from_files.append(f"{name}:{algorithm}:{secret.read().strip()}")
+    ring = keyring_of(args.tsig + from_files)
     log = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115 (open for the server's life)
     zones = Zones(args.zone, ring, log)
     for record in args.record:
