@@ -26,7 +26,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO, changed, node, site
+from conftest import REPO, changed, failure_messages, node, site
 
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
@@ -113,10 +113,10 @@ def names(lab, ingress_ip, tmp_path_factory):
     extravars = {"cluster_names_image_archive": str(archive)}
     started = time.monotonic()
     run, out = site(tmp, playbook="playbooks/cluster_names.yml", extravars=extravars)
-    assert run.status == "successful", out[-3000:]
+    assert run.status == "successful", failure_messages(run) or out[-3000:]
     first = time.monotonic() - started
     again, out2 = site(tmp, playbook="playbooks/cluster_names.yml", extravars=extravars)
-    assert again.status == "successful", out2[-3000:]
+    assert again.status == "successful", failure_messages(again) or out2[-3000:]
     print(f"cluster_names: first run {first:.0f} s, second run changed={changed(again)}")
     return {"second_changed": changed(again), "dns_ip": lb_address(get("service", "onprem-names-dns", "onprem-names"))}
 
