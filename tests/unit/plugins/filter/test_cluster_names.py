@@ -118,7 +118,7 @@ def test_dnsmasq_with_these_arguments_answers_the_apps_and_nothing_else():
         port = probe.getsockname()[1]
     args = [a for a in dnsmasq_args("home.arpa", ["hello"], "10.77.0.240") if not a.startswith("--port")]
     server = subprocess.Popen(
-        ["dnsmasq", *args, f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file="],
+        ["dnsmasq", *args, f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
