@@ -117,8 +117,16 @@ def names(lab, ingress_ip, tmp_path_factory):
     first = time.monotonic() - started
     again, out2 = site(tmp, playbook="playbooks/cluster_names.yml", extravars=extravars)
     assert again.status == "successful", failure_messages(again) or out2[-3000:]
-    print(f"cluster_names: first run {first:.0f} s, second run changed={changed(again)}")
-    return {"second_changed": changed(again), "dns_ip": lb_address(get("service", "onprem-names-dns", "onprem-names"))}
+    checked, out3 = site(tmp, playbook="playbooks/cluster_names.yml", extravars=extravars, cmdline="--check")
+    assert checked.status == "successful", failure_messages(checked) or out3[-3000:]
+    print(
+        f"cluster_names: first run {first:.0f} s, second run changed={changed(again)}, check changed={changed(checked)}"
+    )
+    return {
+        "second_changed": changed(again),
+        "check_changed": changed(checked),
+        "dns_ip": lb_address(get("service", "onprem-names-dns", "onprem-names")),
+    }
 
 
 def test_client1_resolves_the_app_to_the_ingress_address_through_the_role_dns(names, ingress_ip):
@@ -154,8 +162,9 @@ def test_the_corefile_names_the_app_for_pods(names, ingress_ip):
     assert corefile.startswith(".:53 {")  # the addon's own server block kept
 
 
-def test_a_second_run_changes_nothing(names):
+def test_a_second_run_and_check_mode_change_nothing(names):
     assert names["second_changed"] == 0
+    assert names["check_changed"] == 0
 
 
 def client_file(path):
