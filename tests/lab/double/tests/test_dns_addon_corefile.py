@@ -5,7 +5,7 @@ addon's manifest does; disabling it deletes the ConfigMap. (The double runs no C
 from __future__ import annotations
 
 from api_fixtures import api_server
-from microk8s_double.commands import addon_workloads
+from microk8s_double.commands import addon_workloads, core_addons
 
 
 def test_enable_writes_microk8s_corefile_and_disable_removes_it(tmp_path):
@@ -21,3 +21,9 @@ def test_enable_writes_microk8s_corefile_and_disable_removes_it(tmp_path):
         api.client.update("configmaps", edited)
         addon_workloads.apply(api.node, "disable", "dns")
         assert api.client.get("configmaps", "coredns", "kube-system") is None
+
+
+def test_the_1_24_plus_enable_script_applies_it(tmp_path):
+    with api_server(tmp_path, version="1.32") as api:
+        core_addons.dns(api.node, ["8.8.8.8"], lambda server: True)
+        assert "Corefile" in api.client.get("configmaps", "coredns", "kube-system")["data"]
