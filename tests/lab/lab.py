@@ -21,7 +21,7 @@ import subprocess
 import sys
 
 from images import build as images_build
-from labkit import access, core_snap, double, facts, image, lxd, nodes, plan, real
+from labkit import access, acme_lab, core_snap, double, facts, image, lxd, nodes, plan, real
 from labkit.shell import LabError, run, say, step
 
 LAB_DIR = pathlib.Path(__file__).resolve().parent
@@ -120,6 +120,8 @@ def _prepare(machine: plan.Machine, state: str | None, kit: Payload) -> None:
         for path in kit.snaps.values():
             nodes.push_file(machine.name, path, f"{double.NODE_SNAP_DIR}/{path.name}")
         core_snap.ensure_installed(machine.name, kit.core)
+    else:  # the outside machine: an ACME server (pebble) and a DNS server taking RFC 2136 updates
+        acme_lab.provision(machine.name, str(machine.address))
     nodes.wait_for_ssh(machine, KEY, KNOWN_HOSTS)
 
 

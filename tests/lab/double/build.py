@@ -4,7 +4,8 @@
 
     python3 tests/lab/double/build.py --profile 1.28 --out DIR
 
-writes DIR/microk8s_<version>_amd64.snap and DIR/<base>_1_amd64.snap (stdlib + mksquashfs only).
+writes DIR/microk8s_<version>_amd64.snap and DIR/<base>_1_amd64.snap (mksquashfs; the libraries of BUNDLED are
+copied from this Python's site-packages).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ BASE_DIRS = [
     "writable",
 ]
 BASE_REVISION = "1"
+# Libraries the double imports that the node's Python (Debian's python3, no pip) lacks: cert-manager's ACME issuer
+# (controllers/acmeissuer.py) uses certbot's `acme` client and dnspython. They and what they require are copied from
+# the building Python (the controller's venv, same Python minor as Debian bookworm's 3.11) into $SNAP/lib.
+BUNDLED = ("acme", "dnspython")
 
 
 def snap_yaml(profile: profiles.Profile) -> str:
@@ -96,9 +101,48 @@ def stage_microk8s(profile: profiles.Profile, tree: Path) -> None:
     shutil.copytree(HERE / "snap", tree, dirs_exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(HERE / "microk8s_double", tree / "lib" / "microk8s_double", ignore=ignore)
+    bundle(tree)
     (tree / "meta" / "snap.yaml").write_text(snap_yaml(profile))
     default_args.write(profile, tree / "default-args")  # the install hook copies them to $SNAP_DATA/args
     (tree / profiles.PROFILE_FILE).write_text(json.dumps({"version": profile.version}) + "\n")
+
+
+def bundle_closure(names: tuple[str, ...] = BUNDLED) -> list:
+    """The installed distributions of `names` and everything they require (markers evaluated, no extras)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    found, todo = {}, list(names)
+    while todo:
+        name = todo.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError as error:
+            raise SystemExit(f"build.py: {name} is not installed in {sys.executable} (requirements.txt)") from error
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = dist
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return sorted(found.values(), key=lambda d: d.metadata["Name"].lower())
+
+
+def bundle(tree: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for dist in bundle_closure():
+        tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in sorted(tops):
+            source = Path(dist.locate_file(top))
+            if top.endswith((".dist-info", ".pth")) or top in ("bin", "__pycache__") or not source.exists():
+                continue
+            if source.is_dir():
+                shutil.copytree(source, tree / "lib" / top, ignore=ignore, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, tree / "lib" / top)
 
 
 def stage_base(name: str, tree: Path) -> None:

@@ -24,6 +24,8 @@ HOST_PACKAGES = {  # command -> Debian package providing it
     # LXD's managed bridge runs dnsmasq even with DHCP and DNS off; it is only a Recommends of lxd, which
     # --no-install-recommends drops ("Failed to check dnsmasq version").
     "dnsmasq": "dnsmasq-base",
+    # Let's Encrypt's test ACME server, run on client1 (labkit/acme_lab.py)
+    "pebble": "pebble",
 }
 NFT_TABLE = "onpremlab"
 NETWORK_CONFIG = {

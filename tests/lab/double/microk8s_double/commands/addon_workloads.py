@@ -100,6 +100,37 @@ def put(api: kubeclient.KubeClient, resource: str, obj: dict) -> None:
         api.update(resource, dict(obj, metadata=dict(meta, resourceVersion=current["metadata"]["resourceVersion"])))
 
 
+# The dns addon's ConfigMap (microk8s-resources/actions/coredns.yaml), $NAMESERVERS as the script's default. The
+# double keeps it for those who edit it (users add server blocks, hosts); it runs no CoreDNS that would read it.
+COREFILE = """.:53 {
+    errors
+    health {
+      lameduck 5s
+    }
+    ready
+    log . {
+      class error
+    }
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+      pods insecure
+      fallthrough in-addr.arpa ip6.arpa
+    }
+    prometheus :9153
+    forward . 8.8.8.8 8.8.4.4
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+"""
+
+
+def coredns_config() -> dict:
+    found = config_map("coredns", "kube-system", {"Corefile": COREFILE})
+    found["metadata"]["labels"] = {"addonmanager.kubernetes.io/mode": "EnsureExists", "k8s-app": "kube-dns"}
+    return found
+
+
 def enable_metallb(ctx: Context, ranges: str) -> None:
     run(ctx, [("namespaces", namespace(services.METALLB_NAMESPACE)), ("configmaps", metallb_config(ranges))], [])
 
@@ -127,6 +158,10 @@ def apply(ctx: Context, action: str, name: str) -> None:
         run(ctx, [("storageclasses", hostpath_class(ctx))], [])
     elif action == "disable" and name in ("storage", "hostpath-storage"):
         run(ctx, [], [("storageclasses", hostpath_class(ctx))])
+    elif (action, name) == ("enable", "dns"):
+        run(ctx, [("configmaps", coredns_config())], [])
+    elif (action, name) == ("disable", "dns"):
+        run(ctx, [], [("configmaps", coredns_config())])
     elif (action, name) == ("disable", "metallb"):
         run(ctx, [], [("configmaps", metallb_config(""))])
 

@@ -132,6 +132,7 @@ def dns(ctx: Context, args: list[str], reachable) -> None:
         print("Make sure this address is in the service cidr!")
     print("Applying manifest")
     applied(ctx, "dns/coredns.yaml")
+    addon_workloads.apply(ctx, "enable", "dns")  # its ConfigMap kube-system/coredns
     if minor >= 28:
         print(f"CoreDNS service deployed with IP address {args[1] if len(args) > 1 else '10.152.183.10'}")
     if minor <= 26:  # 1.27+ restart only when kubelet's args change; a fresh 1.27+ install already has them

@@ -6,7 +6,8 @@ selfsigned}, pkg/controller/certificate-shim). Certificates are signed with the 
 
 Timing: the lease holder runs `sync` when certificates, requests, issuers, ingresses or secrets change (kubelite
 wakes the controllers on them) and at each certificate's `status.renewalTime` (`due()`), as cert-manager's
-scheduled re-queue does. Not modelled: ACME issuers (their Issuers get no status), Vault/Venafi, the approver
+scheduled re-queue does. ACME issuers: controllers/acmeissuer.py (pending orders wake the lease holder every
+second). Not modelled: Vault/Venafi, the approver
 policy (requests are approved by cert-manager.io at once), failure back-off, keystores, nameConstraints."""
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from pathlib import Path
 from .. import nodes
 from ..api import certmanager
 from ..kubeclient import ApiError, KubeClient
+from . import acmeissuer
 
 SHIM_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 COMPONENT = "cert-manager"
 OPENSSL_TIME = "%Y%m%d%H%M%SZ"
 _due: dict[str, float] = {}  # certificate "ns/name" -> epoch seconds of its renewal time
 _due_lock = threading.Lock()
+ACME_BACKOFF = datetime.timedelta(hours=1)  # a failed issuance is retried after 1h (then longer; not modelled)
 
 
 class SigningError(Exception):
@@ -41,6 +44,8 @@ def due() -> float | None:
 
 
 def sync(client: KubeClient, node=None) -> None:
+    if node is not None:
+        acmeissuer.node_ip = node.ip
     reconcile(client, datetime.datetime.now(datetime.timezone.utc), rotation_default(node))
 
 
@@ -287,13 +292,22 @@ def reconcile(client: KubeClient, now: datetime.datetime, rotation: str = "Never
     ready = {}
     for resource, items in (("issuers", issuers), ("clusterissuers", cluster_issuers)):
         for issuer in items:
-            state = issuer_state(issuer, all_secrets)
+            acme_status = None
+            if "acme" in (issuer.get("spec") or {}):
+                namespace = certmanager.CLUSTER_RESOURCE_NAMESPACE
+                state, acme_status = acmeissuer.setup(client, issuer, all_secrets, namespace)
+            else:
+                state = issuer_state(issuer, all_secrets)
             kind = "Issuer" if resource == "issuers" else "ClusterIssuer"
             ready[(kind, issuer["metadata"].get("namespace"), issuer["metadata"]["name"])] = (issuer, state)
             if state is not None:
                 previous = (issuer.get("status") or {}).get("conditions")
                 cond = condition("Ready", *state, now, issuer["metadata"].get("generation"), previous)
-                set_status(client, resource, issuer, dict(issuer.get("status") or {}, conditions=[cond]))
+                status = dict(issuer.get("status") or {}, conditions=[cond])
+                if acme_status is not None:
+                    status["acme"] = acme_status
+                issuer = set_status(client, resource, issuer, status)
+                ready[(kind, issuer["metadata"].get("namespace"), issuer["metadata"]["name"])] = (issuer, state)
     ingresses = client.list("ingresses")
     ingress_shim(client, ingresses)
     certificates = client.list("certificates")
@@ -385,6 +399,9 @@ def reconcile_certificate(client, cert, now, rotation, ready, all_secrets, reque
             )
         pending_request(client, request, now, message)
         return None
+    if "acme" in issuer["spec"]:
+        return acme_certificate(client, cert, request, request_name, revision, issuer, kind, name, secret, now,
+                                rotation, all_secrets, requests, (ready_cond, generation, conditions))  # fmt: skip
     key_pem = private_key(spec, secret, rotation)
     not_before = now.replace(microsecond=0)
     lifetime = certmanager.duration_of(spec)
@@ -423,6 +440,50 @@ def reconcile_certificate(client, cert, now, rotation, ready, all_secrets, reque
     client.event(cert, "Issuing", "The certificate has been successfully issued", COMPONENT)
     prune_requests(client, cert, requests, revision)
     return renewal.timestamp()
+
+
+def acme_certificate(client, cert, request, request_name, revision, issuer, kind, name, secret, now, rotation,
+                     all_secrets, requests, state) -> float | None:  # fmt: skip
+    """A Certificate of an ACME issuer: the order's progress (acmeissuer), then the Secret as for the others."""
+    ready_cond, generation, conditions = state
+    spec = cert.get("spec") or {}
+    failed_at = (cert.get("status") or {}).get("lastFailureTime")
+    if failed_at and now < nodes.parse(failed_at) + ACME_BACKOFF:  # the trigger controller's back-off
+        return (nodes.parse(failed_at) + ACME_BACKOFF).timestamp()
+    try:
+        issued = acmeissuer.certificate(client, cert, request, request_name, revision, issuer, kind, secret, now,
+                                        rotation, all_secrets, certmanager.CLUSTER_RESOURCE_NAMESPACE)  # fmt: skip
+    except acmeissuer.AcmeFailure as error:
+        failed = condition("Issuing", "False", "Failed",
+                           f"The certificate request has failed to complete and will be retried: {error}", now,
+                           generation, conditions)  # fmt: skip
+        set_status(client, "certificates", cert, dict(cert.get("status") or {}, conditions=[ready_cond, failed],
+                                                      lastFailureTime=stamp(now)))  # fmt: skip
+        return None
+    if issued is None:
+        return acmeissuer.pending_due()
+    chain, key_pem = issued
+    request = next((r for r in client.list("certificaterequests", cert["metadata"]["namespace"])
+                    if r["metadata"]["name"] == request_name), None)  # fmt: skip
+    csr = certmanager_csr(request)
+    issued_request(client, cert, request, request_name, revision, now, csr, chain, "", issuer, kind)
+    write_secret(client, cert, secret, chain, key_pem, "", kind, name)
+    not_before, not_after = cert_dates(first_cert(chain))
+    renewal = certmanager.renewal_time(not_before, not_after, spec)
+    done = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now, generation,
+                     conditions)  # fmt: skip
+    dropped = ("lastFailureTime", "failedIssuanceAttempts")
+    status = {k: v for k, v in (cert.get("status") or {}).items() if k not in dropped}
+    status.update(conditions=[done], notBefore=stamp(not_before), notAfter=stamp(not_after),
+                  renewalTime=stamp(renewal), revision=revision)  # fmt: skip
+    set_status(client, "certificates", cert, status)
+    client.event(cert, "Issuing", "The certificate has been successfully issued", COMPONENT)
+    prune_requests(client, cert, requests, revision)
+    return renewal.timestamp()
+
+
+def certmanager_csr(request: dict | None) -> str:
+    return unb64((request or {}).get("spec", {}).get("request"))
 
 
 def private_key(spec: dict, secret: dict | None, rotation: str) -> str:
@@ -481,6 +542,8 @@ def pending_request(client, request, now, message) -> None:
 
 def issued_request(client, cert, request, name, revision, now, csr, chain, ca, issuer, kind) -> None:
     wanted = request_object(cert, name, revision, csr)
+    if request is not None and "acme" in issuer["spec"]:
+        wanted = request  # its CSR is the one the ACME order was made for
     if request is not None and request.get("spec") != wanted["spec"]:  # made while the issuer was not ready
         client.delete("certificaterequests", name, request["metadata"]["namespace"])
         request = None
@@ -489,7 +552,7 @@ def issued_request(client, cert, request, name, revision, now, csr, chain, ca, i
         return
     status = {"conditions": [approved(now), condition("Ready", "True", "Issued",
                                                       "Certificate fetched from issuer successfully", now)],
-              "certificate": b64(chain), "ca": b64(ca)}  # fmt: skip
+              "certificate": b64(chain), **({"ca": b64(ca)} if ca else {})}  # fmt: skip
     set_status(client, "certificaterequests", request, status)
 
 
@@ -520,7 +583,7 @@ def write_secret(client, cert, secret, chain, key_pem, ca, kind, name) -> None:
         "cert-manager.io/uri-sans": ",".join(spec.get("uris") or []),
     })  # fmt: skip
     labels = dict(template.get("labels") or {}, **{"controller.cert-manager.io/fao": "true"})
-    data = {"tls.crt": b64(chain), "tls.key": b64(key_pem), "ca.crt": b64(ca)}
+    data = {"tls.crt": b64(chain), "tls.key": b64(key_pem), **({"ca.crt": b64(ca)} if ca else {})}
     if secret is None:
         client.create("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                                   "metadata": {"name": spec["secretName"], "namespace": meta["namespace"],
