@@ -115,3 +115,37 @@ def test_an_unknown_engine_is_refused_by_the_argument_specs(tmp_path):
     run = _storage(tmp_path, {"pc1": {}}, storage_engine="ceph")
     assert run.status == "failed" and _changed(run) == 0
     assert any("storage_engine" in m for m in _failure_messages(run))
+
+
+def _drill(tmp_path, hosts, **extra_vars):
+    return _run(tmp_path, _inventory(tmp_path, hosts, extra_vars), playbook="playbooks/storage_drill.yml")
+
+
+def _drill_refused(run, text):
+    messages = _failure_messages(run)
+    assert run.status == "failed" and _changed(run) == 0
+    assert any(text in m for m in messages), messages
+    tasks = [e["event_data"].get("task", "") for e in run.events if e.get("event") == "runner_on_ok"]
+    assert tasks[-1] == "Name the nodes, the witness and the plan", tasks  # nothing ran after the input check
+
+
+THREE = {"pc1": {}, "pc2": {}, "pc3": {}}
+
+
+def test_drill_needs_three_nodes(tmp_path):
+    _drill_refused(_drill(tmp_path, {"pc1": {}, "pc2": {}}), "The storage drill needs at least 3 nodes (it has 2)")
+
+
+def test_drill_poweroff_needs_confirmation(tmp_path):
+    run = _drill(tmp_path, THREE, storage_drill_power_method="poweroff")
+    _drill_refused(run, "This switches pc1, pc2 off (poweroff). Re-run with -e storage_drill_confirm=true.")
+
+
+def test_drill_never_cuts_the_witness(tmp_path):
+    run = _drill(tmp_path, THREE, storage_drill_targets=["pc1", "pc3"], storage_drill_witness="pc3")
+    _drill_refused(run, "The witness pc3 runs the collector and cannot be cut")
+
+
+def test_drill_target_outside_the_cluster_is_refused(tmp_path):
+    run = _drill(tmp_path, THREE, storage_drill_targets=["client9"])
+    _drill_refused(run, "storage_drill_targets names client9, not nodes of the cluster's groups")
