@@ -10,6 +10,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.storage import (
     ISCSID_WANTS,
     storage_addon,
     storage_addon_classes,
+    storage_claim_users,
     storage_class,
     storage_default_engine,
     storage_engine_problems,
@@ -17,6 +18,8 @@ from ansible_collections.onprem.microk8s.plugins.filter.storage import (
     storage_node_facts,
     storage_node_problems,
     storage_other_defaults,
+    storage_ready_pods_elsewhere,
+    storage_volume_nodes,
 )
 
 SYSCTL = ["/etc/sysctl.conf", "/etc/sysctl.d/20-microk8s-hugepages.conf"]
@@ -199,3 +202,44 @@ def test_multi_replica_statefulsets_on_node_local_classes_are_found():
 def test_other_default_classes_are_named():
     classes = [_sc("microk8s-hostpath", "microk8s.io/hostpath", True), _sc("r", "x", True), _sc("b", "y")]
     assert storage_other_defaults(classes, "r") == ["microk8s-hostpath"]
+
+
+def _pod(name, node, ready=True, deleting=False, phase="Running", claim="writer-data"):
+    meta = {"name": name, **({"deletionTimestamp": "2026-11-30T22:00:00Z"} if deleting else {})}
+    return {
+        "metadata": meta,
+        "spec": {"nodeName": node, "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": claim}}]},
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_ready_pods_elsewhere_skip_the_cut_node_terminating_and_unready_pods():
+    pods = [
+        _pod("old", "node1"),
+        _pod("gone", "node2", deleting=True),
+        _pod("starting", "node2", ready=False),
+        _pod("new", "node3"),
+    ]
+    assert [p["metadata"]["name"] for p in storage_ready_pods_elsewhere(pods, "node1")] == ["new"]
+    assert [p["metadata"]["name"] for p in storage_ready_pods_elsewhere(pods, "")] == ["old", "new"]
+
+
+def test_claim_users_are_running_pods_mounting_it():
+    pods = [_pod("a", "node1"), _pod("b", "node2", claim="other"), _pod("c", "node3", phase="Pending")]
+    assert [p["metadata"]["name"] for p in storage_claim_users(pods, "writer-data")] == ["a"]
+
+
+def test_a_node_local_volume_names_its_node():
+    pinned = {
+        "spec": {
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["node2"]}]}
+                    ]
+                }
+            }
+        }
+    }
+    assert storage_volume_nodes([pinned]) == ["node2"]
+    assert storage_volume_nodes([{"spec": {"csi": {"driver": "io.openebs.csi-mayastor"}}}]) == []
