@@ -24,7 +24,11 @@ ENGINE = os.environ.get("LAB_STORAGE_ENGINE", "hostpath")
 REPLICATED = ENGINE != "hostpath"
 REPETITIONS = int(os.environ.get("LAB_STORAGE_DRILL_REPETITIONS", "3" if REPLICATED else "1"))
 KUBECTL = ["/snap/bin/microk8s", "kubectl"]
-STORAGE = {"storage_engine": ENGINE, "storage_demo_enabled": True}
+# The double runs no addon pods and keeps no DiskPool objects (DESIGN.md "Storage": the addon's Deployment is not run
+# as pods): only the classes are checked there; on real MicroK8s storage_verify_pods stays on.
+STORAGE = {"storage_engine": ENGINE, "storage_demo_enabled": True, "storage_verify_pods": False}
+if ENGINE == "mayastor":
+    STORAGE["storage_mayastor_pool_size"] = "2G"
 
 
 def _kubectl_json(*argv):
