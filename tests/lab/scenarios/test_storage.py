@@ -115,6 +115,7 @@ def test_storage_drill(lab, tmp_path):
         "storage_drill_witness": witness,
         "storage_drill_ready_timeout": 120 if REPLICATED else 45,
         "storage_drill_fail_on_targets": False,
+        "storage_timeout": 180,  # the writer's waits (it must reach the collector to be Ready)
     }
     if not REPLICATED:
         extravars["storage_drill_targets"] = [target]  # the volume is pinned: only its node can hold the writer
