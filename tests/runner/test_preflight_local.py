@@ -76,6 +76,10 @@ def _changed(run):
         "playbooks/remove_node.yml",
         "playbooks/kubeconfig.yml",
         "playbooks/cluster_access.yml",
+        "playbooks/storage.yml",
+        "playbooks/storage_drill.yml",
+        "playbooks/storage_backup.yml",
+        "playbooks/storage_restore.yml",
     ],
 )
 def test_playbooks_pass_syntax_check_through_ansible_runner(tmp_path, playbook):
