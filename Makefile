@@ -181,7 +181,7 @@ bench: venv
 # node each, Ready elsewhere <= 90 s, 0 acknowledged records lost (tests/lab/scenarios/test_storage.py).
 LAB_STORAGE_ENGINE ?= mayastor
 bench-storage: venv
-	LAB_STORAGE_ENGINE=$(LAB_STORAGE_ENGINE) LAB_STORAGE_DRILL_REPETITIONS=10 \
+	LAB_STORAGE_ENGINE=$(LAB_STORAGE_ENGINE) LAB_STORAGE_DRILL=1 LAB_STORAGE_DRILL_REPETITIONS=10 \
 		python -m pytest -v -s tests/lab/scenarios/test_storage.py
 
 # The AI offload system's evidence against a running lab (make lab-up, then site.yml): both models trained, the

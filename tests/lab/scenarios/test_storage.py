@@ -114,8 +114,10 @@ def test_a_damaged_backup_changes_nothing(lab, tmp_path):
     assert node("node1", *KUBECTL, "get", "namespace", "storage-restored-2", check=False).returncode != 0
 
 
-@pytest.mark.xfail(
-    strict=False, reason="2026-11-30 lab: the writer pointed at the collector on the witness never got Ready"
+@pytest.mark.skipif(
+    not os.environ.get("LAB_STORAGE_DRILL"),
+    reason="opt-in (LAB_STORAGE_DRILL=1, `make bench-storage`): on 2026-11-30 the writer pointed at the collector on "
+    "the witness never got Ready in the lab, so the drill has not passed yet and stays out of `make test`",
 )
 def test_storage_drill(lab, tmp_path):
     target = _writer_node()
