@@ -130,7 +130,7 @@ def test_writer_killed_and_restarted_loses_no_acknowledged_record(tmp_path):
     )
     procs = [collector]
     try:
-        assert _wait_for(lambda: (tmp_path / "pid").exists())
+        assert _wait_for((tmp_path / "pid").exists)
 
         def start(node):
             argv = [sys.executable, str(WRITER), "--log", str(log), "--collector", "127.0.0.1:%d" % port]

@@ -81,10 +81,12 @@ def cluster(tmp_path_factory):
 def run_role(tmp_path, kubeconfig, tls_dir, devices, check=False):
     playbook = tmp_path / "api.yml"
     tasks = [
-        {"name": "tls_ingress " + name, "ansible.builtin.include_role": {"name": "onprem.microk8s.tls_ingress",
-                                                                          "tasks_from": name}}
+        {
+            "name": "tls_ingress " + name,
+            "ansible.builtin.include_role": {"name": "onprem.microk8s.tls_ingress", "tasks_from": name},
+        }
         for name in API_TASKS
-    ]  # fmt: skip
+    ]
     play = {
         "hosts": "localhost",
         "gather_facts": False,

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
 """The storage drill's writer (runs in a pod, standard library only) and its record format.

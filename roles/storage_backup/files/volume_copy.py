@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
 """Copy a volume's files out of or into a pod (standard library only; runs in the storage_backup role's helper pod).

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
 """The storage drill's acknowledgement collector: runs on a node that keeps its power (the witness), outside the

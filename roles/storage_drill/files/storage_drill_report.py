@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) onprem.microk8s contributors
 """The storage drill's verdict: what the collector received (acks.log) and what the drill saw per repetition

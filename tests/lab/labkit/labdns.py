@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab's DNS server (client1, and the double's ACME contract tests on the host): authoritative for the zones
 it is given, with static A records, and accepting RFC 2136 dynamic updates signed with a TSIG key (RFC 8945), as a

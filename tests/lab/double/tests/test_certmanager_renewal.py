@@ -12,16 +12,18 @@ import socket
 import ssl
 import threading
 
+import test_certmanager
 from microk8s_double.controllers import certmanager as controller
 from microk8s_double.network import ingress
 from network_fakes import backend, free_port
-from test_certmanager import T0, api, certificate, install, local_ca, secret_text  # noqa: F401  (api: a fixture)
+from test_certmanager import T0, certificate, install, local_ca, secret_text
 from test_network_ingress import ing, rule, service_and_endpoints
 
+api = test_certmanager.api  # the fixture, requested by name below
 NO_CHECK_TIME = 0x200000  # X509_V_FLAG_NO_CHECK_TIME
 
 
-def test_two_renewals_while_a_client_connects_without_a_failed_handshake(api, tmp_path):  # noqa: F811
+def test_two_renewals_while_a_client_connects_without_a_failed_handshake(api, tmp_path):
     install(api)
     local_ca(api)
     api.client.create(

@@ -209,8 +209,9 @@ def test_no_majority_reachable_refuses_the_mount(replicas, tmp_path):
     target.mkdir()
     argv = [sys.executable, "-m", "microk8s_double.mayastor.mount", "vol", str(target),
             *(f"{a}:{PORT}" for a in replicas.addresses), "--io-timeout", "1"]  # fmt: skip
-    done = subprocess.run(argv, env=dict(os.environ, PYTHONPATH=str(DOUBLE)), capture_output=True, text=True,
-                          timeout=20)  # fmt: skip
+    done = subprocess.run(
+        argv, env=dict(os.environ, PYTHONPATH=str(DOUBLE)), capture_output=True, text=True, timeout=20, check=False
+    )
     assert done.returncode == 1
     assert "fewer than 2 replicas reachable" in done.stderr
     assert not os.path.ismount(target)

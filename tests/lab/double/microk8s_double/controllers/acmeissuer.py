@@ -570,7 +570,7 @@ def present_http(client, challenge) -> None:
     with _lock:
         _solver["tokens"][spec["token"]] = (spec["dnsName"], spec["key"])
     ingress_spec = (spec["solver"].get("http01") or {}).get("ingress") or {}
-    name = "cm-acme-http-solver-" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    name = "cm-acme-http-solver-" + "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _position in range(5))
     labels = {
         "acme.cert-manager.io/http-domain": short_hash(spec["dnsName"]),
         "acme.cert-manager.io/http-token": short_hash(spec["token"]),

@@ -126,8 +126,9 @@ def reconcile(pods: list[dict], claims: list[dict], volumes: list[dict], attachm
     for attachment in attachments:  # the external-attacher: ControllerPublishVolume, then status.attached
         if attachment["metadata"].get("deletionTimestamp"):
             out.actions.append(Action("delete", "volumeattachments", None, attachment["metadata"]["name"]))
-        elif not (attachment.get("status") or {}).get("attached") and (attachment.get("spec") or {}).get(
-            "attacher") in ATTACHERS:  # fmt: skip
+        elif (attachment.get("spec") or {}).get("attacher") in ATTACHERS and not (
+            (attachment.get("status") or {}).get("attached")
+        ):
             out.actions.append(Action("status", "volumeattachments", None, attachment["metadata"]["name"],
                                       {"status": {"attached": True}}))  # fmt: skip
             spec = attachment.get("spec") or {}

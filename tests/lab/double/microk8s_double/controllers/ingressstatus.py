@@ -57,7 +57,7 @@ def flags(args: list[str]) -> dict[str, str]:
     found = {}
     for arg in args or []:
         if arg.startswith("--"):
-            name, _, value = arg[2:].partition("=")
+            name, _sep, value = arg[2:].partition("=")
             found[name] = value
     return found
 
@@ -79,7 +79,7 @@ def addresses(daemon: dict, services: list[dict], nodes: list[dict]) -> list[dic
     if options.get("publish-status-address"):
         found = [a.strip() for a in options["publish-status-address"].split(",") if a.strip()]
     elif options.get("publish-service"):
-        namespace, _, name = options["publish-service"].partition("/")
+        namespace, _sep, name = options["publish-service"].partition("/")
         keys = [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services]
         service = services[keys.index((namespace, name))] if (namespace, name) in keys else None
         found = []

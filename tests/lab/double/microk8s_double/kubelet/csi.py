@@ -106,7 +106,9 @@ class Csi:
 
 def iscsid_active() -> bool:
     try:
-        done = subprocess.run(["systemctl", "is-active", "iscsid"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["systemctl", "is-active", "iscsid"], capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.stdout.strip() == "active"

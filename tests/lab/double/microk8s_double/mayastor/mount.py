@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--io-timeout", type=float, default=10.0)
     parser.add_argument("--pool", default="mayastor", choices=("mayastor", "jiva"), help="the engine's replicas")
     args = parser.parse_args(argv)
-    replicas = [(host, int(port)) for host, _, port in (r.rpartition(":") for r in args.replicas)]
+    replicas = [(host, int(port)) for host, _sep, port in (r.rpartition(":") for r in args.replicas)]
     nexus = Nexus(args.volume, replicas, io_timeout=args.io_timeout, pool=args.pool)
     try:
         nexus.start()
