@@ -31,7 +31,7 @@ help:
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
-	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady"
+	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady (SOAK_MINUTES=n; SOAK_ONLY=1: only soak the lab that is up)"
 	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
@@ -166,8 +166,10 @@ lab-test: venv
 
 # Converge and no-op re-run times of site.yml on 4 and 8 lab nodes, per phase, then a soak of a healthy 4-node 1.32
 # lab on the failover profile (SOAK_MINUTES, default 30) counting false NotReady (prints numbers, asserts nothing).
+# SOAK_ONLY=1: only the soak, of the lab that is up (e.g. after `make lab-up` and LAB_FAILOVER_PROFILE=tuned site.yml).
 bench: venv
-	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE)) $(if $(SOAK_MINUTES),--soak-minutes $(SOAK_MINUTES))
+	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE)) $(if $(SOAK_MINUTES),--soak-minutes $(SOAK_MINUTES)) \
+		$(if $(SOAK_ONLY),--soak-only)
 
 # The AI offload system's evidence against a running lab (make lab-up, then site.yml): both models trained, the
 # inference service deployed, simulated devices on client1, a rolling model update and a power cut under load.

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 from conftest import INVENTORY, changed, failure_messages, node, site
 
 APP = ["/snap/bin/microk8s", "kubectl", "get", "deployment", "hello", "-n", "default"]
@@ -58,16 +59,22 @@ def test_check_mode_on_the_converged_lab_changes_nothing(lab, tmp_path, playbook
     assert changed(run) == 0, log[-3000:]
 
 
-def _internal_ip(name):
-    return node(
-        "node1", "/snap/bin/microk8s", "kubectl", "get", "node", name,
-        "-o", 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}',
-    ).stdout.strip()  # fmt: skip
+NAME_AND_ADDRESS = (
+    'jsonpath={range .items[*]}{.metadata.name} {.status.addresses[?(@.type=="InternalIP")].address}{"\\n"}{end}'
+)
 
 
-def _in_datastore(address):
-    """Whether node1's datastore lists the address among its voters, standbys or spares."""
-    return (address + ":") in node("node1", "/snap/bin/microk8s", "status", "--format", "yaml").stdout
+def _datastore_roles():
+    """{Kubernetes node name: voter | standby | spare} from node1's `microk8s status --format yaml`."""
+    status = yaml.safe_load(node("node1", "/snap/bin/microk8s", "status", "--format", "yaml").stdout)
+    by_address = {entry["address"].rsplit(":", 1)[0]: entry["role"] for entry in status["high-availability"]["nodes"]}
+    names = node("node1", "/snap/bin/microk8s", "kubectl", "get", "nodes", "-o", NAME_AND_ADDRESS).stdout.split("\n")
+    pairs = [line.split() for line in names if line.strip()]
+    return {name: by_address[ip] for name, ip in pairs if ip in by_address}
+
+
+def _in_datastore(name):
+    return name in _datastore_roles()
 
 
 def _wait_for_ssh(name, seconds=120):
@@ -79,24 +86,25 @@ def test_no_voter_removal_nor_upgrade_while_the_standby_is_down_then_it_is_remov
     """Powered off (`lxc stop --force`), the standby blocks a voter's removal and an upgrade; then remove_node.yml
     takes it out on its own (it cannot leave: the survivor runs `remove-node --force` once it is NotReady). When it
     comes back it still believes it is a member: remove_node.yml again (it answers now: it leaves and is wiped), then
-    site.yml adds it back as the standby the later scenarios expect."""
-    address = _internal_ip("node4")
-    assert _in_datastore(address)
+    site.yml adds it back as a standby. Which node is the standby depends on the failover drills run before."""
+    roles = _datastore_roles()
+    standby = next(name for name, role in sorted(roles.items()) if role == "standby" and name != "node1")
+    voter = next(name for name, role in sorted(roles.items()) if role == "voter" and name != "node1")
     removal = {"node_removal_confirm": True}
-    subprocess.run(["lxc", "stop", "--force", "node4"], check=True, timeout=120)
+    subprocess.run(["lxc", "stop", "--force", standby], check=True, timeout=120)
     back = False
     try:
-        _until("node4 NotReady", lambda: not _node_ready("node4"), 120)
+        _until(standby + " NotReady", lambda: not _node_ready(standby), 120)
         run, log = site(
             tmp_path,
             playbook="playbooks/remove_node.yml",
-            extravars={"node_removal_confirm": True},
-            cmdline="--limit node2",
+            extravars=removal,
+            cmdline="--limit " + voter,
         )
         assert run.rc != 0
         assert any("could lose" in m and "no Ready standby" in m for m in failure_messages(run)), log[-3000:]
         assert changed(run) == 0
-        assert _snap_installed("node2")
+        assert _snap_installed(voter)
 
         path, version = _installed_snap()  # nothing to upgrade: the health check comes first all the same
         run, log = site(
@@ -105,28 +113,28 @@ def test_no_voter_removal_nor_upgrade_while_the_standby_is_down_then_it_is_remov
             extravars={"upgrade_snap_file": path, "upgrade_version": version},
         )
         assert run.rc != 0
-        assert any("not healthy enough to upgrade" in m and "node4" in m for m in failure_messages(run)), log[-3000:]
+        assert any("not healthy enough to upgrade" in m and standby in m for m in failure_messages(run)), log[-3000:]
         assert changed(run) == 0
 
         # Issue 8: the powered-off node is removed all the same, by the survivor alone.
-        run, log = site(tmp_path, playbook="playbooks/remove_node.yml", extravars=removal, cmdline="--limit node4")
+        run, log = site(tmp_path, playbook="playbooks/remove_node.yml", extravars=removal, cmdline="--limit " + standby)
         assert run.rc == 0, log[-3000:]
         assert "remove-node" in log and "--force" in log
-        assert node("node1", "/snap/bin/microk8s", "kubectl", "get", "node", "node4", check=False).returncode != 0
-        assert not _in_datastore(address)
+        assert node("node1", "/snap/bin/microk8s", "kubectl", "get", "node", standby, check=False).returncode != 0
+        assert standby not in _datastore_roles()
     finally:
-        subprocess.run(["lxc", "start", "node4"], check=True, timeout=120)
-        _wait_for_ssh("node4")
+        subprocess.run(["lxc", "start", standby], check=True, timeout=120)
+        _wait_for_ssh(standby)
         # Back: wipe its stale membership, then join it again (also after a failure above: the later scenarios need
-        # node4 as a standby).
-        run, log = site(tmp_path, playbook="playbooks/remove_node.yml", extravars=removal, cmdline="--limit node4")
+        # every node back).
+        run, log = site(tmp_path, playbook="playbooks/remove_node.yml", extravars=removal, cmdline="--limit " + standby)
         back = run.rc == 0
         if back:
             run, log = site(tmp_path)
             back = run.rc == 0
     assert back, log[-3000:]
-    _until("node4 Ready", lambda: _node_ready("node4"), 180)
-    _until("node4 back in the datastore", lambda: _in_datastore(address), 60)
+    _until(standby + " Ready", lambda: _node_ready(standby), 180)
+    _until(standby + " back in the datastore", lambda: _in_datastore(standby), 60)
 
 
 def _backup(tmp_path):
