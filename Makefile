@@ -32,7 +32,7 @@ help:
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
 	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
 	@echo "make third-party ROLE=dir  a third-party MicroK8s Ansible role (a local clone) on a fresh 3-node 1.32 lab, checked; lab down after"
-	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady"
+	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady (SOAK_MINUTES=n; SOAK_ONLY=1: only soak the lab that is up)"
 	@echo "make bench-storage against a running lab (lab-up + site.yml): the storage drill, 10 power cuts (LAB_STORAGE_ENGINE, default mayastor)"
 	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
@@ -130,17 +130,19 @@ lab-down: venv
 	python tests/lab/lab.py down
 
 # The main command: the LXD lab (4 nodes + client, the microk8s test double), the whole playbook, the checks from
-# the client, the failover drill and its report.
+# the client, the failover drill on MicroK8s' defaults, site.yml again with the failover profile (hello's pods roll
+# onto its tolerations) and the drill on it; prints both drills' headline and target lines, then the tuned report.
 lab: lab-up
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/verify.yml -i inventories/lab
 	ansible-playbook playbooks/failover.yml -i inventories/lab
-	LAB_FAILOVER_PROFILE=tuned ansible-playbook playbooks/failover_profile.yml -i inventories/lab
+	LAB_FAILOVER_PROFILE=tuned ansible-playbook site.yml -i inventories/lab
 	LAB_FAILOVER_PROFILE=tuned ansible-playbook playbooks/failover.yml -i inventories/lab
-	for report in $$(ls -t reports/failover-*.txt | head -n 2 | tac); do \
-		echo "== $$report"; cat "$$report"; \
-		if [ -f "$${report%.txt}.png" ]; then echo "timeline picture: $${report%.txt}.png"; fi; \
-	done
+	reports=($$(ls -t reports/failover-*.txt | head -n 2 | tac)); \
+	echo "== Both drills (MicroK8s defaults, then the tuned profile)"; \
+	for report in "$${reports[@]}"; do head -n 1 "$$report"; grep -E '^  (PASS|FAIL|INFO-met|INFO-missed) ' "$$report"; done; \
+	echo "== The tuned drill: $${reports[-1]}"; cat "$${reports[-1]}"; \
+	echo "timeline picture: $${reports[-1]%.txt}.png"
 
 # A third-party MicroK8s role against a fresh 3-node 1.32 lab (ROLE=<its local clone>; nothing is fetched): the
 # double's snap installed offline as site.yml does, the role with its own inventory vocabulary, a check that every
@@ -174,8 +176,10 @@ lab-test: venv
 
 # Converge and no-op re-run times of site.yml on 4 and 8 lab nodes, per phase, then a soak of a healthy 4-node 1.32
 # lab on the failover profile (SOAK_MINUTES, default 30) counting false NotReady (prints numbers, asserts nothing).
+# SOAK_ONLY=1: only the soak, of the lab that is up (e.g. after `make lab-up` and LAB_FAILOVER_PROFILE=tuned site.yml).
 bench: venv
-	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE)) $(if $(SOAK_MINUTES),--soak-minutes $(SOAK_MINUTES))
+	python tests/lab/bench.py $(if $(PROFILE),--profile $(PROFILE)) $(if $(SOAK_MINUTES),--soak-minutes $(SOAK_MINUTES)) \
+		$(if $(SOAK_ONLY),--soak-only)
 
 # The storage drill's 10 repetitions against a running lab (make lab-up, then site.yml): a power cut of the writer's
 # node each, Ready elsewhere <= 90 s, 0 acknowledged records lost (tests/lab/scenarios/test_storage.py).

@@ -170,8 +170,24 @@ def soak_sample(reader="node1"):
     return ready, (spec.get("holderIdentity"), spec.get("leaseTransitions", 0))
 
 
+def soak_timings(reader="node1"):
+    """The node-monitor grace period and the node Lease's duration the lab runs with (the failover profile's lines,
+    or MicroK8s' defaults when they are absent), so the soak says what it soaked."""
+    _rc, grace = lab_exec(
+        reader, "grep -h -- '^--node-monitor-grace-period=' /var/snap/microk8s/current/args/kube-controller-manager", 30
+    )
+    _rc, lease = lab_exec(
+        reader, "grep -h 'nodeLeaseDurationSeconds' /var/snap/microk8s/current/args/onprem-failover-kubelet.yaml", 30
+    )
+    return {
+        "grace_period": grace.strip().split("=", 1)[1] if "=" in grace else "Kubernetes' default (no line)",
+        "node_lease": lease.strip().split(":", 1)[1].strip() if ":" in lease else "default (40)",
+    }
+
+
 def soak(minutes, nodes=SOAK_NODES):
     """Watch a healthy lab for `minutes`: every NotReady seen is a false one (no node is touched)."""
+    timings = soak_timings()
     restarts_before = kubelite_restarts(nodes)
     started = time.monotonic()
     samples = unanswered = 0
@@ -198,6 +214,7 @@ def soak(minutes, nodes=SOAK_NODES):
     restarts_after = kubelite_restarts(nodes)
     return {
         "minutes": minutes,
+        "timings": timings,
         "samples": samples,
         "api_unanswered": unanswered,
         "false_not_ready_episodes": episodes,
@@ -212,7 +229,12 @@ def soak(minutes, nodes=SOAK_NODES):
 
 
 def soak_report(result):
-    print("== soak: %(minutes)s min of a healthy lab on the failover profile (nothing cut)" % result)
+    print("== soak: %(minutes)s min of a healthy lab (nothing cut)" % result)
+    timings = result.get("timings") or {}
+    print(
+        "  timings: node-monitor grace period %s, node Lease %s s (the failover profile: 10s, 8)"
+        % (timings.get("grace_period"), timings.get("node_lease"))
+    )
     print(
         "  reads: %d answered, %d unanswered (every %.0f s)" % (result["samples"], result["api_unanswered"], SOAK_EVERY)
     )

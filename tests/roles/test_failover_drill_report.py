@@ -137,7 +137,8 @@ def test_no_pods_on_the_dead_node_means_nothing_to_replace():
 
 def _facts(profile="tuned", promoted=8.0, back=30.0, voters_full=True, expected=True):
     return {
-        "target": "node1", "node_name": "node1", "power_method": "lxd", "profile": profile, "client": "client1",
+        "target": "node1", "node_name": "node1", "target_reasons": ["datastore voter", "1 app pod"],
+        "power_method": "lxd", "profile": profile, "client": "client1",
         "started": "20261130-150000", "api_through": "virtual IP 10.77.0.100", "power_cut_at": CUT,
         "promotion_expected": expected, "promoted_after_seconds": promoted, "node_back_after_seconds": back,
         "voters_before": ["10.77.0.11:19001", "10.77.0.12:19001", "10.77.0.13:19001"],
@@ -230,6 +231,7 @@ def test_text_report_has_a_verdict_line_per_target():
     report["figure"] = "reports/failover-x.png"
     text = _render(report)
     assert text.splitlines()[0].endswith("profile tuned: FAIL")
+    assert text.splitlines()[1] == "Target: datastore voter, 1 app pod"
     assert "PASS        failed-request window of the app: 12.5 s (target <= 20 s)" in text
     assert (
         "FAIL        Kubernetes API downtime through the cluster address: not within the drill (target <= 5 s)" in text

@@ -22,5 +22,9 @@ def test_skipping_the_demo_keeps_every_cluster_task():
     everything, without_demo = _list_tasks(), _list_tasks("--skip-tags", "demo")
     assert "onprem.microk8s.hello_app" in everything
     assert "onprem.microk8s.hello_app" not in without_demo
+    # hello's pods carry the failover profile's tolerations: learnt in the demo's own play, also when a run is
+    # limited to the deploy step (else it would roll the pods back to the API server's default seconds).
+    assert "Name the pod tolerations of the failover profile" in _list_tasks("--tags", "deploy")
+    assert "Name the pod tolerations of the failover profile" not in without_demo
     for role in ("onprem.microk8s.microk8s_node", "onprem.microk8s.ha_join"):
         assert everything.count(role) == without_demo.count(role) > 0

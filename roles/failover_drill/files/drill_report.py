@@ -185,7 +185,10 @@ def build(facts, api, watch, app=None):
     events["promoted_after_seconds"] = facts.get("promoted_after_seconds")
     events["node_back_after_seconds"] = facts.get("node_back_after_seconds")
     report = {
-        "drill": {k: facts.get(k) for k in ("target", "node_name", "power_method", "profile", "client", "started")},
+        "drill": {
+            k: facts.get(k)
+            for k in ("target", "node_name", "target_reasons", "power_method", "profile", "client", "started")
+        },
         "power_cut_at": cut_at,
         "api": dict(request_summary(api["samples"], cut_at), url=api["url"], through=facts.get("api_through")),
         "app": dict(request_summary(app["samples"], cut_at), url=app["url"]) if app else None,

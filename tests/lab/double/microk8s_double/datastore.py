@@ -109,8 +109,10 @@ def leave(node: Node) -> tuple[int, str]:
         voters = [m["ID"] for m in members if m["Role"] == replica.VOTER]
         if voters == [me] and len(members) > 1:
             return 3, ONLY_COPY
-        if len(members) > 1:
-            address = next(m["Address"] for m in members if m["ID"] == me)
+        # A node removed while it was away (`remove-node --force` on a survivor) is no member any more: nothing to
+        # remove, it is reset all the same (leave.py's removal request fails and it goes on).
+        address = next((m["Address"] for m in members if m["ID"] == me), None)
+        if len(members) > 1 and address is not None:
             execute(node, [{"op": "remove", "address": address}])
     with replica.locked(node.paths.backend):
         replica.save(node.paths.backend, replica.fresh_state(node.port("dqlite")), replica.BOOTSTRAP_ID)
