@@ -24,11 +24,13 @@ def _is_member(name):
 
 
 # The no-op path (issue 8; the aim is <= 15 tasks per host): measured in the lab (1.32, API VIP, cluster_access with
-# 6 people and 2 robots) 18 per node and 82 on the bootstrap node, which also carries the run-once work of the
-# cluster (the Ready check, the VIP's TLS check, the hello app's apply, cluster_access's reads and plans). Without
-# cluster_access the task lists count 14 and 37. These bounds keep what was measured from growing.
-NOOP_TASKS_PER_NODE = 18
-NOOP_TASKS_BOOTSTRAP = 82
+# 6 people and 2 robots, tls_ingress with 2 devices, hello with the profile's tolerations) 20 per node and 128 on the
+# bootstrap node, which also carries the run-once work of the cluster (the Ready check, the VIP's TLS check, the hello
+# app's apply, cluster_access's and tls_ingress's reads and plans through the API). Session 3 measured 18 and 82
+# before tls_ingress; without cluster_access the task lists count 14 and 37. These bounds keep what was measured from
+# growing; the aim is not met.
+NOOP_TASKS_PER_NODE = 20
+NOOP_TASKS_BOOTSTRAP = 128
 
 
 def test_converged_lab_is_idempotent(lab, tmp_path):

@@ -17,11 +17,14 @@ available dqlite leader server found`) once `request_timeout` passes.
 
 from __future__ import annotations
 
+import contextlib
 from http.server import ThreadingHTTPServer
 
 from . import certs, datastore, kubeargs, wire
+from .addons import DEFAULT_ENABLED, ENABLED_KEY
 from .api import handlers, resources, store
 from .auth import authn, authz, endpoints, reviews, x509
+from .commands.addon_workloads import coredns_config
 from .node import Node
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -143,6 +146,24 @@ def bootstrap_namespaces(node: Node, backend=None) -> None:
                            handlers.Write())  # fmt: skip
             except handlers.Failure:
                 continue  # another control plane made it meanwhile
+
+
+def bootstrap_launch_configuration(node: Node, backend=None) -> None:
+    """1.27+: the default launch configuration (microk8s-resources/microk8s.default.yaml) enables dns at the first
+    start, so a fresh node has CoreDNS' objects, its ConfigMap kube-system/coredns among them. Once: the enabled
+    addons are recorded then, and a later `disable dns` (or a deleted ConfigMap) is not undone at the next start."""
+    if not node.profile.since(DEFAULT_ENABLED["dns"]):
+        return
+    backend = backend or store.DatastoreStore(node)
+    if backend.execute([{"op": "get", "key": ENABLED_KEY}])[0] is not None:
+        return  # applied before, or the addons were changed since
+    config = coredns_config()
+    target = handlers.parse("/api/v1/namespaces/kube-system/configmaps")
+    if backend.execute([{"op": "get", "key": target.key(config["metadata"]["name"])}])[0] is None:
+        with contextlib.suppress(handlers.Failure):  # another control plane made it meanwhile
+            handlers.Handlers(backend).create(target, config, handlers.Write())
+    defaults = sorted(f"core/{name}" for name, since in DEFAULT_ENABLED.items() if node.profile.since(since))
+    backend.execute([{"op": "put", "key": ENABLED_KEY, "value": defaults}])
 
 
 def bootstrap_policy(node: Node, backend=None) -> None:

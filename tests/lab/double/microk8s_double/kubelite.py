@@ -222,6 +222,7 @@ def main() -> int:
             if not namespaces_done:
                 apiserver.bootstrap_namespaces(node)
                 apiserver.bootstrap_policy(node)
+                apiserver.bootstrap_launch_configuration(node)
                 namespaces_done = True
             post_heartbeat(KubeClient.for_node(node), node, worker, registered)  # a join replaces the CA and token
             registered = True
