@@ -17,7 +17,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.12 3.13 3.14
 PYTHONS := $(CURDIR)/build/pythons
 LOG := build/test.log
 
-.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab third-party molecule offload-report device-test bench-storage clean distclean collection-copy get-pip
+.PHONY: help venv lint lint-python lint-yaml lint-ansible lint-changelog lint-shell sanity units pytest runner double-test lab-unit ci-test test lab-up lab-down lab runner-tls-api third-party molecule offload-report device-test bench-storage clean distclean collection-copy get-pip
 
 help:
 	@echo "make test          venv + lint + sanity + units + runner + double-test + lab-unit + ci-test + device-test + lab-test, with a closing summary"
@@ -27,6 +27,7 @@ help:
 	@echo "make units         ansible-test units (tests/unit) on the same copy"
 	@echo "make pytest        plain pytest: tests/unit, the lab double tests, tests/ci (fast)"
 	@echo "make runner        playbooks through ansible-runner on this machine (syntax, preflight refusals)"
+	@echo "make runner-tls-api  tls_ingress against the double's in-memory API server, no LXD (about 3 min; not in make test)"
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
@@ -106,7 +107,12 @@ double-test: venv
 # Playbooks through ansible-runner against this machine (syntax of every playbook, bad inventories stop in preflight),
 # and the roles' controller-side helpers and inventories/home (tests/roles: they need the controller's packages).
 runner: venv
-	python -m pytest tests/runner tests/roles
+	python -m pytest tests/runner tests/roles --ignore=tests/runner/test_tls_ingress_api.py
+
+# tls_ingress's whole Kubernetes side against the double's in-memory API server, no LXD (about 3 minutes; not in
+# `make test`, whose lab stage runs the same role on the lab: tests/lab/scenarios/test_tls.py).
+runner-tls-api: venv
+	python -m pytest tests/runner/test_tls_ingress_api.py
 
 # The lab's own logic (address plan, inventory, image recipe): pure, no LXD needed.
 lab-unit: venv
