@@ -24,8 +24,10 @@ def test_latency_counts_from_the_due_time_when_the_server_falls_behind(fake_serv
     fake_server.delay = 0.05
     found = openloop.run(fake_server.url, "digits", ROWS, per_second=40, seconds=0.5, connections=1)
     assert found["ok"] == 20
-    assert found["service_p95_ms"] < 150
     assert found["p95_ms"] > 300  # the last ones wait for about 0.5 s
+    # the queueing shows in the latency from the schedule, not in the service time (relative: a loaded machine
+    # stretches both)
+    assert found["p95_ms"] > 2 * found["service_p95_ms"]
     assert found["send_lag_p95_ms"] > 200
 
 
