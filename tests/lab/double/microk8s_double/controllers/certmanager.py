@@ -429,17 +429,8 @@ def reconcile_certificate(client, cert, now, rotation, ready, all_secrets, reque
         chain, ca = leaf + "".join(ca_chain), ca_chain[-1]
     issued_request(client, cert, request, request_name, revision, now, csr, chain, ca, issuer, kind)
     write_secret(client, cert, secret, chain, key_pem, ca, kind, name)
-    renewal = certmanager.renewal_time(not_before, not_after, spec)
-    done = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now, generation,
-                     conditions)  # fmt: skip
-    dropped = ("lastFailureTime", "failedIssuanceAttempts")
-    status = {k: v for k, v in (cert.get("status") or {}).items() if k not in dropped}
-    status.update(conditions=[done], notBefore=stamp(not_before), notAfter=stamp(not_after),
-                  renewalTime=stamp(renewal), revision=revision)  # fmt: skip
-    set_status(client, "certificates", cert, status)
-    client.event(cert, "Issuing", "The certificate has been successfully issued", COMPONENT)
-    prune_requests(client, cert, requests, revision)
-    return renewal.timestamp()
+    return issued_status(client, cert, requests, revision, (not_before, not_after), spec, now,
+                         (generation, conditions))  # fmt: skip
 
 
 def acme_certificate(client, cert, request, request_name, revision, issuer, kind, name, secret, now, rotation,
@@ -469,6 +460,14 @@ def acme_certificate(client, cert, request, request_name, revision, issuer, kind
     issued_request(client, cert, request, request_name, revision, now, csr, chain, "", issuer, kind)
     write_secret(client, cert, secret, chain, key_pem, "", kind, name)
     not_before, not_after = cert_dates(first_cert(chain))
+    return issued_status(client, cert, requests, revision, (not_before, not_after), spec, now,
+                         (generation, conditions))  # fmt: skip
+
+
+def issued_status(client, cert, requests, revision, dates, spec, now, state) -> float:
+    """The Certificate Ready with its dates and renewal time, the Issuing event, old requests pruned; returns when
+    to renew."""
+    (not_before, not_after), (generation, conditions) = dates, state
     renewal = certmanager.renewal_time(not_before, not_after, spec)
     done = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now, generation,
                      conditions)  # fmt: skip

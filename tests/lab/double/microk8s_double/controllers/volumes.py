@@ -310,22 +310,8 @@ def reconcile(
 
 def provision(claim: dict, storage_class: dict, name: str, common: str, node_name: str | None) -> dict:
     """The PersistentVolume cdkbot/hostpath-provisioner creates for a claim (pre-bound through claimRef)."""
-    spec = claim.get("spec") or {}
-    requests = (spec.get("resources") or {}).get("requests") or {}
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {PROVISIONED_BY: storage_class["provisioner"]}},
-        "spec": {
-            "capacity": {"storage": requests.get("storage", "0")},
-            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
-            "storageClassName": storage_class["metadata"]["name"],
-            "volumeMode": spec.get("volumeMode") or "Filesystem",
-            "claimRef": ref(claim),
-            "hostPath": {"path": volume_path(storage_class["provisioner"], common, claim, name), "type": ""},
-        },
-    }
+    source = {"hostPath": {"path": volume_path(storage_class["provisioner"], common, claim, name), "type": ""}}
+    volume = provisioned_volume(claim, storage_class, name, {PROVISIONED_BY: storage_class["provisioner"]}, source)
     if node_name:
         term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node_name]}]}
         volume["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
@@ -353,13 +339,22 @@ def replica_nodes(storage_class: dict, nodes: list[dict], selected: str | None, 
 def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list[str], driver: str = MAYASTOR) -> dict:
     """The PersistentVolume of the mayastor CSI controller: a CSI volume (`volumeHandle` = the claim's uid) whose
     replicas live on `placed` (the double keeps the placement in an annotation; mayastor in its own store)."""
+    attributes = dict(storage_class.get("parameters") or {})
+    source = {"csi": {"driver": driver, "volumeHandle": claim["metadata"]["uid"], "fsType": "ext4",
+                      "volumeAttributes": attributes}}  # fmt: skip
+    annotations = {PROVISIONED_BY: driver, REPLICA_NODES: ",".join(placed)}
+    return provisioned_volume(claim, storage_class, name, annotations, source)
+
+
+def provisioned_volume(claim: dict, storage_class: dict, name: str, annotations: dict, source: dict) -> dict:
+    """A provisioner's PersistentVolume for `claim` (its size, access and volume modes, pre-bound through claimRef)
+    with the class's reclaim policy and the volume `source` (hostPath, csi)."""
     spec = claim.get("spec") or {}
     requests = (spec.get("resources") or {}).get("requests") or {}
-    attributes = dict(storage_class.get("parameters") or {})
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {PROVISIONED_BY: driver, REPLICA_NODES: ",".join(placed)}},
+        "metadata": {"name": name, "annotations": annotations},
         "spec": {
             "capacity": {"storage": requests.get("storage", "0")},
             "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
@@ -367,12 +362,7 @@ def provision_mayastor(claim: dict, storage_class: dict, name: str, placed: list
             "storageClassName": storage_class["metadata"]["name"],
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "claimRef": ref(claim),
-            "csi": {
-                "driver": driver,
-                "volumeHandle": claim["metadata"]["uid"],
-                "fsType": "ext4",
-                "volumeAttributes": attributes,
-            },
+            **source,
         },
     }
 
