@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Close a `make test` log with one pytest-style line: the pytest counts of all steps added up, and the failed steps.
 
+Above that line, the failed tests' own lines from pytest's short summary (`FAILED path::test - reason`), so a
+reader of only the log's tail (CI keeps the last lines) still learns which test failed and why.
+
 Usage: summary.py <log file> <exit status of make>
 """
 
@@ -13,6 +16,8 @@ from collections import Counter
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>.*\d+ \w+.*) in (?P<seconds>[\d.]+)s\b.* =+$")
 PYTEST_COUNT = re.compile(r"(\d+) (\w+)")
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) \S+::")
+FAILED_TEST_WIDTH = 400
 FAILED_TARGET = re.compile(r"\*\*\* \[[^\]]*: (?P<target>[\w.-]+)\] Error")
 
 
@@ -20,18 +25,21 @@ def summarize(log: str, status: int) -> str:
     counts: Counter[str] = Counter()
     seconds = 0.0
     failed_targets = []
+    failed_tests = []
     for line in ANSI_ESCAPE.sub("", log).splitlines():
         summary = PYTEST_SUMMARY.match(line)
         if summary:
             counts.update({word: int(number) for number, word in PYTEST_COUNT.findall(summary["counts"])})
             seconds += float(summary["seconds"])
+        if FAILED_TEST.match(line):
+            failed_tests.append(line[:FAILED_TEST_WIDTH])
         failed = FAILED_TARGET.search(line)
         if failed and failed["target"] not in failed_targets:
             failed_targets.append(failed["target"])
     parts = [f"{number} {word}" for word, number in counts.items()] or ["no tests ran"]
     if status:
         parts.append(f"make test FAILED (exit {status}; failed steps: {', '.join(failed_targets) or 'see above'})")
-    return f"===== {', '.join(parts)} in {seconds:.2f}s ====="
+    return "\n".join([*failed_tests, f"===== {', '.join(parts)} in {seconds:.2f}s ====="])
 
 
 def main() -> int:

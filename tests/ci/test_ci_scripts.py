@@ -14,6 +14,8 @@ Unit test controller with Python 3.11
 """
 DOUBLE_LOG = """
 tests/lab/double/tests/test_cli.py ..F.s                                 [100%]
+=========================== short test summary info ============================
+FAILED tests/lab/double/tests/test_cli.py::test_status - AssertionError: assert 1 == 0
 =========== 1 failed, 3 passed, 1 skipped, 2 warnings in 2.50s ===========
 make[1]: *** [Makefile:95: double-test] Error 1
 """
@@ -24,6 +26,7 @@ def test_adds_up_the_counts_of_every_pytest_run_and_names_the_failed_steps():
     summary = summarize(UNITS_LOG + DOUBLE_LOG + "make[1]: *** [Makefile:40: lint-python] Error 1\n", 2)
 
     assert summary == (
+        "FAILED tests/lab/double/tests/test_cli.py::test_status - AssertionError: assert 1 == 0\n"
         "===== 17 passed, 1 failed, 1 skipped, 2 warnings, "
         "make test FAILED (exit 2; failed steps: double-test, lint-python) in 3.04s ====="
     )
