@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Close a `make test` log with one pytest-style line: the pytest counts of all steps added up, and the failed steps.
 
-Above that line, the failed tests' own lines from pytest's short summary (`FAILED path::test - reason`), so a
-reader of only the log's tail (CI keeps the last lines) still learns which test failed and why.
+Above that line, the failed and the retried tests' own lines from pytest's short summaries (`FAILED path::test -
+reason`, `RERUN path::test`), so a reader of only the log's tail (CI keeps the last lines) learns which test failed.
 
 Usage: summary.py <log file> <exit status of make>
 """
@@ -16,7 +16,7 @@ from collections import Counter
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 PYTEST_SUMMARY = re.compile(r"^=+ (?P<counts>.*\d+ \w+.*) in (?P<seconds>[\d.]+)s\b.* =+$")
 PYTEST_COUNT = re.compile(r"(\d+) (\w+)")
-FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) \S+::")
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR|RERUN) \S+::")
 FAILED_TEST_WIDTH = 400
 FAILED_TARGET = re.compile(r"\*\*\* \[[^\]]*: (?P<target>[\w.-]+)\] Error")
 

@@ -16,6 +16,8 @@ DOUBLE_LOG = """
 tests/lab/double/tests/test_cli.py ..F.s                                 [100%]
 =========================== short test summary info ============================
 FAILED tests/lab/double/tests/test_cli.py::test_status - AssertionError: assert 1 == 0
+=========================== rerun test summary info ============================
+RERUN tests/lab/double/tests/test_cli.py::test_status
 =========== 1 failed, 3 passed, 1 skipped, 2 warnings in 2.50s ===========
 make[1]: *** [Makefile:95: double-test] Error 1
 """
@@ -27,6 +29,7 @@ def test_adds_up_the_counts_of_every_pytest_run_and_names_the_failed_steps():
 
     assert summary == (
         "FAILED tests/lab/double/tests/test_cli.py::test_status - AssertionError: assert 1 == 0\n"
+        "RERUN tests/lab/double/tests/test_cli.py::test_status\n"
         "===== 17 passed, 1 failed, 1 skipped, 2 warnings, "
         "make test FAILED (exit 2; failed steps: double-test, lint-python) in 3.04s ====="
     )
