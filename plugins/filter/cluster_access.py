@@ -415,14 +415,19 @@ def cluster_access_jwt_claims(token):
 
 
 def cluster_access_held(slurped, suffix=".kubeconfig"):
-    """{name: kubeconfig facts} from slurp results of `<dir>/<name>.kubeconfig` files (item = path, content = b64)."""
+    """{name: kubeconfig facts} of `<dir>/<name>.kubeconfig` files: slurp results (item = path, content = b64) or
+    (path, text) pairs (the controller's files read with the fileglob and file lookups)."""
     held = {}
     for result in slurped or []:
-        path = str(result.get("item") or result.get("source") or "")
-        name = path.rsplit("/", 1)[-1]
-        if not name.endswith(suffix) or "content" not in result:
+        if isinstance(result, (list, tuple)) and len(result) == 2:
+            path, text = str(result[0]), result[1]
+        elif "content" in result:
+            path, text = str(result.get("item") or result.get("source") or ""), _b64(result["content"])
+        else:
             continue
-        held[name[: -len(suffix)]] = cluster_access_kubeconfig(_b64(result["content"]))
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(suffix):
+            held[name[: -len(suffix)]] = cluster_access_kubeconfig(text)
     return held
 
 
@@ -435,6 +440,35 @@ def cluster_access_cert_facts(info):
         "cn": next((value for key, value in subject if key in ("commonName", "CN")), None),
         "groups": sorted(value for key, value in subject if key in ("organizationName", "O")),
     }
+
+
+def cluster_access_held_certs(held):
+    """{name: certificate facts (as cluster_access_cert_facts)} of the held kubeconfigs with a client certificate,
+    parsed here on the controller (one filter instead of one x509_certificate_info call per file). A certificate that
+    does not parse gives {} (no dates: the plan issues a new one)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    facts = {}
+    for name, entry in sorted((held or {}).items()):
+        pem = (entry or {}).get("client_cert") or ""
+        if not pem:
+            continue
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+        except ValueError:
+            facts[name] = {}
+            continue
+        # cryptography 42+ has the *_utc properties; before, the naive ones are UTC
+        before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
+        after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
+        facts[name] = {
+            "not_before": before.strftime("%Y%m%d%H%M%SZ"),
+            "not_after": after.strftime("%Y%m%d%H%M%SZ"),
+            "cn": next((a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)), None),
+            "groups": sorted(a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)),
+        }
+    return facts
 
 
 def asn1_epoch(value):
@@ -552,6 +586,7 @@ class FilterModule:
             "cluster_access_jwt_claims": cluster_access_jwt_claims,
             "cluster_access_held": cluster_access_held,
             "cluster_access_cert_facts": cluster_access_cert_facts,
+            "cluster_access_held_certs": cluster_access_held_certs,
             "cluster_access_credential_plan": cluster_access_credential_plan,
             "apiserver_flag": apiserver_flag,
             "unix_group_plan": unix_group_plan,

@@ -63,6 +63,16 @@ options:
     type: list
     elements: str
     default: []
+  accounts:
+    description: User accounts whose existence is returned in RV(accounts), looked up as C(getent passwd) does (NSS).
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Groups whose members are returned in RV(groups), looked up as C(getent group) does (NSS).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - onprem.microk8s.attributes
   - onprem.microk8s.attributes.info_module
@@ -179,11 +189,23 @@ certificates:
   returned: always
   type: dict
   sample: {"/var/snap/microk8s/current/certs/server.crt": {"ip": ["10.77.0.11", "10.77.0.10"], "dns": ["kubernetes"]}}
+accounts:
+  description: Each name of O(accounts) and whether the account exists.
+  returned: always
+  type: dict
+  sample: {"labadmin": true, "nobody-here": false}
+groups:
+  description: Each name of O(groups) - its gid and members; null when the group does not exist.
+  returned: always
+  type: dict
+  sample: {"microk8s": {"gid": 998, "members": ["labadmin"]}, "snap_microk8s": null}
 """
 
+import grp
 import hashlib
 import os
 import platform as host_platform
+import pwd
 import socket
 import stat
 import time
@@ -335,6 +357,23 @@ def system_reads(module, runner):
     }
 
 
+def account_exists(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def group_entry(name):
+    """{gid, members} of a group (through NSS, as `getent group`); None when there is no such group."""
+    try:
+        entry = grp.getgrnam(name)
+    except KeyError:
+        return None
+    return {"gid": entry.gr_gid, "members": list(entry.gr_mem)}
+
+
 def read(module):
     runner = Microk8sRunner(module, timeout=60)
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
@@ -358,6 +397,8 @@ def read(module):
     }
     result.update(system_reads(module, runner))
     result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
+    result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
+    result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
     return result
 
 
@@ -373,6 +414,8 @@ def main():
             addresses=dict(type="bool", default=False),
             certificates=dict(type="list", elements="path", default=[]),
             images=dict(type="list", elements="str", default=[]),
+            accounts=dict(type="list", elements="str", default=[]),
+            groups=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -38,8 +38,12 @@ ALICE = {"name": "alice", "role": "namespace-admin", "namespaces": ["team-a"]}
             "the name 'alice' is given more than once",
         ),
         ({"cluster_access_users": [{**ALICE, "groups": ["system:masters"]}]}, "system:masters can never be reduced"),
+        (
+            {"cluster_access_users": [ALICE], "cluster_access_renew_fraction": 1.5},
+            "cluster_access_renew_fraction must be between 0 and 1",
+        ),
     ],
-    ids=["ttl", "revoked-still-listed", "name-clash", "system-masters"],
+    ids=["ttl", "revoked-still-listed", "name-clash", "system-masters", "renew-fraction"],
 )
 def test_bad_input_stops_before_any_change(tmp_path, extra, expected):
     run = _run(tmp_path, _inventory(tmp_path, ["pc1"], extra), playbook="playbooks/cluster_access.yml")

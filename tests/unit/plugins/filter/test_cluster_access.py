@@ -317,6 +317,60 @@ def test_held_kubeconfigs_are_named_after_their_files():
     assert list(ca.cluster_access_held(slurped)) == ["alice"]
 
 
+def test_held_kubeconfigs_from_the_file_lookup_are_named_after_their_files():
+    pairs = [("/x/access/lab/alice.kubeconfig", _kubeconfig()), ("/x/access/lab/notes.txt", "hello")]
+    held = ca.cluster_access_held(pairs)
+    assert list(held) == ["alice"] and held["alice"]["client_cert"] == "CERT"
+
+
+def _self_signed(cn, organisations, not_before, not_after):
+    """A PEM certificate with this subject and validity (cryptography, as the controller has it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organisations]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_certificate_facts_of_held_kubeconfigs_are_parsed_on_the_controller():
+    """The same facts x509_certificate_info gave (ASN.1 times, CN, sorted O), for the kubeconfigs with a client
+    certificate only; a certificate that does not parse has no dates."""
+    import datetime
+
+    start = datetime.datetime(2026, 11, 30, 12, 0, 0)
+    pem = _self_signed("dave", ["ops", "dev"], start, start + datetime.timedelta(days=30))
+    held = {
+        "dave": {"client_cert": pem},
+        "ci": {"client_cert": "", "token": "t"},
+        "broken": {"client_cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+    }
+    assert ca.cluster_access_held_certs(held) == {
+        "dave": {
+            "not_before": "20261130120000Z",
+            "not_after": "20261230120000Z",
+            "cn": "dave",
+            "groups": ["dev", "ops"],
+        },
+        "broken": {},
+    }
+
+
 def test_certificate_facts_from_x509_certificate_info():
     info = {
         "not_before": "20261130120000Z",

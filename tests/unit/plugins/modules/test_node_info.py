@@ -177,3 +177,25 @@ def test_nothing_extra_is_read_unless_asked(tmp_path):
     result = out.result
     assert result["microk8s"] is None and result["files"] == {} and result["packages"] == {}
     assert result["services"] == {} and result["addresses"] == [] and result["certificates"] == {}
+    assert result["accounts"] == {} and result["groups"] == {}
+
+
+def test_accounts_and_groups_through_nss_in_the_same_read(tmp_path):
+    """cluster_access plans MicroK8s' Unix group from this read: accounts as `getent passwd`, groups as `getent
+    group` (root and its group exist everywhere; the made-up names do not)."""
+    import grp
+
+    root_group = grp.getgrgid(0).gr_name
+    out = run(
+        node_info.main,
+        {
+            "staging_dir": str(tmp_path),
+            "accounts": ["root", "no-such-account-x1"],
+            "groups": [root_group, "no-such-group-x1"],
+        },
+        READS,
+    )
+    result = out.result
+    assert result["accounts"] == {"root": True, "no-such-account-x1": False}
+    assert result["groups"]["no-such-group-x1"] is None
+    assert result["groups"][root_group] == {"gid": 0, "members": list(grp.getgrgid(0).gr_mem)}
