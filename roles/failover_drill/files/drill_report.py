@@ -303,6 +303,11 @@ def figure(report, api, watch, app, path, app_https=None):
         if window:
             probes.axvspan(window["start"], window["end"], ymin=(row + 0.1) / len(rows), ymax=(row + 0.9) / len(rows),
                            color="tab:red", alpha=0.12)  # fmt: skip
+        allowed = (summary.get("versus_http") or {}).get("window") if data is app_https else None
+        if allowed:  # where HTTPS may fail: HTTP's failure window widened by one probe interval
+            end = allowed["end"] if allowed["end"] is not None else summary["last_sample"]
+            probes.axvspan(allowed["start"], end, ymin=(row + 0.05) / len(rows), ymax=(row + 0.95) / len(rows),
+                           fill=False, edgecolor="grey", linestyle=":", label="HTTP window + 1 interval")  # fmt: skip
     probes.set_yticks(range(len(rows)), [label for label, _data in rows])
     probes.set_ylim(-0.6, len(rows) - 0.4)
     series = report["events"]["ready_elsewhere_series"]
