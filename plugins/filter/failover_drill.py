@@ -2,14 +2,17 @@
 # Copyright (c) onprem.microk8s contributors
 """Pure helpers of the failover_drill role: which node to power off when the user names none.
 
-The drill's worst case is the node whose loss costs the most: a datastore voter (a standby must be promoted), the
-holder of the controller-manager and scheduler leases (their successors wait for the lease to expire) and the app's
-pods (they are lost until their node is NotReady and the pods are replaced elsewhere). Which node holds those
-changes over a cluster's life (a node that came back after a power cut is a standby and holds no lease), so the drill
-reads them just before the cut and chooses then.
+The drill's worst case is the node whose loss costs the most: first the app's pods (they are lost until their node is
+NotReady and the pods are replaced elsewhere, and without one on the dead node the drill cannot measure the
+replacement at all), then the controller-manager and scheduler leases (their successors wait for the lease to
+expire), then a datastore voter (a standby must be promoted). Which node holds those changes over a cluster's life
+(a node that came back after a power cut is a standby and holds no lease), so the drill reads them just before the
+cut and chooses then.
 """
 
 from __future__ import annotations
+
+NO_APP_POD = "no node holds an app pod (the replacement-pods target cannot be measured)"
 
 
 def _address(voter):
@@ -24,8 +27,11 @@ def failover_drill_victim(candidates, addresses, nodes, voters, leases, app_node
     nodes: the Kubernetes nodes
     [{name, ip}]; voters: the datastore's voters (`IP:port`); leases: {lease name: holderIdentity} (MicroK8s writes
     `<hostname>_<uuid>`); app_nodes: the node name of each of the app's endpoints.
-    Returns {host, node, score, reasons}: the first candidate with the highest score (a voter 1, each lease held 1,
-    each app pod 1); reasons in words for the report. Candidates that are no Kubernetes node are skipped.
+    Returns {host, node, score, app_pods, reasons}: the first candidate with the highest score, compared in this order:
+    holds an app pod at all, leases held, datastore voter, number of app pods. A node with an app pod always wins over
+    one without, whatever leases or voter role the other holds. score is that [has app pod, leases, voter, app pods]
+    list; reasons in words for the report (with NO_APP_POD when no candidate holds one). Candidates that are no
+    Kubernetes node are skipped.
     """
     voter_addresses = {_address(v) for v in voters or []}
     best = None
@@ -47,10 +53,14 @@ def failover_drill_victim(candidates, addresses, nodes, voters, leases, app_node
         pods = sum(1 for name in app_nodes or [] if name == node["name"])
         if pods:
             reasons.append("%d app pod%s" % (pods, "s" if pods > 1 else ""))
-        score = int(voter) + len(held) + pods
+        score = [int(pods > 0), len(held), int(voter), pods]
         if best is None or score > best["score"]:
-            best = {"host": host, "node": node["name"], "score": score, "reasons": reasons}
-    return best or {"host": "", "node": "", "score": 0, "reasons": []}
+            best = {"host": host, "node": node["name"], "score": score, "app_pods": pods, "reasons": reasons}
+    if best is None:
+        return {"host": "", "node": "", "score": [0, 0, 0, 0], "app_pods": 0, "reasons": []}
+    if not best["app_pods"]:
+        best["reasons"].append(NO_APP_POD)
+    return best
 
 
 class FilterModule:

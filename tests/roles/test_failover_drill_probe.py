@@ -67,7 +67,8 @@ def pki(tmp_path_factory):
 
     run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
         "-out", "ca.crt", "-subj", "/CN=10.152.183.1", "-days", "2")  # fmt: skip
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth"),
+                      ("named", "subjectAltName=DNS:hello.home.arpa")):  # fmt: skip
         run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
             "-out", name + ".csr", "-subj", "/CN=" + name + "/O=system:masters")  # fmt: skip
         (d / (name + ".ext")).write_text(ext + "\n")
@@ -77,9 +78,9 @@ def pki(tmp_path_factory):
     return d
 
 
-def _server_context(pki, require_client_cert=False):
+def _server_context(pki, require_client_cert=False, name="server"):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.crt", pki / "server.key")
+    context.load_cert_chain(pki / (name + ".crt"), pki / (name + ".key"))
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(pki / "ca.crt")
@@ -151,6 +152,67 @@ def test_a_client_certificate_authenticates_when_the_kubeconfig_holds_one(tmp_pa
         server.shutdown()
     assert all(ok for _t, ok, _d, _b, _s in with_cert["samples"])
     assert not any(ok for _t, ok, _d, _b, _s in without["samples"])
+
+
+def _named_server(pki):
+    """An ingress-like server whose certificate names only hello.home.arpa; records SNI names and Host headers."""
+    context = _server_context(pki, name="named")
+    server = _serve(context)
+    server.sni, server.hosts = [], []
+    context.sni_callback = lambda _sock, name, _ctx: server.sni.append(name)
+    handler = server.RequestHandlerClass
+
+    class _Recording(handler):
+        def do_GET(self):
+            server.hosts.append(self.headers.get("Host"))
+            return handler.do_GET(self)
+
+    server.RequestHandlerClass = _Recording
+    return server
+
+
+def test_connect_to_pins_the_name_to_an_address_and_verifies_the_name(tmp_path, pki):
+    """As `curl --resolve`: TCP to 127.0.0.1, SNI, certificate check and Host with hello.home.arpa, a new
+    connection per attempt; nothing resolves hello.home.arpa here."""
+    server = _named_server(pki)
+    port = server.server_address[1]
+    try:
+        report = _run(tmp_path, "request", "--url", "https://hello.home.arpa:%d/version" % port,
+                      "--connect-to", "127.0.0.1", "--cafile", str(pki / "ca.crt"))  # fmt: skip
+    finally:
+        server.shutdown()
+    samples = report["samples"]
+    assert len(samples) >= 4 and all(ok for _t, ok, _d, _b, _s in samples)
+    assert report["connect_to"] == "127.0.0.1" and report["interval"] == 0.1
+    assert set(server.sni) == {"hello.home.arpa"} and len(server.sni) == len(samples)
+    assert set(server.hosts) == {"hello.home.arpa:%d" % port}
+    assert len(server.ports) == len(samples)  # no keep-alive
+
+
+def test_connect_to_still_refuses_a_certificate_for_another_name_or_an_unknown_ca(tmp_path, pki):
+    server = _named_server(pki)
+    port = server.server_address[1]
+    try:
+        wrong_name = _run(tmp_path, "request", "--url", "https://other.home.arpa:%d/" % port,
+                          "--connect-to", "127.0.0.1", "--cafile", str(pki / "ca.crt"))  # fmt: skip
+        unknown_ca = _run(tmp_path, "request", "--url", "https://hello.home.arpa:%d/" % port,
+                          "--connect-to", "127.0.0.1")  # fmt: skip
+    finally:
+        server.shutdown()
+    assert {d for _t, _ok, d, _b, _s in wrong_name["samples"]} == {"SSLCertVerificationError"}
+    assert {d for _t, _ok, d, _b, _s in unknown_ca["samples"]} == {"SSLCertVerificationError"}
+
+
+def test_connect_to_a_dead_address_fails_each_attempt(tmp_path, pki):
+    report = _run(tmp_path, "request", "--url", "https://hello.home.arpa:9/", "--connect-to", "127.0.0.1",
+                  "--cafile", str(pki / "ca.crt"))  # fmt: skip
+    assert report["samples"] and {d for _t, ok, d, _b, _s in report["samples"]} == {"ConnectionRefusedError"}
+
+
+def test_connect_to_needs_an_https_url(tmp_path):
+    with pytest.raises(SystemExit, match="needs an https:// URL"):
+        probe.main(["request", "--url", "http://hello.home.arpa/", "--connect-to", "127.0.0.1",
+                    "--out", str(tmp_path / "x.json")])  # fmt: skip
 
 
 def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False):

@@ -286,3 +286,133 @@ def test_main_writes_the_json_and_the_png(tmp_path):
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["result"] == "PASS" and written["figure"] == str(tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- the HTTPS series beside plain HTTP (tls_ingress) --------------------------------------------------------------
+
+
+def _series(fail_between=(), every=0.25, interval=True, url="http://10.77.0.240:8081/"):
+    series = {"url": url, "samples": _requests(fail_between=fail_between, every=every)}
+    if interval:
+        series["interval"] = every
+    return series
+
+
+def _https(fail_between=(), **kwargs):
+    series = _series(fail_between, url="https://hello.home.arpa/", **kwargs)
+    series["connect_to"] = "10.77.0.250"
+    return series
+
+
+def test_https_failures_inside_the_http_window_pass():
+    # HTTP fails 2.0-13.75 (window 1.75 to 14.0); HTTPS fails inside it
+    versus = report_mod.https_inside_http(_series([(2.0, 14.0)]), _https([(3.0, 9.0)]), CUT)
+    assert versus["ok"] is True and versus["outside"] == 0 and versus["https_failures"] == 24
+    assert versus["window"] == {"start": 1.5, "end": 14.25} and versus["margin_seconds"] == 0.25
+
+
+def test_the_http_window_is_widened_by_exactly_one_probe_interval():
+    http = _series([(2.0, 14.0)])  # window 1.75 .. 14.0, widened: 1.5 .. 14.25
+    within = report_mod.https_inside_http(http, _https([(14.0, 14.5)]), CUT)  # fails at 14.0, 14.25
+    beyond = report_mod.https_inside_http(http, _https([(14.0, 14.75)]), CUT)  # and at 14.5
+    early = report_mod.https_inside_http(http, _https([(1.25, 2.0)]), CUT)  # 1.25 and 1.5, 1.25 is before 1.5
+    assert within["ok"] is True
+    assert beyond["ok"] is False and beyond["outside_at"] == [14.5]
+    assert early["ok"] is False and early["outside_at"] == [1.25]
+
+
+def test_https_failing_while_http_never_did_is_outside():
+    versus = report_mod.https_inside_http(_series(), _https([(20.0, 21.0)]), CUT)
+    assert versus["window"] is None and versus["ok"] is False
+    assert versus["outside_at"] == [20.0, 20.25, 20.5, 20.75]
+
+
+def test_https_failures_before_the_cut_are_outside():
+    versus = report_mod.https_inside_http(_series([(2.0, 14.0)]), _https([(-3.0, -2.5), (5.0, 6.0)]), CUT)
+    assert versus["outside_at"] == [-3.0, -2.75] and versus["https_failures"] == 6
+
+
+def test_http_still_failing_at_the_end_leaves_the_window_open():
+    versus = report_mod.https_inside_http(_series([(2.0, 99.0)]), _https([(50.0, 99.0)]), CUT)
+    assert versus["window"] == {"start": 1.5, "end": None} and versus["ok"] is True
+
+
+def test_without_a_written_interval_the_margin_is_the_median_gap():
+    versus = report_mod.https_inside_http(_series([(2.0, 14.0)]), _https([(14.0, 14.5)], every=0.5, interval=False),
+                                          CUT)  # fmt: skip
+    assert versus["margin_seconds"] == 0.5 and versus["window"] == {"start": 1.25, "end": 14.5}
+
+
+def _build_https(https_fail, profile="default", app=True):
+    app_series = _series([(2.0, 14.0)]) if app else None
+    api = {"url": "https://10.77.0.10:16443/version", "samples": _requests()}
+    facts = dict(_facts(profile), app_https_cafile="/work/tls/lab/ca.pem")
+    https = _https(https_fail)
+    return report_mod.build(facts, api, _watch(), app_series, https), api, app_series, https
+
+
+@pytest.mark.parametrize("profile", ["default", "tuned"])
+def test_the_https_line_is_pass_fail_whatever_the_profile(profile):
+    inside, *_rest = _build_https([(4.0, 8.0)], profile)
+    outside, *_rest = _build_https([(30.0, 31.0)], profile)
+    assert _verdicts(inside)["https_within_http_window"] == "PASS"
+    assert _verdicts(outside)["https_within_http_window"] == "FAIL" and outside["result"] == "FAIL"
+    assert outside["app_https"]["failed"] == 4 and outside["app_https"]["failure_window"]["seconds"] == 1.25
+    assert outside["app_https"]["connect_to"] == "10.77.0.250"
+
+
+def test_no_https_probe_means_no_https_line_and_https_without_http_is_skipped():
+    report, _api, _app = _build()
+    assert report["app_https"] is None and "https_within_http_window" not in _verdicts(report)
+    skipped, *_rest = _build_https([], app=False)
+    line = next(t for t in skipped["targets"] if t["target"] == "https_within_http_window")
+    assert line["verdict"] == "SKIPPED" and line["reason"] == "no plain HTTP series to compare with"
+
+
+def test_text_report_sets_https_beside_http():
+    report, *_rest = _build_https([(30.0, 31.0)])
+    report["figure"] = None
+    text = _render(report)
+    head = "app over HTTPS https://hello.home.arpa/ at 10.77.0.250 from client1, verified with /work/tls/lab/ca.pem"
+    assert head in text
+    assert "4 of %d requests failed" % len(_https()["samples"]) in text
+    assert ("4 of 4 HTTPS failures outside the HTTP failure window 1.50 s to 14.25 s (HTTP's window widened by "
+            "0.25 s, one probe interval, on each side): at 30.0 s, 30.25 s, 30.5 s, 30.75 s") in text  # fmt: skip
+    assert "FAIL        HTTPS failures only inside the HTTP failure window: 4 HTTPS failure(s) outside it" in text
+    plain, _api, _app = _build()
+    plain["figure"] = None
+    assert "app over HTTPS: not probed" in _render(plain)
+
+
+def test_the_pods_target_says_why_it_was_not_measured():
+    watch = _watch()
+    watch["node"] = "node4"  # no hello pod there
+    report, _api, _app = _build(watch=watch, profile="tuned")
+    report["drill"]["target_reasons"] = ["datastore voter", "no node holds an app pod (the replacement-pods ...)"]
+    report["targets"] = report_mod.judge(report, "tuned")
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert line["verdict"] == "SKIPPED"
+    assert line["reason"] == ("node1 held no pod that moves to another node; no node held a pod of the app when the "
+                              "drill chose its target")  # fmt: skip
+    report["figure"] = None
+    assert "not measured (node1 held no pod that moves" in _render(report)
+
+
+def test_timeline_picture_has_the_https_row_and_its_recovery(tmp_path):
+    report, api, app, https = _build_https([(4.0, 8.0)])
+    path = tmp_path / "t.png"
+    marks = {name: at for name, at, _c in report_mod.figure(report, api, _watch(), app, str(path), https)}
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert marks["app HTTPS recovered"] == 8.0 and marks["app recovered"] == 14.0
+
+
+def test_main_reads_the_https_series(tmp_path):
+    _report, api, app, https = _build_https([(4.0, 8.0)])
+    files = {"facts": _facts(), "api": api, "app": app, "watch": _watch(), "app-https": https}
+    for name, data in files.items():
+        (tmp_path / (name + ".json")).write_text(json.dumps(data))
+    args = ["--%s=%s" % (name, tmp_path / (name + ".json")) for name in files]
+    assert report_mod.main([*args, "--out", str(tmp_path / "r.json")]) == 0
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written["app_https"]["versus_http"]["ok"] is True
+    assert _verdicts(written)["https_within_http_window"] == "PASS"

@@ -67,3 +67,23 @@ def test_a_cluster_that_does_not_answer_is_refused_before_anything_is_cut(tmp_pa
     # MicroK8s is not installed here: every node reads as not running
     run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd")
     _assert_refused(run, "nothing was powered off: not running or not reachable: pc1, pc2, pc3")
+
+
+def test_tls_ingress_without_its_exported_ca_is_refused_before_anything_is_cut(tmp_path):
+    """tls_ingress on (as the nodes see it): the HTTPS probe needs <tls_ingress_dir>/ca.pem, which is missing."""
+    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", tls_ingress_enabled=True,
+                 tls_ingress_dir=str(tmp_path / "tls"))  # fmt: skip
+    _assert_refused(run, "The HTTPS probe of https://hello.home.arpa/ needs its CA, and %s/ca.pem" % (tmp_path / "tls"))
+
+
+def test_an_https_url_that_is_not_https_is_refused(tmp_path):
+    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_https_url="http://hello.home.arpa/")
+    _assert_refused(run, "failover_drill_https_url must be an https:// URL")
+
+
+def test_with_the_ca_exported_the_https_check_lets_the_drill_go_on_to_the_health_check(tmp_path):
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", tls_ingress_enabled=True,
+                 tls_ingress_dir=str(tmp_path / "tls"))  # fmt: skip
+    _assert_refused(run, "nothing was powered off: not running or not reachable: pc1, pc2, pc3")

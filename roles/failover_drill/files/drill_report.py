@@ -3,7 +3,8 @@
 drill saw (roles/failover_drill). Runs on the controller; the picture needs matplotlib (requirements.txt).
 
     python drill_report.py --facts facts.json --api api.json --watch watch.json [--app app.json] \
-        --out reports/failover-20261130-150000.json --png reports/failover-20261130-150000.png
+        [--app-https app-https.json] --out reports/failover-20261130-150000.json \
+        --png reports/failover-20261130-150000.png
 
 Times in the report are seconds after the power cut. Every figure is computed here from raw samples, so the unit
 tests can feed in made-up timelines and check the arithmetic and the verdicts.
@@ -23,6 +24,8 @@ TARGETS = (
 )
 # Pods these controllers own do not move to another node.
 STAY_PUT = ("DaemonSet", "Node", "")
+# The HTTPS series' target (tls_ingress): it fails only while plain HTTP fails too.
+HTTPS_TARGET = ("https_within_http_window", "HTTPS failures only inside the HTTP failure window")
 
 
 def outages(samples):
@@ -132,6 +135,44 @@ def watch_summary(watch, cut_at):
     }
 
 
+def _interval(series):
+    """The probe's interval: as it wrote it, else the median gap between its samples (0 with fewer than 2)."""
+    if series.get("interval"):
+        return float(series["interval"])
+    moments = [sample[0] for sample in series["samples"]]
+    gaps = sorted(b - a for a, b in zip(moments, moments[1:]))
+    return round(gaps[len(gaps) // 2], 3) if gaps else 0.0
+
+
+def https_inside_http(http, https, cut_at):
+    """Whether the HTTPS series failed only while plain HTTP failed too.
+
+    Rule: every failed HTTPS attempt (its start, seconds after the cut) lies within the HTTP failure window
+    (request_summary's: from the last HTTP success before HTTP's first failure after the cut to the first success
+    after its last failure; still failing at the end: open-ended) widened by one HTTPS probe interval on both sides,
+    as two probes started a fraction of an interval apart can see the same moment. With no HTTP failure after the
+    cut, any HTTPS failure is outside; HTTPS failures before the cut are always outside.
+    """
+    margin = _interval(https)
+    window = request_summary(http["samples"], cut_at)["failure_window"]
+    if window is None:
+        low = high = None
+    else:
+        low = round(window["start"] - margin, 3)
+        high = None if window.get("ongoing") else round(window["end"] + margin, 3)
+    failed = [round(sample[0] - cut_at, 3) for sample in https["samples"] if not sample[1]]
+    outside = [moment for moment in failed if window is None or moment < low or (high is not None and moment > high)]
+    return {
+        "rule": "every HTTPS failure within the HTTP failure window widened by one probe interval",
+        "margin_seconds": margin,
+        "window": None if window is None else {"start": low, "end": high},
+        "https_failures": len(failed),
+        "outside": len(outside),
+        "outside_at": outside[:20],
+        "ok": not outside,
+    }
+
+
 def measured(report):
     """The figure each target is judged on (None: it did not happen while the drill watched)."""
     app_window = (report["app"] or {}).get("failure_window")
@@ -150,20 +191,46 @@ def _window(window):
     return None if window.get("ongoing") else window["seconds"]
 
 
+def not_measured(report, key):
+    """Why a target could not be measured in this drill (None: it could)."""
+    if key == "app_failure_window" and report["app"] is None:
+        return "the app was not probed (no LoadBalancer address)"
+    if key == "pods_ready_elsewhere" and not report["events"]["moving_owners"]:
+        drill = report["drill"]
+        why = "%s held no pod that moves to another node" % (drill.get("node_name") or drill.get("target"))
+        reasons = " ".join(drill.get("target_reasons") or [])
+        if "no node holds an app pod" in reasons:
+            why += "; no node held a pod of the app when the drill chose its target"
+        elif "named by failover_drill_target" in reasons:
+            why += " (the target was named by failover_drill_target)"
+        return why
+    return None
+
+
 def judge(report, profile):
-    """One line per target. The tuned profile is judged (PASS/FAIL); the default one is informational."""
+    """One line per target. The tuned profile is judged (PASS/FAIL); the default one is informational. The HTTPS
+    line (when HTTPS was probed) is PASS/FAIL whatever the profile: it is about correctness, not timing."""
     figures = measured(report)
     lines = []
     for key, what, limit in TARGETS:
         value = figures[key]
-        if (key == "app_failure_window" and report["app"] is None) or (
-            key == "pods_ready_elsewhere" and not report["events"]["moving_owners"]
-        ):
-            lines.append({"target": key, "what": what, "limit": limit, "measured": None, "verdict": "SKIPPED"})
+        reason = not_measured(report, key)
+        if reason:
+            line = {"target": key, "what": what, "limit": limit, "measured": None, "verdict": "SKIPPED"}
+            lines.append(dict(line, reason=reason))
             continue
         met = value is not None and value <= limit
         verdict = ("PASS" if met else "FAIL") if profile == "tuned" else ("INFO-met" if met else "INFO-missed")
         lines.append({"target": key, "what": what, "limit": limit, "measured": value, "verdict": verdict})
+    https = report.get("app_https")
+    if https is not None:
+        key, what = HTTPS_TARGET
+        line = {"target": key, "what": what, "limit": None}
+        if https["versus_http"] is None:
+            lines.append(dict(line, measured=None, verdict="SKIPPED", reason="no plain HTTP series to compare with"))
+        else:
+            versus = https["versus_http"]
+            lines.append(dict(line, measured=versus["outside"], verdict="PASS" if versus["ok"] else "FAIL"))
     return lines
 
 
@@ -179,7 +246,7 @@ def checks(facts):
     return found
 
 
-def build(facts, api, watch, app=None):
+def build(facts, api, watch, app=None, app_https=None):
     cut_at = facts["power_cut_at"]
     events = watch_summary(watch, cut_at)
     events["promoted_after_seconds"] = facts.get("promoted_after_seconds")
@@ -192,10 +259,19 @@ def build(facts, api, watch, app=None):
         "power_cut_at": cut_at,
         "api": dict(request_summary(api["samples"], cut_at), url=api["url"], through=facts.get("api_through")),
         "app": dict(request_summary(app["samples"], cut_at), url=app["url"]) if app else None,
+        "app_https": None,
         "events": events,
         "voters": {k: facts.get("voters_" + k, []) for k in ("before", "during", "after")},
         "high_availability_after": facts.get("high_availability_after"),
     }
+    if app_https:
+        report["app_https"] = dict(
+            request_summary(app_https["samples"], cut_at),
+            url=app_https["url"],
+            connect_to=app_https.get("connect_to"),
+            cafile=facts.get("app_https_cafile"),
+            versus_http=https_inside_http(app, app_https, cut_at) if app else None,
+        )
     report["targets"] = judge(report, facts.get("profile", "default"))
     report["checks"] = checks(facts)
     failed = [c for c in report["checks"] if not c["ok"]] + [t for t in report["targets"] if t["verdict"] == "FAIL"]
@@ -203,7 +279,7 @@ def build(facts, api, watch, app=None):
     return report
 
 
-def figure(report, api, watch, app, path):
+def figure(report, api, watch, app, path, app_https=None):
     """The timeline: each probe's attempts (ok / failed) against seconds after the power cut, with the events."""
     import matplotlib
 
@@ -212,7 +288,9 @@ def figure(report, api, watch, app, path):
 
     cut_at = report["power_cut_at"]
     api_host = urllib.parse.urlsplit(report["api"]["url"]).hostname
-    rows = [("API at " + str(api_host), api)] + ([("app from the client", app)] if app else [])
+    rows = [("API at " + str(api_host), api)] + ([("app (HTTP) from the client", app)] if app else [])
+    rows += [("app (HTTPS) from the client", app_https)] if app_https else []
+    summaries = {id(api): report["api"], id(app): report["app"], id(app_https): report["app_https"]}
     fig, (probes, pods) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     for row, (_label, data) in enumerate(rows):
         for ok, colour, mark in ((True, "tab:green", "|"), (False, "tab:red", "x")):
@@ -220,11 +298,16 @@ def figure(report, api, watch, app, path):
             probes.scatter(
                 xs, [row] * len(xs), c=colour, marker=mark, s=40, label=("ok" if ok else "failed") if row == 0 else None
             )
-        summary = report["api"] if data is api else report["app"]
+        summary = summaries[id(data)]
         window = summary["failure_window"]
         if window:
             probes.axvspan(window["start"], window["end"], ymin=(row + 0.1) / len(rows), ymax=(row + 0.9) / len(rows),
                            color="tab:red", alpha=0.12)  # fmt: skip
+        allowed = (summary.get("versus_http") or {}).get("window") if data is app_https else None
+        if allowed:  # where HTTPS may fail: HTTP's failure window widened by one probe interval
+            end = allowed["end"] if allowed["end"] is not None else summary["last_sample"]
+            probes.axvspan(allowed["start"], end, ymin=(row + 0.05) / len(rows), ymax=(row + 0.95) / len(rows),
+                           fill=False, edgecolor="grey", linestyle=":", label="HTTP window + 1 interval")  # fmt: skip
     probes.set_yticks(range(len(rows)), [label for label, _data in rows])
     probes.set_ylim(-0.6, len(rows) - 0.4)
     series = report["events"]["ready_elsewhere_series"]
@@ -242,6 +325,10 @@ def figure(report, api, watch, app, path):
         ("NotReady", events["not_ready_after_seconds"], "tab:orange"),
         ("promotion", events["promoted_after_seconds"], "tab:purple"),
         ("app recovered", _recovered(report["app"]), "tab:green"),
+    ]
+    if app_https:
+        marks.append(("app HTTPS recovered", _recovered(report["app_https"]), "tab:olive"))
+    marks += [
         ("API recovered", _recovered(report["api"]), "tab:cyan"),
         ("pods Ready elsewhere", events["pods_ready_elsewhere_after_seconds"], "tab:blue"),
     ]
@@ -281,15 +368,17 @@ def main(argv=None):
     parser.add_argument("--api", required=True, help="the API probe's samples (probe.py request)")
     parser.add_argument("--watch", required=True, help="the node and pod watch (probe.py watch)")
     parser.add_argument("--app", help="the app probe's samples, when the app was probed")
+    parser.add_argument("--app-https", help="the app's HTTPS probe's samples, when tls_ingress serves it")
     parser.add_argument("--out", required=True, help="the report (JSON) to write")
     parser.add_argument("--png", help="the timeline picture to write")
     args = parser.parse_args(argv)
     facts, api, watch, app = _load(args.facts), _load(args.api), _load(args.watch), _load(args.app)
-    report = build(facts, api, watch, app)
+    app_https = _load(args.app_https)
+    report = build(facts, api, watch, app, app_https)
     report["figure"] = None
     if args.png:
         try:
-            figure(report, api, watch, app, args.png)
+            figure(report, api, watch, app, args.png, app_https)
             report["figure"] = args.png
         except ImportError as error:
             report["figure_error"] = "no picture: %s (pip install -r requirements.txt)" % error

@@ -4,6 +4,7 @@ the pods from the Kubernetes API, for a bounded time, and write every sample to 
 
     python3 probe.py request --url http://10.77.0.240:8081/ --seconds 90 --out app.json
     python3 probe.py request --url https://10.77.0.11:16443/version --cafile ca.crt --bearer-file token --out api.json
+    python3 probe.py request --url https://hello.home.arpa/ --connect-to 10.77.0.250 --cafile ca.pem --out https.json
     python3 probe.py watch --server https://10.77.0.12:16443 --node node1 --cafile ca.crt \
         --client-cert client.crt --client-key client.key --seconds 90 --out watch.json
 
@@ -11,7 +12,9 @@ the pods from the Kubernetes API, for a bounded time, and write every sample to 
 short timeout, as an IoT device or a kubeconfig with one server does; each sample is [moment, ok, status or kind of
 failure, answer, seconds taken]. `watch`: every second, the node's Ready condition and every pod's node, readiness
 and owner. HTTPS is verified against the cluster's CA, with the name
-(or IP address) the URL names. Standard library only, so it runs on a Raspberry Pi as it is; credential files are
+(or IP address) the URL names. `--connect-to ADDRESS` pins the URL's name to an address as `curl --resolve` does: the
+TCP connection goes to ADDRESS, while SNI, the certificate's name check and the Host header keep the URL's name (the
+client need not resolve it). Standard library only, so it runs on a Raspberry Pi as it is; credential files are
 read, never printed.
 """
 
@@ -19,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
+import http.client
 import json
+import socket
 import ssl
 import time
 import urllib.error
@@ -41,11 +47,43 @@ def headers_for(bearer_file=None):
         return {"Authorization": "Bearer " + handle.read().strip()}
 
 
-def fetch(url, timeout, headers, context):
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to a fixed address that still speaks to the URL's name (SNI, certificate, Host)."""
+
+    def __init__(self, host, address, **kwargs):
+        super().__init__(host, **kwargs)
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout, self.source_address)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, address, context):
+        super().__init__(context=context)
+        self._pinned_context, self._address = context, address
+
+    def https_open(self, req):
+        return self.do_open(
+            functools.partial(_PinnedHTTPSConnection, address=self._address), req, context=self._pinned_context
+        )
+
+
+def opener_for(url, context, connect_to=None):
+    """The function that opens a request: urllib's own, or one pinned to `connect_to` for an https:// URL."""
+    if not connect_to:
+        return functools.partial(urllib.request.urlopen, context=context)
+    if not url.startswith("https://"):
+        raise ValueError("--connect-to needs an https:// URL")
+    return urllib.request.build_opener(_PinnedHTTPSHandler(connect_to, context)).open
+
+
+def fetch(url, timeout, headers, context, connect_to=None):
     """(ok, detail, body): ok is an HTTP 2xx answer; detail the status code or the kind of failure."""
     request = urllib.request.Request(url, headers=dict(headers, Connection="close"))
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with opener_for(url, context, connect_to)(request, timeout=timeout) as response:
             return 200 <= response.status < 300, str(response.status), response.read()
     except urllib.error.HTTPError as error:
         return False, str(error.code), b""
@@ -80,12 +118,19 @@ def request_probe(args):
 
     def sample():
         began = time.monotonic()
-        ok, detail, body = fetch(args.url, args.timeout, headers, context)
+        ok, detail, body = fetch(args.url, args.timeout, headers, context, args.connect_to)
         said = body[:200].decode("utf-8", "replace").strip() if ok else ""
         return ok, detail, said, round(time.monotonic() - began, 3)
 
     samples = run_for(args.seconds, args.interval, sample)
-    return {"kind": "request", "url": args.url, "timeout": args.timeout, "samples": samples}
+    return {
+        "kind": "request",
+        "url": args.url,
+        "connect_to": args.connect_to,
+        "timeout": args.timeout,
+        "interval": args.interval,
+        "samples": samples,
+    }
 
 
 def node_ready(node):
@@ -137,6 +182,9 @@ def parse(argv=None):
     modes = parser.add_subparsers(dest="mode", required=True)
     request = modes.add_parser("request", help="request one URL, one attempt and one new connection per sample")
     request.add_argument("--url", required=True)
+    request.add_argument(
+        "--connect-to", help="connect to this address instead of resolving the URL's name (https only; SNI keeps it)"
+    )
     watch = modes.add_parser("watch", help="watch a node's Ready condition and the pods through the API")
     watch.add_argument("--server", required=True, help="the API server, https://ADDRESS:PORT")
     watch.add_argument("--node", required=True, help="the Kubernetes node name to watch")
@@ -154,6 +202,8 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
+    if args.mode == "request" and args.connect_to and not args.url.startswith("https://"):
+        raise SystemExit("probe.py: --connect-to needs an https:// URL, got %s" % args.url)
     report = request_probe(args) if args.mode == "request" else watch_probe(args)
     with open(args.out, "w") as handle:
         json.dump(report, handle)
