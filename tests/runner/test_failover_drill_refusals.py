@@ -87,3 +87,10 @@ def test_with_the_ca_exported_the_https_check_lets_the_drill_go_on_to_the_health
     run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", tls_ingress_enabled=True,
                  tls_ingress_dir=str(tmp_path / "tls"))  # fmt: skip
     _assert_refused(run, "nothing was powered off: not running or not reachable: pc1, pc2, pc3")
+
+
+def test_numbers_given_as_text_like_key_value_extra_vars_pass_the_input_checks(tmp_path):
+    """`-e failover_drill_observe_seconds=90` arrives as the string '90': the checks compare it as a number."""
+    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", failover_drill_observe_seconds="90",
+                 failover_drill_request_timeout="2", failover_drill_request_interval="0.25")  # fmt: skip
+    _assert_refused(run, "nothing was powered off: not running or not reachable: pc1, pc2, pc3")
