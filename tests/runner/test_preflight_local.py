@@ -80,6 +80,8 @@ def _changed(run):
         "playbooks/storage_drill.yml",
         "playbooks/storage_backup.yml",
         "playbooks/storage_restore.yml",
+        "playbooks/inference_service.yml",
+        "playbooks/offload_report.yml",
     ],
 )
 def test_playbooks_pass_syntax_check_through_ansible_runner(tmp_path, playbook):
