@@ -31,14 +31,14 @@ help:
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
 	@echo "make lab-unit      the lab's own unit tests (tests/lab/tests, no LXD needed)"
 	@echo "make ci-test       tests of the CI helper scripts (tests/ci)"
-	@echo "make lab           lab-up, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
+	@echo "make lab           lab-up with the inference service, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
 	@echo "make third-party ROLE=dir  a third-party MicroK8s Ansible role (a local clone) on a fresh 3-node 1.32 lab, checked; lab down after"
 	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady (SOAK_MINUTES=n; SOAK_ONLY=1: only soak the lab that is up)"
 	@echo "make bench-storage against a running lab (lab-up + site.yml): the storage drill, 10 power cuts (LAB_STORAGE_ENGINE, default mayastor)"
-	@echo "make offload-report  against a running lab (lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
+	@echo "make offload-report  against a running lab (make lab, or lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
-	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set); make lab-down"
+	@echo "make lab-up        start the LXD lab (NODES=n PROFILE=x.y are passed on when set; LAB_INFERENCE=1: with the inference service); make lab-down"
 	@echo "make clean         remove build output; make distclean also removes .venv"
 
 venv: $(VENV)/.requirements.stamp
@@ -137,10 +137,13 @@ lab-up: venv
 lab-down: venv
 	python tests/lab/lab.py down
 
-# The main command: the LXD lab (4 nodes + client, the microk8s test double), the whole playbook, the checks from
-# the client, the failover drill on MicroK8s' defaults, site.yml again with the failover profile (hello's pods roll
-# onto its tolerations) and the drill on it; prints both drills' headline and target lines, then the tuned report.
-lab: lab-up
+# The main command: the LXD lab (4 nodes + client, the microk8s test double) brought up with the inference service's
+# inputs (its server image built offline, the digits v1 model: site.yml deploys the service), the whole playbook,
+# the checks from the client, the failover drill on MicroK8s' defaults, site.yml again with the failover profile
+# (hello's pods roll onto its tolerations) and the drill on it; prints both drills' headline and target lines, then
+# the tuned report. `make offload-report` then measures the service site.yml deployed.
+lab: venv
+	python tests/lab/lab.py up $(LAB_ARGS) --inference
 	ansible-playbook site.yml -i inventories/lab
 	ansible-playbook playbooks/verify.yml -i inventories/lab
 	ansible-playbook playbooks/failover.yml -i inventories/lab
@@ -169,6 +172,7 @@ lab-scenarios: venv
 # molecule create, converge, idempotence, verify; the failure paths (tests/lab/scenarios); the failover drill on
 # MicroK8s' default timings; site.yml again with the failover profile (converge, idempotence) and the drill on the
 # tuned timings; verify; the lab goes away whatever happened. Other versions: `make lab-test LAB_TEST_PROFILE=1.20`.
+# LAB_INFERENCE=1: the lab also gets the inference service (site.yml deploys it; tests/lab/scenarios/test_inference.py).
 LAB_TEST_PROFILE ?= 1.32
 lab-test: venv
 	export LAB_PROFILE=$(LAB_TEST_PROFILE); status=0; \
@@ -196,8 +200,9 @@ bench-storage: venv
 	LAB_STORAGE_ENGINE=$(LAB_STORAGE_ENGINE) LAB_STORAGE_DRILL=1 LAB_STORAGE_DRILL_REPETITIONS=10 \
 		python -m pytest -v -s tests/lab/scenarios/test_storage.py
 
-# The AI offload system's evidence against a running lab (make lab-up, then site.yml): both models trained, the
-# inference service deployed, simulated devices on client1, a rolling model update and a power cut under load.
+# The AI offload system's evidence against a running lab (make lab; or make lab-up and site.yml, then the report
+# deploys the service itself): both models trained, simulated devices on client1 against the service, a rolling
+# model update (v1 -> v2) and a power cut under load.
 offload-report: venv
 	python tests/lab/offload_report.py $(if $(SERVER),--server $(SERVER))
 

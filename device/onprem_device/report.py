@@ -126,7 +126,11 @@ def markdown(report: dict) -> str:
         f"(target offload {report['training']['target_rate']:.0%}).",
         "",
         *(
-            [f"Deployment re-run: changed={report['idempotent_changed']}.", ""]
+            [
+                (f"Service deployed by {report['deployed_by']}. " if "deployed_by" in report else "")
+                + f"Deployment re-run: changed={report['idempotent_changed']}.",
+                "",
+            ]
             if "idempotent_changed" in report
             else []
         ),

@@ -3,6 +3,7 @@
 """The onprem.microk8s lab: LXD containers with real snapd and the microk8s test double, in one command.
 
 lab.py up [--nodes N] [--masters M | --workers W] [--profile 1.28]   bring the lab up (safe to re-run)
+          [--inference]                                              ... with the inference service on in site.yml
 lab.py down [--purge]                                                remove everything the lab made in LXD
 lab.py status                                                        the lab's containers and addresses
 lab.py exec NODE -- CMD...                                           run a command in a container
@@ -15,13 +16,14 @@ import argparse
 import concurrent.futures
 import contextlib
 import dataclasses
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
 
 from images import build as images_build
-from labkit import access, acme_lab, core_snap, double, facts, image, lxd, nodes, plan, real
+from labkit import access, acme_lab, core_snap, double, facts, image, lxd, nodes, offload, plan, real
 from labkit.shell import LabError, run, say, step
 
 LAB_DIR = pathlib.Path(__file__).resolve().parent
@@ -42,6 +44,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument("--workers", type=int, help="how many nodes are workers, the last ones (default: the rest)")
     up.add_argument("--profile", default="1.28", help="microk8s version profile of the double (default 1.28)")
     up.add_argument("--backend", choices=("double", "real"), default="double", help="see tests/lab/README.md")
+    up.add_argument(
+        "--inference",
+        action="store_true",
+        default=os.environ.get("LAB_INFERENCE", "") == "1",
+        help="build the inference server image, train the digits v1 model and enable the inference service in the\n"
+        "inventory, so site.yml deploys it (make lab; default: LAB_INFERENCE=1)",
+    )
     down = commands.add_parser("down", help="delete the lab's containers, image, profile, bridge and pool")
     down.add_argument("--purge", action="store_true", help="also delete the image and snap build caches")
     commands.add_parser("status", help="list the lab's containers")
@@ -80,6 +89,10 @@ def up(args: argparse.Namespace) -> None:
     rootfs_tar = image.ensure(BUILD_DIR / "image")
     with step("building the hello app image offline (hello:local)"):
         app_image = images_build.build(rootfs_tar, BUILD_DIR / "images", "hello:local")
+    inference = None
+    if args.inference:
+        with step("the inference service's inputs: its server image (offline) and the digits v1 model"):
+            inference = offload.prepare(rootfs_tar)
     with step(f"building the microk8s double, profile {args.profile}"):
         kit = Payload(
             public_key=access.ensure_key(KEY),
@@ -92,7 +105,9 @@ def up(args: argparse.Namespace) -> None:
         _in_parallel(lambda machine: _prepare(machine, existing.get(machine.name), kit), args)
     for extra in sorted(set(existing) - {machine.name for machine in args.machines}):
         say(f"note: {extra} is not in this plan and was left as it is (lab.py down removes it)")
-    inventory = access.render_inventory(args.machines, KEY, KNOWN_HOSTS, kit.snaps, args.profile, app_image)
+    inventory = access.render_inventory(
+        args.machines, KEY, KNOWN_HOSTS, kit.snaps, args.profile, app_image, inference=inference
+    )
     (INVENTORY_DIR / "hosts.yml").write_text(inventory)
     say(f"inventory written: {INVENTORY_DIR / 'hosts.yml'}")
 

@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """`make offload-report`: the AI offload system's evidence, against a running lab (make lab-up + site.yml).
 
-Trains both models (scikit-learn's bundled digits), builds the inference image offline (cached), deploys the
-inference service with playbooks/offload_report.yml, installs the device package on client1 (with numpy from the
-image's pinned wheels: the lab's containers have no route out), then from client1 through the LoadBalancer:
+Trains both models (scikit-learn's bundled digits) and builds the inference image offline (cached), as `lab.py up
+--inference` does (labkit/offload.py, the same files). When the lab was brought up that way (`make lab`), site.yml
+has deployed the service with v1: playbooks/offload_report.yml runs once with the inventory's values (nothing may
+change) and writes the service's URL; otherwise it deploys v1 itself, then again (nothing may change). Installs the
+device package on client1 (with numpy from the image's pinned wheels: the lab's containers have no route out), then
+from client1 through the LoadBalancer:
 records (every test input through the device model and the server), the server at a fixed request rate, simulated
 devices running the cascade, the same load during a rolling model update (v1 -> v2) and during a node power-off.
 Writes reports/offload-<time>.{md,json,png}.
@@ -30,10 +33,10 @@ ROOT = LAB_DIR.parents[1]
 sys.path.insert(0, str(LAB_DIR))
 sys.path.insert(0, str(ROOT / "device"))
 
-from images import build as hello_build  # noqa: E402
-from images import inference  # noqa: E402
+import yaml  # noqa: E402
+from labkit import offload  # noqa: E402
 from labkit.shell import LabError, run, say, step  # noqa: E402
-from onprem_device import promtext, report, train  # noqa: E402
+from onprem_device import promtext, report  # noqa: E402
 
 CLIENT = "client1"
 SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
@@ -50,13 +53,14 @@ def timed(result: dict, what: str):
     result.setdefault("phases", []).append([what, round(time.monotonic() - began, 1)])
 
 
-def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) -> str:
-    """Run playbooks/offload_report.yml; returns its output (also echoed)."""
-    extra = {
-        "inference_service_models": models,
-        "inference_service_image_archive": str(archive),
-        "offload_url_file": str(url_file),
-    }
+def playbook(models: list[dict] | None, archive: pathlib.Path | None, url_file: pathlib.Path | None) -> str:
+    """Run playbooks/offload_report.yml (models and archive None: the inventory's; url_file None: the URL is not
+    written, which would count as a change); returns its output (also echoed)."""
+    extra: dict = {"offload_url_file": str(url_file)} if url_file else {}
+    if models is not None:
+        extra["inference_service_models"] = models
+    if archive is not None:
+        extra["inference_service_image_archive"] = str(archive)
     command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/offload_report.yml"]
     command += ["-i", "inventories/lab", "-e", json.dumps(extra)]
     done = subprocess.run(command, cwd=ROOT, check=False, timeout=1200, capture_output=True, text=True)
@@ -69,6 +73,22 @@ def playbook(models: list[dict], archive: pathlib.Path, url_file: pathlib.Path) 
 def changed_total(output: str) -> int:
     """Sum of changed=N over the PLAY RECAP lines."""
     return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
+
+
+def service_url(name: str = "inference", namespace: str = "default") -> str:
+    """The v2 API's address from the service's LoadBalancer Service (through the bootstrap node's kubectl)."""
+    command = ["lxc", "exec", "node1", "--", "/snap/bin/microk8s", "kubectl", "get", "service", name, "-n", namespace]
+    service = json.loads(run([*command, "-o", "json"]))
+    address = service["status"]["loadBalancer"]["ingress"][0]["ip"]
+    port = next(entry["port"] for entry in service["spec"]["ports"] if entry["name"] == "http")
+    return f"http://{address}:{port}"
+
+
+def deployed_by_site() -> bool:
+    """Whether the lab's inventory enables the inference service (lab.py up --inference): site.yml deployed it."""
+    hosts = ROOT / "inventories" / "lab" / "hosts.yml"
+    variables = (yaml.safe_load(hosts.read_text()) or {}).get("all", {}).get("vars", {}) if hosts.exists() else {}
+    return variables.get("inference_service_enabled") is True
 
 
 def device_kit(models_dir: pathlib.Path, site: pathlib.Path) -> bytes:
@@ -165,42 +185,33 @@ def announcing_node(address: str) -> str:
 
 def train_models(result: dict) -> None:
     with timed(result, "training the device and server models (digits)"):
-        result["training"] = train.build(WORK / "models", target_rate=0.3, seed=0)
-        import joblib
-        import numpy as np
-
-        splits = train.load_splits(0)
-        v2 = train.train_server(
-            np.vstack([splits["x_train"], splits["x_cal"]]),
-            np.concatenate([splits["y_train"], splits["y_cal"]]),
-            c=5.0,
-        )
-        (WORK / "models" / "server-v2").mkdir(exist_ok=True)
-        joblib.dump(v2, WORK / "models" / "server-v2" / train.SERVER_MODEL, compress=("xz", 9))
+        result["training"] = offload.train_v1()
+        offload.train_v2()
 
 
 def lab_phases(args: argparse.Namespace, result: dict) -> None:
     """Deploy in the lab, devices on client1, rolling update, metrics, power cut."""
     with timed(result, "building the inference image (cached)"):
-        archive = inference.build(
-            hello_build.default_rootfs_tar(), LAB_DIR / ".build" / "images", "onprem-inference:local"
-        )
+        archive = offload.server_image()
     result["image_archive_mb"] = round(archive.stat().st_size / 1e6, 1)
-    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site = inference.site_packages(LAB_DIR / ".build" / "images", python)  # numpy for the device kit
+    site = offload.site_packages()  # numpy for the device kit
     url_file = WORK / "url.txt"
-    v1 = [{"name": "digits", "version": "v1", "artifact": str(WORK / "models" / "server" / train.SERVER_MODEL)}]
-    v2_models = [
-        {"name": "digits", "version": "v2", "artifact": str(WORK / "models" / "server-v2" / train.SERVER_MODEL)}
-    ]
-    with timed(result, "deploying the inference service (v1)"):
-        playbook(v1, archive, url_file)
-    with timed(result, "the same deployment again: nothing may change"):
-        result["idempotent_changed"] = changed_total(playbook(v1, archive, url_file))
-    url = url_file.read_text().strip()
+    if deployed_by_site():
+        result["deployed_by"] = "site.yml (the lab inventory enables it: lab.py up --inference)"
+        with timed(result, "the service site.yml deployed, with the inventory's values: nothing may change"):
+            result["idempotent_changed"] = changed_total(playbook(None, None, None))
+        url = service_url()
+    else:
+        result["deployed_by"] = "playbooks/offload_report.yml (the lab inventory leaves it off)"
+        v1 = offload.served("v1")
+        with timed(result, "deploying the inference service (v1)"):
+            playbook(v1, archive, url_file)
+        with timed(result, "the same deployment again: nothing may change"):
+            result["idempotent_changed"] = changed_total(playbook(v1, archive, url_file))
+        url = url_file.read_text().strip()
     say(f"service: {url}")
     with timed(result, f"installing the device package on {CLIENT}"):
-        (WORK / "device-kit.tar.gz").write_bytes(device_kit(WORK / "models", site))
+        (WORK / "device-kit.tar.gz").write_bytes(device_kit(offload.MODELS, site))
         run(["lxc", "exec", CLIENT, "--", "rm", "-rf", KIT])
         run(["lxc", "exec", CLIENT, "--", "mkdir", "-p", KIT])
         run(["lxc", "file", "push", str(WORK / "device-kit.tar.gz"), f"{CLIENT}/tmp/device-kit.tar.gz"])
@@ -224,7 +235,7 @@ def lab_phases(args: argparse.Namespace, result: dict) -> None:
             process = start_devices(url, args.devices, 900, "rolling", stop_file="/tmp/offload-stop")
             time.sleep(5)
             began = time.time()
-            playbook(v2_models, archive, url_file)
+            playbook(offload.served("v2"), archive, url_file)
             took = time.time() - began
             time.sleep(12)  # the old replicas drain (5 s) and stop after the rollout is reported done
             run(["lxc", "exec", CLIENT, "--", "touch", "/tmp/offload-stop"])
@@ -271,8 +282,8 @@ def direct_phases(args: argparse.Namespace, result: dict) -> None:
     from onprem_device import loadtest as lt
     from onprem_device.model import DeviceModel
 
-    model = DeviceModel.load(WORK / "models" / "device")
-    data = np.load(WORK / "models" / "test.npz")
+    model = DeviceModel.load(offload.MODELS / "device")
+    data = np.load(offload.MODELS / "test.npz")
     x, y = data["x"].astype(np.float64), data["y"]
     result["lab"] = f"simulated devices on this machine against {args.server}"
     result["where"] = f"from this machine to {args.server}"

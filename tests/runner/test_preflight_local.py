@@ -80,6 +80,8 @@ def _changed(run):
         "playbooks/storage_drill.yml",
         "playbooks/storage_backup.yml",
         "playbooks/storage_restore.yml",
+        "playbooks/inference_service.yml",
+        "playbooks/offload_report.yml",
     ],
 )
 def test_playbooks_pass_syntax_check_through_ansible_runner(tmp_path, playbook):
@@ -128,6 +130,7 @@ def _ran_after_preflight(run, host):
         "Read the node (snaps, MicroK8s status, refresh hold, ufw, memory, clock, staging, /etc/hosts, names)",
         "Check the inventory and the settings (once for the cluster)",
         "Check the node (OS, memory, clock, staging directory, installed channel, name resolution)",
+        "Check the inference service's models and image archive",  # site.yml's first play (skipped when off)
     }
     return [
         e["event_data"]["task"]

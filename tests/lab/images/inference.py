@@ -140,9 +140,12 @@ def needed_libraries(source: rootfs.Rootfs, files: list[pathlib.Path]) -> list[s
 
 
 def build_key(rootfs_tar: pathlib.Path, ref: str) -> str:
+    """The file, not the path: lab.py up reaches the rootfs through the lab's cache root, offload_report.py through
+    tests/lab/.build (hard links to one file); a path in the key rebuilt the image, and a rebuilt image has another
+    digest, which the role then imports on every node again."""
     digest = hashlib.sha256()
     stat = rootfs_tar.stat()
-    for part in (str(rootfs_tar), str(stat.st_size), str(stat.st_mtime_ns), ref, json.dumps(CONFIG, sort_keys=True)):
+    for part in (str(stat.st_ino), str(stat.st_size), str(stat.st_mtime_ns), ref, json.dumps(CONFIG, sort_keys=True)):
         digest.update(part.encode() + b"\0")
     for part in (REQUIREMENTS, START, pathlib.Path(rootfs.__file__), pathlib.Path(__file__)):
         digest.update(part.read_bytes())

@@ -25,8 +25,13 @@ def render_inventory(
     snap_files: dict[str, pathlib.Path],
     profile: str,
     app_image: pathlib.Path | None = None,
+    inference: dict | None = None,
 ) -> str:
     """hosts.yml with the groups of inventories/home; key and offline-install variables under all.vars.
+
+    inference (offload.prepare(): image_archive, models): the inference service is enabled with that image archive
+    and those models, as a user would set them after building the image and training the model; without it the
+    service stays off (the role's default).
 
     Ansible logs in as the image's non-root administrator and becomes root with sudo, as on the users' PCs. The
     user and `ansible_become` are set on the lab's groups, not on `all`: `all`'s variables also reach the
@@ -49,6 +54,12 @@ def render_inventory(
     lines += [f"    microk8s_node_{name}: {q(str(path))}" for name, path in sorted(snap_files.items())]
     if app_image:
         lines.append(f"    hello_app_image_archive: {q(str(app_image))}")
+    if inference:
+        lines += [
+            "    inference_service_enabled: true",
+            f"    inference_service_image_archive: {q(str(inference['image_archive']))}",
+            f"    inference_service_models: {q(inference['models'])}",  # a JSON list is a YAML flow sequence
+        ]
     lines.append("  children:")
     for group in ("masters", "workers", "clients"):
         members = [machine for machine in machines if machine.group == group]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pathlib
 import tarfile
 
@@ -99,3 +100,18 @@ def test_needed_libraries_take_only_what_the_wheels_do_not_bundle(tmp_path, monk
     assert wanted == sorted(
         [f"{libs}/libstdc++.so.6", f"{libs}/libstdc++.so.6.0.30", f"{libs}/libm.so.6", f"{libs}/libc.so.6"]
     )
+
+
+def test_the_build_key_follows_the_rootfs_file_not_the_path_it_is_reached_by(tmp_path):
+    first = tmp_path / "cache" / "rootfs.tar"
+    first.parent.mkdir()
+    first.write_bytes(b"rootfs")
+    (tmp_path / "build").mkdir()
+    linked = tmp_path / "build" / "rootfs.tar"
+    os.link(first, linked)
+    key = inference.build_key(first, "onprem-inference:local")
+    assert inference.build_key(linked, "onprem-inference:local") == key
+    assert inference.build_key(first, "other:local") != key
+    linked.unlink()
+    linked.write_bytes(b"rootfs")  # a copy: another file (and a rebuilt rootfs is one)
+    assert inference.build_key(linked, "onprem-inference:local") != key

@@ -46,6 +46,18 @@ def test_the_app_image_goes_to_the_hello_app_role_only_when_built():
     assert yaml.safe_load(text)["all"]["vars"]["hello_app_image_archive"] == str(image)
 
 
+def test_the_inference_service_is_enabled_with_its_inputs_only_when_prepared():
+    assert not {key for key in render()["all"]["vars"] if key.startswith("inference_service_")}
+    archive = pathlib.Path("/b/images/onprem-inference.local.tar.gz")
+    models = [{"name": "digits", "version": "v1", "artifact": "/b/offload: models/server/model.joblib"}]
+    inference = {"image_archive": archive, "models": models}
+    text = access.render_inventory(plan.machines(4), KEY, KNOWN_HOSTS, SNAPS, "1.24", inference=inference)
+    variables = yaml.safe_load(text)["all"]["vars"]
+    assert variables["inference_service_enabled"] is True
+    assert variables["inference_service_image_archive"] == str(archive)
+    assert variables["inference_service_models"] == models
+
+
 def test_paths_with_yaml_special_characters_survive(tmp_path):
     odd = pathlib.Path("/tmp/a: b #c/key")
     text = access.render_inventory(plan.machines(1), odd, KNOWN_HOSTS, SNAPS, "1.20")

@@ -12,6 +12,16 @@ def test_up_defaults():
     assert not hasattr(args, "grace_period") and not hasattr(args, "rebalance_interval")  # timings: args files
 
 
+def test_the_inference_service_is_off_unless_asked_for(monkeypatch):
+    monkeypatch.delenv("LAB_INFERENCE", raising=False)
+    assert not lab.parse_args(["up"]).inference
+    assert lab.parse_args(["up", "--inference"]).inference
+    monkeypatch.setenv("LAB_INFERENCE", "1")
+    assert lab.parse_args(["up"]).inference
+    monkeypatch.setenv("LAB_INFERENCE", "0")
+    assert not lab.parse_args(["up"]).inference
+
+
 def test_up_no_longer_takes_timings_of_the_double():
     with pytest.raises(SystemExit):
         lab.parse_args(["up", "--grace-period", "15"])
