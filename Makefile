@@ -34,7 +34,7 @@ help:
 	@echo "make lab           lab-up with the inference service, site.yml, verify.yml, the failover drill on MicroK8s defaults and on the tuned profile, both reports"
 	@echo "make third-party ROLE=dir  a third-party MicroK8s Ansible role (a local clone) on a fresh 3-node 1.32 lab, checked; lab down after"
 	@echo "make bench         site.yml converge and 3 no-op re-runs on 4 and 8 lab nodes (median, tasks per host, 8/4 ratio), then a 30-min soak of a healthy tuned lab counting false NotReady (SOAK_MINUTES=n; SOAK_ONLY=1: only soak the lab that is up)"
-	@echo "make bench-storage against a running lab (lab-up + site.yml): the storage drill, 10 power cuts (LAB_STORAGE_ENGINE, default mayastor)"
+	@echo "make bench-storage against a running lab (lab-up + site.yml): the storage drill, 10 power cuts of a mayastor writer"
 	@echo "make offload-report  against a running lab (make lab, or lab-up + site.yml), or SERVER=http://ip:port: reports/offload-*.{md,png,json}"
 	@echo "make device-test   the offload device package's tests (tests/device, no lab)"
 	@echo "make molecule      the molecule lab scenario (converge, idempotence, verify, failover, verify, destroy)"
@@ -195,10 +195,8 @@ bench: venv
 
 # The storage drill's 10 repetitions against a running lab (make lab-up, then site.yml): a power cut of the writer's
 # node each, Ready elsewhere <= 90 s, 0 acknowledged records lost (tests/lab/scenarios/test_storage.py).
-LAB_STORAGE_ENGINE ?= mayastor
 bench-storage: venv
-	LAB_STORAGE_ENGINE=$(LAB_STORAGE_ENGINE) LAB_STORAGE_DRILL=1 LAB_STORAGE_DRILL_REPETITIONS=10 \
-		python -m pytest -v -s tests/lab/scenarios/test_storage.py
+	LAB_STORAGE_DRILL_REPETITIONS=10 python -m pytest -v -s tests/lab/scenarios/test_storage.py -k test_storage_drill
 
 # The AI offload system's evidence against a running lab (make lab; or make lab-up and site.yml, then the report
 # deploys the service itself): both models trained, simulated devices on client1 against the service, a rolling

@@ -8,6 +8,8 @@ node's real network loop over the API view in the JSON file VIEW (re-read every 
 Endpoints, pods' labels or policies by rewriting it). The node runs Calico (the `ha-cluster` lock) unless the view
 names it in `flannel`; the view's `ingress_config` stands for the ingress addon's ConfigMap.
 
+`netns_node.py peer ADDRESS PORT`: an HTTP app on ADDRESS:PORT answering the address each connection comes from.
+
 `netns_node.py probe HOST PORT COUNT TIMEOUT MODE`: COUNT new connections (one after the other, or all at once for
 MODE `parallel`), each an HTTP GET with a TIMEOUT s deadline; prints a JSON list of [outcome, seconds] where outcome
 is the app's answer ("n2", "pod-n3"), or "timeout", "refused", "reset", "closed"."""
@@ -35,19 +37,21 @@ POOL = "10.99.0.240-10.99.0.250"
 APP_PORT = 8080
 
 
-def serve(text: str, address: str) -> None:
+def serve(text: str, address: str, port: int = APP_PORT) -> None:
+    """Answers `text`, with `{peer}` replaced by the address the connection comes from."""
+
     class App(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
         def do_GET(self):
-            body = f"{text}\n".encode()
+            body = f"{text.replace('{peer}', self.client_address[0])}\n".encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-    ThreadingHTTPServer((address, APP_PORT), App).serve_forever()
+    ThreadingHTTPServer((address, port), App).serve_forever()
 
 
 class HostMountRunner(Runner):
@@ -129,6 +133,8 @@ if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
     if command == "app":
         serve(arguments[0], "0.0.0.0")
+    elif command == "peer":
+        serve("{peer}", arguments[0], int(arguments[1]))
     elif command == "probe":
         probe(*arguments)
     else:

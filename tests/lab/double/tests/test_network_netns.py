@@ -51,6 +51,7 @@ def service(name: str, cluster_ip: str, external: str | None) -> dict:
 
 
 APP_PORT = 8080
+PEER_PORT = 8090
 
 
 def view(endpoints: dict[str, str], pods: list | None = None, pod_cidrs: bool = False) -> dict:
@@ -235,6 +236,29 @@ def test_cluster_ips_serve_the_nodes_and_pods_hairpin_and_a_service_without_endp
     assert set(from_lb) <= {"pod-n1", "pod-n2", "pod-n3"} and len(from_lb) >= 2, from_lb
     (empty,) = pods_lab.probe("n1", EMPTY_IP, 8081, 1, 2)
     assert empty[0] == "refused" and empty[1] < 1, empty
+
+
+def test_pods_reach_lan_hosts_and_other_nodes_from_their_nodes_address(pods_lab):
+    """Calico's default IPPool has natOutgoing (MicroK8s' cni.yaml; flannel runs with --ip-masq): a pod's connection
+    to an address outside the pod network leaves with its node's address, so a LAN host without a route to the pod
+    network answers it, and another node sees the pod's node, not the pod."""
+    peers = []
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    for where, address in (("client", CLIENT), ("n2", NODES["n2"])):
+        argv = [sys.executable, str(HERE / "netns_node.py"), "peer", address, str(PEER_PORT)]
+        peers.append(subprocess.Popen(["ip", "netns", "exec", pods_lab.namespaces[where], *argv], env=env))
+    try:
+        for address in (CLIENT, NODES["n2"]):
+            seen = wait_for(lambda a=address: pods_lab.answers("pod-n1", a, PEER_PORT), timeout=10,
+                            what=f"an answer from {address} to the pod on n1")  # fmt: skip
+            assert seen == NODES["n1"], f"{address} saw the pod's connection come from {seen}"
+        # between pods nothing is translated: the pod on n2 sees the pod on n1's own address
+        assert pods_lab.answers("pod-n1", "10.1.1.1", APP_PORT) == "pod-n2"
+        assert pods_lab.answers("n2", CLIENT, PEER_PORT) == NODES["n2"]  # the node's own traffic as before
+    finally:
+        for process in peers:
+            process.kill()
+            process.wait()
 
 
 def test_a_dead_nodes_pod_takes_its_share_of_new_connections_which_hang_until_endpoints_drop_it(pods_lab):

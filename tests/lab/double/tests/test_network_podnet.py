@@ -151,3 +151,26 @@ def test_a_node_without_a_pod_cidr_sets_up_no_tunnel_and_a_stale_local_service_r
 
 def test_the_suite_mode_is_chosen_by_the_double_setting():
     assert podnet.uses_netns({}) and not podnet.uses_netns({"pod_network": "host"})
+
+
+def test_traffic_leaving_the_pod_network_is_masqueraded_once_loaded(tmp_path):
+    table = podnet.nat_outgoing_table()
+    assert [r.text for r in table.rules] == ["ip saddr 10.1.0.0/16 ip daddr != 10.1.0.0/16 masquerade"]
+    assert table.chains == {"postrouting": ("nat", "postrouting", 100)}
+
+    class Kernel:
+        def __init__(self):
+            self.loaded, self.fail = [], True
+
+        def replace(self, loaded):
+            if self.fail:
+                self.fail = False
+                raise OSError("nf_tables not there yet")
+            self.loaded.append(loaded.name)
+
+    kernel = Kernel()
+    nat = podnet.NatOutgoing(kernel)
+    nat.sync()  # refused: retried next round
+    nat.sync()
+    nat.sync()  # loaded: not again
+    assert kernel.loaded == ["calico-nat-outgoing"]

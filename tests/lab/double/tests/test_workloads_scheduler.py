@@ -74,6 +74,28 @@ def test_node_selector_and_required_node_affinity():
     assert bindings(scheduler.schedule([pending("q", affinity=affinity)], nodes, NOW)) == {"q": "n1"}
 
 
+def test_preferred_node_affinity_wins_over_fewer_pods_and_yields_to_what_is_required():
+    """kube-scheduler's NodeAffinity score plugin: the weight of each preferred term the node matches."""
+    nodes = [node("n1", labels={"disk": "ssd"}), node("n2", labels={"disk": "hdd"}), node("n3", labels={})]
+    others = {"metadata": {"name": "other", "uid": "uid-other"}}
+    running = [pod("a", others, "n2"), pod("b", others, "n2")]  # n2 has the most pods
+    prefer = {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "preference": {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["hdd"]}]},
+                }
+            ]
+        }
+    }
+    assert bindings(scheduler.schedule([*running, pending("p", affinity=prefer)], nodes, NOW)) == {"p": "n2"}
+    assert bindings(
+        scheduler.schedule([*running, pending("q", nodeSelector={"disk": "ssd"}, affinity=prefer)], nodes, NOW)
+    ) == {"q": "n1"}  # a preference never overrides a requirement
+    assert bindings(scheduler.schedule([*running, pending("r")], nodes, NOW)) == {"r": "n1"}  # without: fewer pods
+
+
 def test_required_anti_affinity_allows_one_per_host():
     term = {"labelSelector": {"matchLabels": {"app": "hello"}}, "topologyKey": "kubernetes.io/hostname"}
     affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}

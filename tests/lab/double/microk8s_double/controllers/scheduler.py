@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The scheduler: binds each pending pod to the best feasible node (Ready, schedulable or tolerated, taints,
 nodeSelector, required node affinity, volumes, pod (anti-)affinity, hard topology spread, host ports), preferring
-nodes with fewer pods of the same owner, soft spread and preferred (anti-)affinity, then fewer pods; unschedulable
-pods get `PodScheduled=False` with kube-scheduler's `0/N nodes are available: ...` message. Resource requests are
-ignored."""
+nodes with fewer pods of the same owner, soft spread and preferred node and pod (anti-)affinity, then fewer pods;
+unschedulable pods get `PodScheduled=False` with kube-scheduler's `0/N nodes are available: ...` message. Resource
+requests are ignored."""
 
 from __future__ import annotations
 
@@ -247,7 +247,12 @@ def score(pod: dict, node: dict, placement: Placement, candidates: list[dict]) -
     owner = controller_uid(pod)
     siblings = sum(1 for p in on_node if owner and controller_uid(p) == owner)
     soft_skew = sum(spread_skew(pod, node, c, candidates, placement) for c in spread_constraints(pod, hard=False))
-    preference = 0
+    labels = node["metadata"].get("labels") or {}
+    node_terms = ((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ) or []
+    # kube-scheduler's NodeAffinity score: the weights of the preferred terms the node matches
+    preference = sum(t.get("weight", 1) for t in node_terms if term_matches(t.get("preference") or {}, labels))
     for kind, sign in (("podAffinity", 1), ("podAntiAffinity", -1)):
         for weighted in affinity_terms(pod, kind, "preferred"):
             term = weighted["podAffinityTerm"]

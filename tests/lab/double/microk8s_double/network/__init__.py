@@ -53,6 +53,7 @@ class NodeNetwork:
         self.proxy = None if self.netns else proxy.Proxy()
         self.rules = proxy.KernelProxy(node.hostname) if self.netns else None
         self.policy = policy.KernelPolicy(node.hostname) if self.netns else None
+        self.nat = podnet.NatOutgoing() if self.netns else None  # Calico's natOutgoing
         self.ingress_source: str | None = None  # the address the ingress controller connects from
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
@@ -85,6 +86,7 @@ class NodeNetwork:
     def apply(self, view: dict) -> None:
         if self.netns:
             self.pods.sync_node(self.node.hostname, view["nodes"])
+            self.nat.sync()
         if self.rules:
             self.rules.sync(view["services"], view["endpoints"])
             self.apply_ingress_source(view)

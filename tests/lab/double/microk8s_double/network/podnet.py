@@ -15,6 +15,11 @@ Calico's Felix programs them. Static entries never fail, so traffic to a pod on 
 and lost on the wire: the sender sees no error, its SYNs go unanswered (no EHOSTUNREACH after a failed ARP). The
 nodes' own traffic (API server, dqlite, ...) goes by their addresses as before, with ordinary ARP.
 
+Leaving the pod network: MicroK8s' Calico IPPool has `natOutgoing: true` (and its flanneld runs with `--ip-masq`),
+so a pod's traffic to an address outside the cluster CIDR (another node, a LAN host, the internet) is masqueraded
+to its node's address, as Felix's `cali-nat-outgoing` chain does: the table `ip calico-nat-outgoing` (`NatOutgoing`),
+postrouting `ip saddr 10.1.0.0/16 ip daddr != 10.1.0.0/16 masquerade`. Pod to pod stays untranslated.
+
 Double setting `pod_network`: "netns" (default) as above; "host" (the contract suite, no root) gives pods the
 node's own IP and runs no command here.
 """
@@ -23,8 +28,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 from pathlib import Path
 
+from ..controllers import nodeipam
+from . import nftables as nft
 from .runner import Runner
 
 GATEWAY = "169.254.1.1"
@@ -32,6 +40,7 @@ ROUTE_PROTO = "80"
 SERVICE_CIDR = "10.152.183.0/24"
 VXLAN = "vxlan.calico"
 VXLAN_ID, VXLAN_PORT, MTU = "4096", "4789", "1450"
+NAT_TABLE = "calico-nat-outgoing"
 
 
 def netns(uid: str) -> str:
@@ -206,6 +215,34 @@ class PodNetwork:
         for command in route_commands(current, wanted, self.peers):
             self.runner.run(*command)
         self.peers = wanted
+
+
+def nat_outgoing_table(cluster_cidr: str = str(nodeipam.CLUSTER_CIDR)) -> nft.Table:
+    """Masquerade what pods send out of the pod network (Calico's natOutgoing)."""
+    table = nft.Table(NAT_TABLE)
+    chain = table.chain("postrouting", ("nat", "postrouting", 100))
+    table.add(chain, nft.address("saddr", cluster_cidr), nft.address("daddr", cluster_cidr, negate=True),
+              nft.masquerade())  # fmt: skip
+    return table
+
+
+class NatOutgoing:
+    """Loads the natOutgoing table into the node's kernel once (again after a failure, reported once)."""
+
+    def __init__(self, kernel: nft.Kernel | None = None):
+        self.kernel, self.loaded, self.reported = kernel or nft.Kernel(), False, None
+
+    def sync(self) -> None:
+        if self.loaded:
+            return
+        try:
+            self.kernel.replace(nat_outgoing_table())
+        except OSError as error:
+            if str(error) != self.reported:
+                print(f"podnet: natOutgoing: {error}", file=sys.stderr, flush=True)
+                self.reported = str(error)
+            return
+        self.loaded = True
 
 
 def for_node(node, runner: Runner | None = None) -> PodNetwork:
