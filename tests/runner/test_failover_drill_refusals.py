@@ -91,6 +91,7 @@ def test_with_the_ca_exported_the_https_check_lets_the_drill_go_on_to_the_health
 
 def test_numbers_given_as_text_like_key_value_extra_vars_pass_the_input_checks(tmp_path):
     """`-e failover_drill_observe_seconds=90` arrives as the string '90': the checks compare it as a number."""
-    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", failover_drill_observe_seconds="90",
-                 failover_drill_request_timeout="2", failover_drill_request_interval="0.25")  # fmt: skip
+    as_text = {"failover_drill_observe_seconds": "90", "failover_drill_request_timeout": "2",
+               "failover_drill_request_interval": "0.25"}  # fmt: skip
+    run = _drill(tmp_path, ["pc1", "pc2", "pc3"], failover_drill_power_method="lxd", **as_text)
     _assert_refused(run, "nothing was powered off: not running or not reachable: pc1, pc2, pc3")

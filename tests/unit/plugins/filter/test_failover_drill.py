@@ -9,11 +9,11 @@ CANDIDATES = ["node%d" % i for i in range(1, 5)]
 ADDRESSES = {"node%d" % i: "10.77.0.1%d" % i for i in range(1, 5)}
 NODES = [{"name": "node%d" % i, "ip": "10.77.0.1%d" % i} for i in range(1, 5)]
 # After a first drill: node1 came back as a standby, node4 was promoted.
-VOTERS = ["10.77.0.12:19001", "10.77.0.13:19001", "10.77.0.14:19001"]
+VOTERS = ("10.77.0.12:19001", "10.77.0.13:19001", "10.77.0.14:19001")
 
 
-def _choose(leases, app_nodes, voters=VOTERS, nodes=NODES):
-    return failover_drill_victim(CANDIDATES, ADDRESSES, nodes, voters, leases, app_nodes)
+def _choose(leases, app_nodes, voters=VOTERS, nodes=None):
+    return failover_drill_victim(CANDIDATES, ADDRESSES, NODES if nodes is None else nodes, list(voters), leases, app_nodes)
 
 
 def test_the_voter_holding_the_leases_and_app_pods_is_chosen_not_the_first_master():
