@@ -13,7 +13,8 @@ VOTERS = ("10.77.0.12:19001", "10.77.0.13:19001", "10.77.0.14:19001")
 
 
 def _choose(leases, app_nodes, voters=VOTERS, nodes=None):
-    return failover_drill_victim(CANDIDATES, ADDRESSES, NODES if nodes is None else nodes, list(voters), leases, app_nodes)
+    nodes = NODES if nodes is None else nodes
+    return failover_drill_victim(CANDIDATES, ADDRESSES, nodes, list(voters), leases, app_nodes)
 
 
 def test_the_voter_holding_the_leases_and_app_pods_is_chosen_not_the_first_master():
