@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
 import ssl
 import subprocess
@@ -123,19 +122,15 @@ def names(lab, ingress_ip, tmp_path_factory):
     print(
         f"cluster_names: first run {first:.0f} s, second run changed={changed(again)}, check changed={changed(checked)}"
     )
+    service = get("service", "onprem-names-dns", "onprem-names")
     return {
         "second_changed": changed(again),
         "check_changed": changed(checked),
-        "dns_ip": lb_address(get("service", "onprem-names-dns", "onprem-names")),
+        "dns_ip": lb_address(service),
+        "dns_ports": sorted((p.get("name"), p.get("protocol")) for p in service["spec"]["ports"]),
     }
 
 
-@pytest.mark.skipif(
-    not os.environ.get("LAB_NAMES_LAN_DNS"),
-    reason="opt-in (LAB_NAMES_LAN_DNS=1): on 2026-11-30 the integrated lab run found client1's lookup through the "
-    "role's DNS LoadBalancer failing (getent rc 2: no answer); the role's run, re-run and check mode pass; not yet "
-    "found whether the dnsmasq pod or the double's UDP LoadBalancer path does not answer",
-)
 def test_client1_resolves_the_app_to_the_ingress_address_through_the_role_dns(names, ingress_ip):
     assert names["dns_ip"], "the LAN DNS Service has no LoadBalancer address"
     saved = node(CLIENT, "cat", "/etc/resolv.conf").stdout
@@ -172,6 +167,9 @@ def test_the_corefile_names_the_app_for_pods(names, ingress_ip):
 def test_a_second_run_and_check_mode_change_nothing(names):
     assert names["second_changed"] == 0
     assert names["check_changed"] == 0
+    # Re-applying UDP and TCP on port 53 must leave both (a strategic merge keyed by port alone would fold TCP into
+    # the UDP entry: kube-apiserver refuses that, kubernetes.core.k8s then replaces the list by a merge patch).
+    assert names["dns_ports"] == [("dns", "UDP"), ("dns-tcp", "TCP")], names["dns_ports"]
 
 
 def client_file(path):

@@ -37,6 +37,15 @@ POOL = "10.99.0.240-10.99.0.250"
 APP_PORT = 8080
 
 
+def serve_udp(text: str, address: str) -> None:
+    """Answer every datagram on APP_PORT/udp with `text` (a UDP service's endpoint, as a DNS server is one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((address, APP_PORT))
+        while True:
+            _data, peer = sock.recvfrom(2048)
+            sock.sendto(text.encode(), peer)
+
+
 def serve(text: str, address: str, port: int = APP_PORT) -> None:
     """Answers `text`, with `{peer}` replaced by the address the connection comes from."""
 
@@ -119,6 +128,27 @@ def attempt(host: str, port: int, timeout: float) -> list:
     return [outcome, round(time.monotonic() - start, 3)]
 
 
+def udp_attempt(host: str, port: int, timeout: float) -> list:
+    """One datagram from a new socket (a new source port: a new conntrack flow), the first answer or the error."""
+    start = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((host, port))  # connected: an ICMP port unreachable comes back as ECONNREFUSED
+            sock.send(b"ping")
+            data, peer = sock.recvfrom(2048)
+            outcome = data.decode() if peer == (host, port) else f"from {peer[0]}:{peer[1]}"
+        except TimeoutError:
+            outcome = "timeout"
+        except ConnectionRefusedError:
+            outcome = "refused"
+    return [outcome, round(time.monotonic() - start, 3)]
+
+
+def udp_probe(host: str, port: str, count: str, timeout: str) -> None:
+    print(json.dumps([udp_attempt(host, int(port), float(timeout)) for _ in range(int(count))]))
+
+
 def probe(host: str, port: str, count: str, timeout: str, mode: str) -> None:
     tries = [(host, int(port), float(timeout))] * int(count)
     if mode == "parallel":
@@ -132,9 +162,12 @@ def probe(host: str, port: str, count: str, timeout: str, mode: str) -> None:
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
     if command == "app":
+        threading.Thread(target=serve_udp, args=(arguments[0], "0.0.0.0"), daemon=True).start()
         serve(arguments[0], "0.0.0.0")
     elif command == "peer":
         serve("{peer}", arguments[0], int(arguments[1]))
+    elif command == "udp-probe":
+        udp_probe(*arguments)
     elif command == "probe":
         probe(*arguments)
     else:

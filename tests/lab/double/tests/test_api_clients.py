@@ -103,6 +103,55 @@ def test_python_client_strategic_patch_changes_once(api, tmp_path):
     assert 'strict decoding error: unknown field \\"spec.bogus\\"' in str(strict.value.body)
 
 
+DNS_PORTS = [{"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+             {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"}]  # fmt: skip
+
+
+def test_a_strategic_patch_merging_two_protocols_of_one_port_is_refused_and_the_merge_patch_keeps_both(api, tmp_path):
+    """A DNS server's Service and pod template: UDP and TCP on port 53. Strategic merge keys Service ports by `port`
+    and container ports by `containerPort`, so resubmitting them (kubernetes.core.k8s' first try) merges TCP into the
+    UDP entry: kube-apiserver refuses the result (duplicate name, duplicate protocol and port) with 422, and the
+    module's second try, a JSON merge patch replacing the lists, leaves both as they were, NodePorts included."""
+    kubernetes = pytest.importorskip("kubernetes")
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+
+    client = DynamicClient(kubernetes.config.new_client_from_config(str(api.kubeconfig(tmp_path))))
+    services = client.resources.get(api_version="v1", kind="Service")
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns", "namespace": "default"},
+               "spec": {"type": "NodePort", "selector": {"app": "dns"}, "ports": DNS_PORTS}}  # fmt: skip
+    allocated = [dict(p, nodePort=n) for p, n in zip(DNS_PORTS, (30053, 30054))]
+    made = services.create(body=dict(service, spec=dict(service["spec"], ports=allocated)), namespace="default")
+    strategic = "application/strategic-merge-patch+json"
+    with pytest.raises(UnprocessibleEntityError) as refused:
+        services.patch(body=service, name="dns", namespace="default", content_type=strategic)
+    assert 'spec.ports[1].name: Duplicate value: \\"dns-tcp\\"' in str(refused.value.body)
+    assert 'spec.ports[1]: Duplicate value: core.ServicePort{Name:\\"\\", Protocol:\\"TCP\\"' in str(refused.value.body)
+    merged = services.patch(body=service, name="dns", namespace="default",
+                            content_type="application/merge-patch+json").to_dict()  # fmt: skip
+    assert [(p["name"], p["protocol"], p["nodePort"]) for p in merged["spec"]["ports"]] == [
+        ("dns", "UDP", 30053), ("dns-tcp", "TCP", 30054)]  # fmt: skip
+    assert merged["metadata"]["resourceVersion"] == made.metadata.resourceVersion  # nothing changed
+
+    deployments = client.resources.get(api_version="apps/v1", kind="Deployment")
+    ports = [{"name": p["name"], "containerPort": 53, "protocol": p["protocol"]} for p in DNS_PORTS]
+    template = {"metadata": {"labels": {"app": "dns"}}, "spec": {"containers": [{"name": "dns", "image": "dns:1",
+                                                                                  "ports": ports}]}}  # fmt: skip
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "dns", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "dns"}}, "template": template},
+    }
+    created = deployments.create(body=body, namespace="default")
+    with pytest.raises(UnprocessibleEntityError) as refused:
+        deployments.patch(body=body, name="dns", namespace="default", content_type=strategic)
+    assert 'spec.template.spec.containers[0].ports[1].name: Duplicate value: \\"dns-tcp\\"' in str(refused.value.body)
+    kept = deployments.patch(body=body, name="dns", namespace="default",
+                             content_type="application/merge-patch+json").to_dict()  # fmt: skip
+    assert kept["metadata"]["resourceVersion"] == created.metadata.resourceVersion
+
+
 def kubectl_1_20() -> str | None:
     """Debian's kubectl 1.20.2 (the one the lab nodes have): $MICROK8S_DOUBLE_KUBECTL_1_20, else `kubectl` on PATH
     when it is 1.20. Get it without installing: `apt-get download kubernetes-client && dpkg-deb -x *.deb DIR`."""

@@ -295,3 +295,57 @@ def test_the_load_balancer_address_moves_to_a_live_node_within_seconds(tmp_path)
         assert wait_for(lambda: running.answers("client", LB_IP, 8081), timeout=10, what="an answer after the cut")
         assert time.monotonic() - cut < 10
         assert running.holder([n for n in NODES if n != first]) is not None
+
+
+DNS_LB_IP, DNS_CLUSTER_IP = "10.99.0.241", "10.152.183.187"
+
+
+def udp_view(lab_: Lab) -> dict:
+    """pod_view plus a DNS-like Service: UDP and TCP port 53 on a LoadBalancer address, to the pods' APP_PORT (the
+    pods answer datagrams there with their name)."""
+    content = pod_view(lab_)
+    ports = [{"name": "dns", "port": 53, "targetPort": APP_PORT, "protocol": "UDP", "nodePort": 31053},
+             {"name": "dns-tcp", "port": 53, "targetPort": APP_PORT, "protocol": "TCP", "nodePort": 31054}]  # fmt: skip
+    content["services"].append(
+        {
+            "metadata": {"name": "names", "namespace": "default"},
+            "spec": {"type": "LoadBalancer", "clusterIP": DNS_CLUSTER_IP, "ports": ports},
+            "status": {"loadBalancer": {"ingress": [{"ip": DNS_LB_IP}]}},
+        }
+    )
+    addresses = [{"ip": f"10.1.{k}.1", "nodeName": name} for k, name in enumerate(NODES)]
+    endpoint_ports = [{"name": p["name"], "port": APP_PORT, "protocol": p["protocol"]} for p in ports]
+    content["endpoints"].append(
+        {
+            "metadata": {"name": "names", "namespace": "default"},
+            "subsets": [{"addresses": addresses, "ports": endpoint_ports}],
+        }
+    )
+    return content
+
+
+def udp_probe(lab_: Lab, where: str, host: str, port: int, count: int, timeout: float) -> list:
+    argv = [sys.executable, str(HERE / "netns_node.py"), "udp-probe", host, str(port), str(count), str(timeout)]
+    done = subprocess.run(
+        ["ip", "netns", "exec", lab_.namespaces[where], *argv],
+        env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=count * timeout + 30,
+    )
+    return json.loads(done.stdout)
+
+
+def test_udp_datagrams_to_a_load_balancer_address_reach_the_pods_and_are_answered_from_that_address(tmp_path):
+    """kube-proxy DNATs UDP as TCP: a query to the LoadBalancer address (a DNS server's) from outside the cluster
+    reaches a ready pod, and the answer comes back from the address the client asked (conntrack undoes the DNAT)."""
+    with lab(tmp_path, udp_view) as running:
+        wait_for(lambda: running.answers("client", NODES["n1"], NODE_PORT), timeout=20, what="the NodePort answering")
+        wait_for(lambda: running.answers("client", DNS_LB_IP, 53), timeout=20, what="TCP 53 on the DNS address")
+        results = udp_probe(running, "client", DNS_LB_IP, 53, 30, 2)
+        counts = collections.Counter(outcome for outcome, _seconds in results)
+        print(f"30 UDP queries to {DNS_LB_IP}:53 from outside: {dict(counts)}")
+        assert set(counts) <= {"pod-n1", "pod-n2", "pod-n3"} and len(counts) >= 2, counts
+        in_cluster = collections.Counter(o for o, _s in udp_probe(running, "n2", DNS_CLUSTER_IP, 53, 10, 2))
+        assert set(in_cluster) <= {"pod-n1", "pod-n2", "pod-n3"}, in_cluster

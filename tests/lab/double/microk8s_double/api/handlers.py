@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from .. import nodes
+from ..controllers import services as service_alloc
 from . import certmanager, defaults, disruption, events, fields, patch, selectors, tables, validate, watch
 from .resources import BY_PATH, RESOURCES, Resource
 
@@ -365,6 +366,8 @@ class Handlers:
                 meta[key] = current["metadata"][key]
         if "status" in resource.subresources:
             result["status"] = current.get("status", {})
+        if resource.name == "services":
+            result = service_alloc.patch_allocated_values(result, current)
         defaults.apply(resource.name, result)
         self.label_namespace(resource.name, result)
         if resource.generation and result.get("spec") != current.get("spec"):

@@ -2,7 +2,8 @@
 """The validation errors the real API server answers with 422 Invalid, for the fields of the kinds in use.
 
 `errors(resource, obj)` -> [(field, reason, detail)]: reason is the cause type (FieldValueRequired,
-FieldValueInvalid, FieldValueNotSupported) and detail the text after the field in kubectl's message.
+FieldValueInvalid, FieldValueNotSupported, FieldValueDuplicate)
+and detail the text after the field in kubectl's message.
 """
 
 from __future__ import annotations
@@ -51,10 +52,19 @@ def pod_spec_errors(spec: dict, field: str) -> list[tuple[str, str, str]]:
     for index, container in enumerate(containers):
         where = f"{field}.containers[{index}]"
         found += [(f"{where}.{key}", *REQUIRED) for key in ("name", "image") if not container.get(key)]
+        names = set()
         for number, port in enumerate(container.get("ports", [])):
             if not 0 < int(port.get("containerPort", 0)) < 65536:
                 found.append(port_error(f"{where}.ports[{number}].containerPort", port.get("containerPort", 0)))
+            if port.get("name") and port["name"] in names:  # validateContainerPorts
+                found.append(duplicate(f"{where}.ports[{number}].name", f'"{port["name"]}"'))
+            names.add(port.get("name"))
     return found
+
+
+def duplicate(field: str, shown: str) -> tuple[str, str, str]:
+    """field.Duplicate: the value as Go's %#v shows it (strings quoted)."""
+    return field, "FieldValueDuplicate", f"Duplicate value: {shown}"
 
 
 def port_error(field: str, value: object) -> tuple[str, str, str]:
@@ -101,6 +111,19 @@ def service_errors(obj: dict) -> list[tuple[str, str, str]]:
             found.append(port_error(f"spec.ports[{index}].port", port.get("port", 0)))
         if len(ports) > 1 and not port.get("name"):
             found.append((f"spec.ports[{index}].name", *REQUIRED))
+        elif port.get("name") and port["name"] in [p.get("name") for p in ports[:index]]:
+            found.append(duplicate(f"spec.ports[{index}].name", f'"{port["name"]}"'))
+    # ValidateService: no two ports with the same (protocol, nodePort), nor the same (protocol, port)
+    node_ports = [(p.get("protocol", "TCP"), p.get("nodePort")) for p in ports]
+    for index, key in enumerate(node_ports):
+        if key[1] and key in node_ports[:index]:
+            found.append(duplicate(f"spec.ports[{index}].nodePort", str(key[1])))
+    numbers = [(p.get("protocol", "TCP"), p.get("port")) for p in ports]
+    for index, (protocol, number) in enumerate(numbers):
+        if (protocol, number) in numbers[:index]:
+            shown = (f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{number}, '
+                     'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')  # fmt: skip
+            found.append(duplicate(f"spec.ports[{index}]", shown))
     return found
 
 

@@ -38,6 +38,31 @@ def allocate(service: dict, existing: list[dict], rng: random.Random | None = No
     return dict(service, spec=spec)
 
 
+def needs_node_ports(service: dict) -> bool:
+    return (service.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer")
+
+
+def patch_allocated_values(new: dict, old: dict) -> dict:
+    """kube-apiserver's patchAllocatedValues on an update: what it allocated and the update leaves out is kept, so
+    resubmitting the created YAML (PUT, or a JSON merge patch that replaces `ports`) changes nothing: the cluster IP
+    while both need one, and each port's NodePort, matched by the port's name, while both types have NodePorts."""
+    spec, before = dict(new.get("spec") or {}), old.get("spec") or {}
+    if before.get("clusterIP") and spec.get("type") != "ExternalName":
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = before["clusterIP"]
+        if not spec.get("clusterIPs") and before.get("clusterIPs"):
+            spec["clusterIPs"] = before["clusterIPs"]
+    if needs_node_ports(old) and needs_node_ports(new):
+        by_name = {p.get("name", ""): p.get("nodePort") for p in before.get("ports") or []}
+        used = {p.get("nodePort") for p in spec.get("ports") or []}  # given in the update: not to be patched in
+        ports = []
+        for port in spec.get("ports") or []:
+            kept = by_name.get(port.get("name", ""))
+            ports.append(dict(port, nodePort=kept) if not port.get("nodePort") and kept and kept not in used else port)
+        spec["ports"] = ports
+    return dict(new, spec=spec)
+
+
 def pool_ranges(config_map: dict | None) -> list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]]:
     """The layer-2 pools of MetalLB's `config` ConfigMap (`address-pools: [{addresses: [A-B | CIDR]}]`)."""
     text = ((config_map or {}).get("data") or {}).get("config", "")
