@@ -148,16 +148,7 @@ class Lab:
             namespace = f"pod-{where[4:12]}"
         else:
             namespace = f"pod-{self.pod_uid(where[4:])[:8]}" if where.startswith("pod-") else self.namespaces[where]
-        argv = [sys.executable, str(HERE / "netns_node.py"), "probe", host, str(port), str(count), str(timeout), mode]
-        done = subprocess.run(
-            ["ip", "netns", "exec", namespace, *argv],
-            env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=count * timeout + 30,
-        )
-        return json.loads(done.stdout)
+        return run_in_namespace(namespace, ["probe", host, str(port), str(count), str(timeout), mode], count * timeout)
 
     def answers(self, where: str, host: str, port: int) -> str | None:
         outcome = self.probe(where, host, port, 1, 1)[0][0]
@@ -324,17 +315,23 @@ def udp_view(lab_: Lab) -> dict:
     return content
 
 
-def udp_probe(lab_: Lab, where: str, host: str, port: int, count: int, timeout: float) -> list:
-    argv = [sys.executable, str(HERE / "netns_node.py"), "udp-probe", host, str(port), str(count), str(timeout)]
+def run_in_namespace(namespace: str, arguments: list[str], seconds: float):
+    """netns_node.py ARGUMENTS inside a network namespace: its JSON answer (within SECONDS, plus start-up)."""
+    argv = [sys.executable, str(HERE / "netns_node.py"), *arguments]
     done = subprocess.run(
-        ["ip", "netns", "exec", lab_.namespaces[where], *argv],
+        ["ip", "netns", "exec", namespace, *argv],
         env=dict(os.environ, PYTHONPATH=str(HERE.parent)),
         capture_output=True,
         text=True,
         check=True,
-        timeout=count * timeout + 30,
+        timeout=seconds + 30,
     )
     return json.loads(done.stdout)
+
+
+def udp_probe(lab_: Lab, where: str, host: str, port: int, count: int, timeout: float) -> list:
+    return run_in_namespace(lab_.namespaces[where], ["udp-probe", host, str(port), str(count), str(timeout)],
+                            count * timeout)  # fmt: skip
 
 
 def test_udp_datagrams_to_a_load_balancer_address_reach_the_pods_and_are_answered_from_that_address(tmp_path):
