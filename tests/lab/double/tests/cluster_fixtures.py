@@ -122,9 +122,10 @@ class LoopbackNode:
         self.ip = f"{cluster.prefix}.{number}"
         self.hostname = f"node-{number}"
         self.root = cluster.base / self.hostname
+        # pod_network host unless a test asks otherwise: nodes sharing the host's namespace must not load kernel
+        # tables into it (as root, kube-proxy's and Calico's tables would outlive the test and catch later ones)
         self.settings = dict(
-            FAST,
-            **cluster.overrides,
+            {**FAST, "pod_network": "host", **cluster.overrides},
             node_ip=self.ip,
             hostname=self.hostname,
             bind_address=self.ip,
