@@ -160,6 +160,15 @@ def test_watch_streams_changes_after_the_listed_version(api):
     connection.close()
 
 
+def test_strategic_merge_replaces_a_nodes_taints_whole():
+    """NodeSpec.Taints has no patch strategy (listType atomic): a patch without a taint removes it (an administrator
+    lifting `node.kubernetes.io/out-of-service` this way must see it go)."""
+    dedicated = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+    out_of_service = {"key": "node.kubernetes.io/out-of-service", "value": "nodeshutdown", "effect": "NoExecute"}
+    merged = patch.strategic_merge({"spec": {"taints": [out_of_service, dedicated]}}, {"spec": {"taints": [dedicated]}})
+    assert merged["spec"]["taints"] == [dedicated]
+
+
 def test_strategic_merge_merges_containers_by_name_and_honours_directives():
     current = {"spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}],
                         "finalizers": ["f1"], "tolerations": [{"key": "t"}]}}  # fmt: skip

@@ -25,10 +25,11 @@ MERGE_KEYS = {
     "conditions": "type",
     "ownerReferences": "uid",
     "hostAliases": "ip",
-    "taints": "key",
     "addresses": "type",
     "topologySpreadConstraints": "topologyKey",
 }
+# Not merged (no patchStrategy, `+listType=atomic`, so a patch replaces the whole list): a Node's `spec.taints` among
+# others; `kubectl taint` and the node lifecycle controller send the whole list.
 MERGED_PRIMITIVE_LISTS = ("finalizers",)
 
 
