@@ -146,7 +146,7 @@ def udp_attempt(host: str, port: int, timeout: float) -> list:
 
 
 def udp_probe(host: str, port: str, count: str, timeout: str) -> None:
-    print(json.dumps([udp_attempt(host, int(port), float(timeout)) for _ in range(int(count))]))
+    print(json.dumps([udp_attempt(host, int(port), float(timeout)) for _attempt in range(int(count))]))
 
 
 def probe(host: str, port: str, count: str, timeout: str, mode: str) -> None:

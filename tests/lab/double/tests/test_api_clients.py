@@ -135,8 +135,8 @@ def test_a_strategic_patch_merging_two_protocols_of_one_port_is_refused_and_the_
 
     deployments = client.resources.get(api_version="apps/v1", kind="Deployment")
     ports = [{"name": p["name"], "containerPort": 53, "protocol": p["protocol"]} for p in DNS_PORTS]
-    template = {"metadata": {"labels": {"app": "dns"}}, "spec": {"containers": [{"name": "dns", "image": "dns:1",
-                                                                                  "ports": ports}]}}  # fmt: skip
+    container = {"name": "dns", "image": "dns:1", "ports": ports}
+    template = {"metadata": {"labels": {"app": "dns"}}, "spec": {"containers": [container]}}
     body = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
