@@ -6,9 +6,10 @@ selfsigned}, pkg/controller/certificate-shim). Certificates are signed with the 
 
 Timing: the lease holder runs `sync` when certificates, requests, issuers, ingresses or secrets change (kubelite
 wakes the controllers on them) and at each certificate's `status.renewalTime` (`due()`), as cert-manager's
-scheduled re-queue does. ACME issuers: controllers/acmeissuer.py (pending orders wake the lease holder every
-second). Not modelled: Vault/Venafi, the approver
-policy (requests are approved by cert-manager.io at once), failure back-off, keystores, nameConstraints."""
+scheduled re-queue does; an Issuing=True condition written from outside (`cmctl renew`: ManuallyTriggered) is an
+issuance in progress, completed at once as the issuing controller does. ACME issuers: controllers/acmeissuer.py
+(pending orders wake the lease holder every second). Not modelled: Vault/Venafi, the approver policy (requests are
+approved by cert-manager.io at once), failure back-off (but ACME's first hour), keystores, nameConstraints."""
 
 from __future__ import annotations
 
@@ -366,24 +367,35 @@ def reconcile_certificate(client, cert, now, rotation, ready, all_secrets, reque
     meta, spec = cert["metadata"], cert.get("spec") or {}
     namespace, status = meta["namespace"], dict(cert.get("status") or {})
     secret = all_secrets.get((namespace, spec.get("secretName", "")))
-    why = trigger(cert, secret, now)
+    state_now = trigger(cert, secret, now)  # what the trigger and readiness policies say of the Secret
     generation = meta.get("generation")
     conditions = status.get("conditions") or []
+    # An issuance in progress (Issuing=True, set by this controller or by `cmctl renew`: ManuallyTriggered) is left
+    # as it is by the trigger controller and completed by the issuing controller.
+    current = next((c for c in conditions if c.get("type") == "Issuing" and c.get("status") == "True"), None)
+    why = (current.get("reason", ""), current.get("message", "")) if current else state_now
+    kind, name = issuer_ref(spec)
+    issuer, state = ready.get((kind, namespace if kind == "Issuer" else None, name), (None, None))
     if why is None:
         cond = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now, generation,
                          conditions)  # fmt: skip
         set_status(client, "certificates", cert, dict(status, conditions=[cond]))
         renewal = status.get("renewalTime")
         return nodes.parse(renewal).timestamp() if renewal else None
+    failed_at = status.get("lastFailureTime")
+    if current is None and issuer is not None and "acme" in issuer["spec"] and failed_at:
+        retry = nodes.parse(failed_at) + ACME_BACKOFF
+        if now < retry:  # the trigger controller's back-off: Issuing stays False (Failed) meanwhile
+            return retry.timestamp()
     revision = int(status.get("revision") or 0) + 1
     issuing = condition("Issuing", "True", *why, now, generation, conditions)
-    ready_cond = condition("Ready", "False", *why, now, generation, conditions)
-    if why[0] == "Renewing":  # the current certificate stays valid meanwhile
-        ready_cond = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now,
-                               generation, conditions)  # fmt: skip
+    if current is not None:
+        issuing = dict(current)  # kept as written (cmctl's lastTransitionTime and observedGeneration)
+    ready_cond = condition("Ready", "True", "Ready", "Certificate is up to date and has not expired", now,
+                           generation, conditions)  # fmt: skip
+    if state_now is not None and state_now[0] != "Renewing":  # Renewing: the current certificate stays valid
+        ready_cond = condition("Ready", "False", *state_now, now, generation, conditions)
     cert = set_status(client, "certificates", cert, dict(status, conditions=[ready_cond, issuing]))
-    kind, name = issuer_ref(spec)
-    issuer, state = ready.get((kind, namespace if kind == "Issuer" else None, name), (None, None))
     request_name = f"{meta['name']}-{revision}"
     request = next((r for r in requests if r["metadata"]["namespace"] == namespace
                     and r["metadata"]["name"] == request_name), None)  # fmt: skip
@@ -438,9 +450,6 @@ def acme_certificate(client, cert, request, request_name, revision, issuer, kind
     """A Certificate of an ACME issuer: the order's progress (acmeissuer), then the Secret as for the others."""
     ready_cond, generation, conditions = state
     spec = cert.get("spec") or {}
-    failed_at = (cert.get("status") or {}).get("lastFailureTime")
-    if failed_at and now < nodes.parse(failed_at) + ACME_BACKOFF:  # the trigger controller's back-off
-        return (nodes.parse(failed_at) + ACME_BACKOFF).timestamp()
     try:
         issued = acmeissuer.certificate(client, cert, request, request_name, revision, issuer, kind, secret, now,
                                         rotation, all_secrets, certmanager.CLUSTER_RESOURCE_NAMESPACE)  # fmt: skip
