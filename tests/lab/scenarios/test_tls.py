@@ -269,7 +269,7 @@ def test_two_manual_renewals_while_client1_connects_without_a_failed_handshake(t
     started = time.monotonic()
     try:
         wait_for("client1's first connection to hello", lambda: served_serial(records), 20)
-        renewals = [renew_hello(config, records) for _ in range(2)]
+        renewals = [renew_hello(config, records) for _renewal in range(2)]
         count = len(records)
         wait_for("more connections after the second renewal", lambda: len(records) >= count + 10, 20)
     finally:

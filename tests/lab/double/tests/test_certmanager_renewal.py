@@ -113,7 +113,7 @@ def test_two_manual_renewals_while_a_client_connects_without_a_failed_handshake(
     with connecting_client(api, tmp_path, now) as (served_round, seen, failures):
         served_round()
         revisions.append(revision(api))
-        for _ in range(2):
+        for _renewal in range(2):
             later = datetime.datetime.now(datetime.timezone.utc)
             renew(api.client, "hello-tls", "default", later)
             served_round()  # triggered but not yet issued: the old certificate is still served
