@@ -120,10 +120,13 @@ def tls_route(name: str = "inference", namespace: str = "default") -> dict:
 
 def tls_phase(args: argparse.Namespace, result: dict, lb_url: str) -> None:
     """The simulated devices through the ingress by name over TLS with a device certificate, when the lab has it."""
-    route = tls_route()
     lb = f"plain http to the service's own LoadBalancer address ({lb_url})"
-    paths = [f"records, server latency at a fixed rate, cascade, rolling update, failover drill: {lb}"]
+    paths = [f"records, server latency at a fixed rate, cascade and the drills that ran: {lb}"]
     result["paths"] = paths
+    try:
+        route = tls_route()
+    except (LabError, ValueError, KeyError, IndexError) as exc:
+        route = {"reason": f"the ingress could not be read: {str(exc)[-300:]}"}
     if "url" not in route:
         paths.append(f"TLS through the ingress: not measured ({route['reason']})")
         return
