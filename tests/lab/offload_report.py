@@ -104,7 +104,7 @@ def tls_route(name: str = "inference", namespace: str = "default") -> dict:
     if group_vars.get("tls_ingress_enabled") is not True:
         return {"reason": "tls_ingress_enabled is not true in inventories/lab/group_vars/all.yml"}
     files = [TLS_DIR / "ca.pem", TLS_DIR / "devices" / f"{TLS_DEVICE}.crt", TLS_DIR / "devices" / f"{TLS_DEVICE}.key"]
-    missing = [str(path.relative_to(ROOT)) for path in files if not path.exists()]
+    missing = [str(path) for path in files if not path.exists()]
     if missing:
         return {"reason": f"tls_ingress has not exported {', '.join(missing)}"}
     kubectl = ["lxc", "exec", "node1", "--", "/snap/bin/microk8s", "kubectl"]
