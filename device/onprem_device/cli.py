@@ -8,7 +8,8 @@
   onprem-device train   --out DIR                        (controller, needs scikit-learn) train both models
 
 Settings also come from the environment: ONPREM_DEVICE_SERVER, ONPREM_DEVICE_MODEL, ONPREM_DEVICE_CA_FILE,
-ONPREM_DEVICE_SPOOL, ONPREM_DEVICE_UPLOAD_URL."""
+ONPREM_DEVICE_CERT_FILE, ONPREM_DEVICE_KEY_FILE (this device's certificate and key, for a service that requires
+one), ONPREM_DEVICE_SPOOL, ONPREM_DEVICE_UPLOAD_URL."""
 
 from __future__ import annotations
 
@@ -46,7 +47,13 @@ def read_inputs(source: str):
 def _client(args) -> V2Client:
     if not args.server:
         raise ValueError("no server: give --server http(s)://host:port or set ONPREM_DEVICE_SERVER")
-    return V2Client(args.server, timeout=args.timeout, ca_file=args.ca_file)
+    return V2Client(
+        args.server, timeout=args.timeout, ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file
+    )
+
+
+def _credentials(args) -> dict:
+    return {"ca_file": args.ca_file, "cert_file": args.cert_file, "key_file": args.key_file}
 
 
 def cmd_check(args) -> int:
@@ -64,7 +71,7 @@ def cmd_run(args) -> int:
     for features in read_inputs(args.input):
         print(json.dumps(device.answer(features).as_dict()), flush=True)
     if spool is not None and args.upload_url:
-        spool.upload(args.upload_url, ca_file=args.ca_file)
+        spool.upload(args.upload_url, **_credentials(args))
     return 0
 
 
@@ -72,7 +79,7 @@ def cmd_upload(args) -> int:
     if not args.upload_url:
         raise ValueError("no collector: give --upload-url or set ONPREM_DEVICE_UPLOAD_URL")
     spool = Spool(args.spool, device_id=args.device_id)
-    sent = spool.upload(args.upload_url, ca_file=args.ca_file)
+    sent = spool.upload(args.upload_url, **_credentials(args))
     print(json.dumps({"uploaded": sent, "left": len(spool)}))
     return 0 if len(spool) == 0 else 1
 
@@ -127,7 +134,14 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--server", default=env("ONPREM_DEVICE_SERVER"), help="inference service URL")
         p.add_argument("--model-name", default="digits", help="model name on the server (default digits)")
         p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per attempt (default 0.3)")
+        tls_args(p)
+
+    def tls_args(p):
         p.add_argument("--ca-file", default=env("ONPREM_DEVICE_CA_FILE"), help="CA bundle for an https server")
+        p.add_argument(
+            "--cert-file", default=env("ONPREM_DEVICE_CERT_FILE"), help="this device's certificate (PEM, mutual TLS)"
+        )
+        p.add_argument("--key-file", default=env("ONPREM_DEVICE_KEY_FILE"), help="its private key (PEM)")
 
     check = sub.add_parser("check", help="is the service ready")
     server_args(check)
@@ -148,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
     upload = sub.add_parser("upload", help="upload the retraining queue")
     upload.add_argument("--spool", default=env("ONPREM_DEVICE_SPOOL"), required=not env("ONPREM_DEVICE_SPOOL"))
     upload.add_argument("--upload-url", default=env("ONPREM_DEVICE_UPLOAD_URL"))
-    upload.add_argument("--ca-file", default=env("ONPREM_DEVICE_CA_FILE"))
+    tls_args(upload)
     upload.add_argument("--device-id", default=os.uname().nodename)
     upload.set_defaults(func=cmd_upload)
 

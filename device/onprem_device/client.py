@@ -36,6 +36,25 @@ class InferResult:
         return int(data[0][0] if isinstance(data[0], list) else data[0])
 
 
+def tls_context(
+    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """A verifying client context: the server checked against `ca_file` (the system's CAs when None) and, when
+    `cert_file` is given, this device's certificate (and `key_file`; None = the key is in `cert_file`) presented to
+    servers that require one (mutual TLS at the ingress)."""
+    if key_file and not cert_file:
+        raise ValueError("a client key was given without its certificate: give --cert-file too")
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as exc:  # names the files, never their content
+            raise ValueError(
+                f"cannot use the client certificate {cert_file} with key {key_file or cert_file}: {exc}"
+            ) from None
+    return context
+
+
 class V2Client:
     def __init__(
         self,
@@ -43,6 +62,8 @@ class V2Client:
         timeout: float = DEFAULT_TIMEOUT,
         ca_file: str | None = None,
         retries: int = 1,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -57,7 +78,9 @@ class V2Client:
         self.retries = retries
         self.context = None
         if self.scheme == "https":
-            self.context = ssl.create_default_context(cafile=ca_file)
+            self.context = tls_context(ca_file, cert_file, key_file)
+        elif cert_file or key_file:
+            raise ValueError(f"a client certificate needs an https:// server URL, got {url!r}")
         self._conn: http.client.HTTPConnection | None = None
         self.host_header = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
 

@@ -9,7 +9,8 @@
   python3 -m onprem_device.loadtest rate --server URL --rate R --seconds S
       open loop (asyncio, fixed schedule): R inference requests per second, each one's latency from when it was
       due; at most --connections in flight (server p95 at a rate)
-Prints one JSON document."""
+records and devices speak https with --ca-file (and --cert-file/--key-file where the service requires a device
+certificate); rate is plain http only. Prints one JSON document."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from onprem_device.client import V2Client
 from onprem_device.model import DeviceModel
 
 
-def records(url: str, model: DeviceModel, x, y, name: str, timeout: float) -> dict:
+def records(url: str, model: DeviceModel, x, y, name: str, timeout: float, tls: dict | None = None) -> dict:
     probs = model.predict_proba(x)
-    client = V2Client(url, timeout=timeout)
+    client = V2Client(url, timeout=timeout, **(tls or {}))
     server_pred, server_ms, uplink = [], [], []
     device = Device(model, client, name, policy="server")
     local = Device(model, None, name, policy="device")
@@ -53,7 +54,9 @@ def records(url: str, model: DeviceModel, x, y, name: str, timeout: float) -> di
     }
 
 
-def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: float, stop_file=None) -> dict:
+def devices(
+    url, model, x, y, name, timeout, count: int, seconds: float, pause: float, stop_file=None, tls=None
+) -> dict:
     """`count` devices, each its own connection, cycling through the test inputs from a different start; they stop
     after `seconds` or as soon as `stop_file` exists."""
     answers: list[dict] = []
@@ -62,7 +65,7 @@ def devices(url, model, x, y, name, timeout, count: int, seconds: float, pause: 
     stop = began + seconds
 
     def one(index: int) -> None:
-        device = Device(model, V2Client(url, timeout=timeout), name, policy="cascade")
+        device = Device(model, V2Client(url, timeout=timeout, **(tls or {})), name, policy="cascade")
         position = index * 97
         mine = []
         while time.monotonic() < stop and not (stop_file and os.path.exists(stop_file)):
@@ -111,8 +114,12 @@ def main(argv=None) -> int:
     parser.add_argument("--stop-file", help="devices: stop as soon as this file exists")
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--connections", type=int, default=64, help="rate: most requests in flight at once")
+    parser.add_argument("--ca-file", help="records/devices: CA bundle for an https server")
+    parser.add_argument("--cert-file", help="records/devices: the device certificate (mutual TLS)")
+    parser.add_argument("--key-file", help="records/devices: its private key")
     parser.add_argument("--out", help="write the JSON here instead of stdout")
     args = parser.parse_args(argv)
+    tls = {"ca_file": args.ca_file, "cert_file": args.cert_file, "key_file": args.key_file}
     data = np.load(args.data)
     x, y = data["x"].astype(np.float64), data["y"]
     if args.mode == "rate":
@@ -122,7 +129,7 @@ def main(argv=None) -> int:
     else:
         model = DeviceModel.load(args.model)
         if args.mode == "records":
-            result = records(args.server, model, x, y, args.model_name, args.timeout)
+            result = records(args.server, model, x, y, args.model_name, args.timeout, tls)
         else:
             result = devices(
                 args.server,
@@ -135,6 +142,7 @@ def main(argv=None) -> int:
                 args.seconds,
                 args.pause,
                 args.stop_file,
+                tls,
             )
     text = json.dumps(result)
     if args.out:

@@ -171,6 +171,16 @@ def markdown(report: dict) -> str:
             f" accuracy {live['accuracy']:.2%}) | {live['p50_ms']:.1f} | {live['p95_ms']:.1f} "
             f"| {live['uplink_bytes_per_1000']:,.0f} |"
         )
+    tls = report.get("cascade_tls")
+    if tls and tls.get("answers"):
+        lines.append(
+            f"| cascade over TLS via the ingress, device certificate ({tls['devices']} devices, {tls['answers']} "
+            f"answers, {tls['offload_rate']:.1%} offloaded, {tls['fallbacks']} fallbacks, accuracy "
+            f"{tls['accuracy']:.2%}) | {tls['p50_ms']:.1f} | {tls['p95_ms']:.1f} "
+            f"| {tls['uplink_bytes_per_1000']:,.0f} |"
+        )
+    if report.get("paths"):
+        lines += ["", "Paths measured:", "", *(f"- {path}" for path in report["paths"])]
     rate = report.get("rate")
     if rate and not rate["ok"]:
         lines += ["", "## Server under load", "", f"None of {rate['requests']} requests was answered."]

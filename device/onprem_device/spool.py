@@ -11,6 +11,8 @@ import sqlite3
 import time
 import urllib.parse
 
+from onprem_device.client import tls_context
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created REAL NOT NULL,
@@ -68,25 +70,30 @@ class Spool:
         with self.db:
             self.db.executemany("DELETE FROM queue WHERE id = ?", [(i,) for i in ids])
 
-    def upload(self, url: str, batch: int = 500, timeout: float = 5.0, ca_file: str | None = None) -> int:
+    def upload(
+        self,
+        url: str,
+        batch: int = 500,
+        timeout: float = 5.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> int:
         """POST the queue in batches as JSON to `url`; returns how many records the collector took.
 
         Stops at the first failure (offline: try again later); a batch leaves the queue only after a 2xx."""
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"the upload URL must be http(s)://host[:port]/path, got {url!r}")
+        context = tls_context(ca_file, cert_file, key_file) if parsed.scheme == "https" else None
         sent = 0
         while True:
             records = self.pending(batch)
             if not records:
                 return sent
             body = json.dumps({"device": self.device_id, "records": records}).encode()
-            if parsed.scheme == "https":
-                import ssl
-
-                conn = http.client.HTTPSConnection(
-                    parsed.hostname, parsed.port, timeout=timeout, context=ssl.create_default_context(cafile=ca_file)
-                )
+            if context is not None:
+                conn = http.client.HTTPSConnection(parsed.hostname, parsed.port, timeout=timeout, context=context)
             else:
                 conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
             try:

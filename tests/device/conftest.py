@@ -107,3 +107,9 @@ class FakeV2:
 def fake_server(trained):
     with FakeV2(lambda row: int(trained["server"].predict([row])[0])) as fake:
         yield fake
+
+
+@pytest.fixture
+def new_fake_server(trained):
+    """A fake v2 server not yet started (a test can wrap its socket, e.g. in TLS, before `with`)."""
+    return lambda: FakeV2(lambda row: int(trained["server"].predict([row])[0]))

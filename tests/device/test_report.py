@@ -57,6 +57,12 @@ def test_report_table_and_figure(tmp_path):
     }
     text = report.markdown(result)
     assert "| 30% |" in text and "cascade (1 devices" in text
+    assert "over TLS" not in text and "Paths measured" not in text
+    result["cascade_tls"] = report.devices_section({"devices": 2, "seconds": 1, "answers": [answer(1, "server")]})
+    result["paths"] = ["cascade over TLS: https://inference.home.arpa"]
+    text = report.markdown(result)
+    assert "| cascade over TLS via the ingress, device certificate (2 devices, 1 answers" in text
+    assert "- cascade over TLS: https://inference.home.arpa" in text
     report.figure(result, tmp_path / "figure.png")
     assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

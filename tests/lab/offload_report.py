@@ -10,9 +10,14 @@ device package on client1 (with numpy from the image's pinned wheels: the lab's 
 from client1 through the LoadBalancer:
 records (every test input through the device model and the server), the server at a fixed request rate, simulated
 devices running the cascade, the same load during a rolling model update (v1 -> v2) and during a node power-off.
+When the lab also has names and TLS (tls_ingress_enabled in the inventory and the service published in
+tls_ingress_apps, as the lab inventory does with the service on), the simulated devices also run through
+https://inference.<domain> on the ingress address with the exported ca.pem and sensor1's certificate (the name
+pinned in client1's /etc/hosts, as a device whose resolver points at the cluster's names sees it); a device without
+a certificate is shown refused. The report lists which path each measurement took.
 Writes reports/offload-<time>.{md,json,png}.
 
-offload_report.py [--devices 8] [--rate 100] [--seconds 20] [--skip-rolling] [--skip-failover]
+offload_report.py [--devices 8] [--rate 100] [--seconds 20] [--skip-rolling] [--skip-failover] [--skip-tls]
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from labkit.shell import LabError, run, say, step  # noqa: E402
 from onprem_device import promtext, report  # noqa: E402
 
 CLIENT = "client1"
+TLS_DIR = ROOT / "tls" / "lab"  # tls_ingress_dir of the lab inventory
+TLS_DEVICE = "sensor1"  # one of the lab's tls_ingress_devices
 SCRAPE = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 KIT = "/opt/onprem-device"
 WORK = ROOT / "build" / "offload"
@@ -89,6 +96,77 @@ def deployed_by_site() -> bool:
     hosts = ROOT / "inventories" / "lab" / "hosts.yml"
     variables = (yaml.safe_load(hosts.read_text()) or {}).get("all", {}).get("vars", {}) if hosts.exists() else {}
     return variables.get("inference_service_enabled") is True
+
+
+def tls_route(name: str = "inference", namespace: str = "default") -> dict:
+    """The TLS path to the service when the lab has one: {url, host, address}; else {reason}."""
+    group_vars = yaml.safe_load((ROOT / "inventories" / "lab" / "group_vars" / "all.yml").read_text()) or {}
+    if group_vars.get("tls_ingress_enabled") is not True:
+        return {"reason": "tls_ingress_enabled is not true in inventories/lab/group_vars/all.yml"}
+    files = [TLS_DIR / "ca.pem", TLS_DIR / "devices" / f"{TLS_DEVICE}.crt", TLS_DIR / "devices" / f"{TLS_DEVICE}.key"]
+    missing = [str(path) for path in files if not path.exists()]
+    if missing:
+        return {"reason": f"tls_ingress has not exported {', '.join(missing)}"}
+    kubectl = ["lxc", "exec", "node1", "--", "/snap/bin/microk8s", "kubectl"]
+    found = run([*kubectl, "get", "ingress", name, "-n", namespace, "-o", "json"], check=False)
+    if not found.strip():
+        return {"reason": f"no Ingress {namespace}/{name}: the service is not in tls_ingress_apps"}
+    host = json.loads(found)["spec"]["rules"][0]["host"]
+    selector = "onprem.microk8s/component=ingress"
+    [front] = json.loads(run([*kubectl, "get", "services", "-A", "-l", selector, "-o", "json"]))["items"]
+    address = front["status"]["loadBalancer"]["ingress"][0]["ip"]
+    return {"url": f"https://{host}", "host": host, "address": address}
+
+
+def tls_phase(args: argparse.Namespace, result: dict, lb_url: str) -> None:
+    """The simulated devices through the ingress by name over TLS with a device certificate, when the lab has it."""
+    lb = f"plain http to the service's own LoadBalancer address ({lb_url})"
+    paths = [f"records, server latency at a fixed rate, cascade and the drills that ran: {lb}"]
+    result["paths"] = paths
+    try:
+        route = tls_route()
+    except (LabError, ValueError, KeyError, IndexError) as exc:
+        route = {"reason": f"the ingress could not be read: {str(exc)[-300:]}"}
+    if "url" not in route:
+        paths.append(f"TLS through the ingress: not measured ({route['reason']})")
+        return
+    url, remote = route["url"], f"{KIT}/tls"
+    what = (
+        f"cascade over TLS: {url} on the ingress address {route['address']} (mutual TLS: the cluster CA's ca.pem, "
+        f"device certificate {TLS_DEVICE}; the name pinned in {CLIENT}'s /etc/hosts)"
+    )
+    creds = ["--ca-file", f"{remote}/ca.pem"]
+    creds += ["--cert-file", f"{remote}/{TLS_DEVICE}.crt", "--key-file", f"{remote}/{TLS_DEVICE}.key"]
+    try:
+        with timed(result, f"{args.devices} devices running the cascade for {args.seconds:.0f} s over TLS ({url})"):
+            escaped = route["host"].replace(".", r"\.")
+            pin = f"sed -i '/ {escaped}$/d' /etc/hosts && echo '{route['address']} {route['host']}' >> /etc/hosts"
+            run(["lxc", "exec", CLIENT, "--", "sh", "-c", pin])
+            run(["lxc", "exec", CLIENT, "--", "install", "-d", "-m", "0700", remote])
+            for local in ("ca.pem", f"devices/{TLS_DEVICE}.crt", f"devices/{TLS_DEVICE}.key"):
+                target = f"{CLIENT}{remote}/{pathlib.PurePath(local).name}"
+                run(["lxc", "file", "push", "--mode", "0600", str(TLS_DIR / local), target])
+            check = ["lxc", "exec", CLIENT, "--env", f"PYTHONPATH={KIT}/lib", "--", "python3", "-m"]
+            check += ["onprem_device", "check", "--server", url, "--timeout", "3"]
+            refused = json.loads(run([*check, "--ca-file", f"{remote}/ca.pem"], check=False) or "{}")
+            deadline = time.monotonic() + 60  # the certificate is issued and nginx reloads after the Ingress
+            while True:
+                ready = json.loads(run([*check, *creds], check=False) or "{}")
+                if ready.get("model_ready") or time.monotonic() > deadline:
+                    break
+                time.sleep(3)
+            if not ready.get("model_ready"):
+                raise LabError(f"{url} did not answer a device with its certificate within 60 s: {ready}")
+            section = report.devices_section(
+                loadtest("devices", url, "--devices", str(args.devices), "--seconds", str(args.seconds), *creds)
+            )
+    except LabError as exc:
+        paths.append(f"{what}: FAILED ({str(exc)[-300:]})")
+        result["cascade_tls"] = {"error": str(exc)[-1000:]}
+        return
+    without = "refused" if refused.get("ready") is False else f"NOT refused ({refused})"
+    paths.append(f"{what}; a device without a certificate: {without}")
+    result["cascade_tls"] = {**section, "url": url, "address": route["address"], "refused_without_cert": without}
 
 
 def device_kit(models_dir: pathlib.Path, site: pathlib.Path) -> bytes:
@@ -229,6 +307,8 @@ def lab_phases(args: argparse.Namespace, result: dict) -> None:
         result["cascade"] = report.devices_section(
             loadtest("devices", url, "--devices", str(args.devices), "--seconds", str(args.seconds))
         )
+    if not args.skip_tls:
+        tls_phase(args, result, url)
     if not args.skip_rolling:
         with timed(result, "rolling model update v1 -> v2 under device load"):
             run(["lxc", "exec", CLIENT, "--", "rm", "-f", "/tmp/offload-stop"])
@@ -307,6 +387,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=float, default=30, help="seconds after the power cut counted as the failure")
     parser.add_argument("--skip-rolling", action="store_true")
     parser.add_argument("--skip-failover", action="store_true")
+    parser.add_argument("--skip-tls", action="store_true", help="not the device path over TLS through the ingress")
     parser.add_argument("--server", help="no lab: measure this running service from here (records, rate, devices)")
     args = parser.parse_args(argv)
     started = time.monotonic()
