@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -117,29 +118,46 @@ class Lab:
                 ["route", "add", "default", "via", "10.99.0.1"],
             ):
                 sh("ip", "netns", "exec", namespace, "ip", *command)
-        env = dict(os.environ, PYTHONPATH=str(HERE.parent), HOST_MNT=f"/proc/{os.getpid()}/ns/mnt")
         for name in NODES:
-            log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            argv = [
-                sys.executable,
-                str(HERE / "netns_node.py"),
-                "node",
-                name,
-                str(self.tmp / name),
-                str(self.view_file),
-            ]
-            self.processes[name] = subprocess.Popen(
-                ["ip", "netns", "exec", self.namespaces[name], *argv],
-                env=env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,  # its pods' apps in the same group: killed together
-            )
+            self.start_node(name)
         return self
 
-    def power_off(self, name: str) -> None:
+    def start_node(self, name: str) -> None:
+        env = dict(os.environ, PYTHONPATH=str(HERE.parent), HOST_MNT=f"/proc/{os.getpid()}/ns/mnt")
+        log = open(self.tmp / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
+        argv = [
+            sys.executable,
+            str(HERE / "netns_node.py"),
+            "node",
+            name,
+            str(self.tmp / name),
+            str(self.view_file),
+        ]
+        self.processes[name] = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespaces[name], *argv],
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its pods' apps in the same group: killed together
+        )
+
+    def stop_node(self, name: str) -> None:
+        """Its processes killed (kubelite stopped: its network loop and speaker with it); link and addresses stay."""
         os.killpg(self.processes.pop(name).pid, signal.SIGKILL)
+
+    def power_off(self, name: str) -> None:
+        self.stop_node(name)
         sh("ip", "netns", "exec", self.namespaces[name], "ip", "link", "set", "eth0", "down")
+
+    def mac(self, name: str) -> str:
+        return sh("ip", "netns", "exec", self.namespaces[name], "cat", "/sys/class/net/eth0/address").strip()
+
+    def client_sends_to(self, ip: str) -> str | None:
+        """The node whose MAC the client's neighbour entry for `ip` names (None: no entry, or no node's)."""
+        line = sh("ip", "netns", "exec", self.namespaces["client"], "ip", "neigh", "show", ip)
+        fields = line.split()
+        mac = fields[fields.index("lladdr") + 1] if "lladdr" in fields else None
+        return next((name for name in NODES if mac and self.mac(name) == mac), None)
 
     def probe(self, where: str, host: str, port: int, count: int, timeout: float, mode: str = "serial") -> list:
         """[outcome, seconds] per new connection from namespace `where` (a node, the client, pod-<node> or
@@ -286,6 +304,32 @@ def test_the_load_balancer_address_moves_to_a_live_node_within_seconds(tmp_path)
         assert wait_for(lambda: running.answers("client", LB_IP, 8081), timeout=10, what="an answer after the cut")
         assert time.monotonic() - cut < 10
         assert running.holder([n for n in NODES if n != first]) is not None
+
+
+def test_a_speaker_restarted_with_its_address_still_held_announces_it_again(tmp_path):
+    """kubelite restarted on the announcer (the double's speaker stops with it; the address stays on its interface):
+    the next node takes the address and turns the client's ARP entry to itself; when the first comes back and takes
+    the address again, its gratuitous ARPs turn the client back (MetalLB's speaker announces every address it takes),
+    so a later power cut of the other node costs the client nothing. Without them the client kept sending to the
+    other node, whose kube-proxy rules forwarded the traffic unnoticed until that node died: then every new
+    connection hung until the client's neighbour entry expired (reachable_time + delay + probes: 20-50 s)."""
+    first, second, third = sorted(NODES, key=lambda name: hashlib.sha256(f"{name}#{LB_IP}".encode()).digest())
+    with lab(tmp_path, lambda _lab: view({NODES[third]: third})) as running:  # the app on the third node only
+        assert wait_for(running.holder, timeout=20, what="one announcer") == first
+        assert wait_for(lambda: running.answers("client", LB_IP, 8081), what="an answer") == third
+        assert running.client_sends_to(LB_IP) == first
+        running.stop_node(first)
+        others = [second, third]
+        assert wait_for(lambda: running.holder(others), timeout=10, what="the next announcer") == second
+        wait_for(lambda: running.answers("client", LB_IP, 8081), timeout=10, what="an answer through the next one")
+        assert running.client_sends_to(LB_IP) == second
+        running.start_node(first)
+        wait_for(lambda: running.holder(others) is None, timeout=20, what=f"{second} giving the address back")
+        assert running.holder() == first
+        wait_for(lambda: running.client_sends_to(LB_IP) == first, timeout=5, what=f"the client sending to {first}")
+        running.power_off(second)
+        outcomes = running.probe("client", LB_IP, 8081, 6, 1)
+        assert [o for o, _seconds in outcomes if o in ("timeout", "refused", "reset", "closed")] == []
 
 
 DNS_LB_IP, DNS_CLUSTER_IP = "10.99.0.241", "10.152.183.187"

@@ -76,13 +76,56 @@ def test_announce_adds_its_addresses_with_a_gratuitous_arp_and_drops_the_others(
         ("ip", "addr", "add", "10.77.0.242/32", "dev", "eth0"),
     ]
     assert sent == [("eth0", "10.77.0.240"), ("eth0", "10.77.0.242")]
-    now_held = (
-        held + "2: eth0    inet 10.77.0.240/32 scope global eth0\n2: eth0    inet 10.77.0.242/32 scope global eth0\n"
-    )
-    runner.answers[("ip", "-4", "-o", "addr", "show", "dev")] = (0, now_held.replace("10.77.0.241/32", "10.77.0.9/24"))
-    for _unused in range(4):
-        node.announce(wanted, lambda ip: ip.startswith("10.77.0.24"))
-    assert sent.count(("eth0", "10.77.0.240")) == 1 + speaker.GARP_REPEATS  # repeated, then quiet
+
+
+def held_runner(held):
+    answers = {("ip", "-4", "-o", "addr", "show", "dev"): (0, held), ("ip", "-4", "-o", "addr"): (0, ADDRESSES)}
+    return FakeRunner(answers)
+
+
+def test_gratuitous_arps_follow_metallbs_spam_loop_at_once_then_every_1_1_s_for_5_s():
+    now = [100.0]
+    node = speaker.Speaker("node2", "10.77.0.12", held_runner(ADDRESSES), clock=lambda: now[0])
+    sent = []
+    node.gratuitous = lambda iface, ip: sent.append(now[0] - 100.0)
+    for step in range(25):  # the speak loop's 0.5 s rounds for 12 s
+        now[0] = 100.0 + step * 0.5
+        node.announce({"10.77.0.240": "node2"}, lambda ip: ip.startswith("10.77.0.24"))
+        if step == 0:  # from the second round on, the interface holds it
+            node.runner.answers[("ip", "-4", "-o", "addr", "show", "dev")] = (
+                0, ADDRESSES.splitlines()[1] + "\n2: eth0    inet 10.77.0.240/32 scope global eth0\n")  # fmt: skip
+    assert sent == [0.0, 1.5, 2.5, 3.5, 4.5]  # due at 0, 1.1, 2.2, 3.3, 4.4 (rounds every 0.5 s); none after 5 s
+
+
+def test_a_restarted_speaker_announces_an_address_the_interface_still_holds():
+    """kubelite restarted: the new speaker finds its address on the interface (the old one left it there) while the
+    next node took it and turned the LAN's ARP caches to itself meanwhile. MetalLB's speaker starts with no
+    address announced and spams gratuitous ARPs for each it takes: so must the double's, or clients keep sending
+    to the other node."""
+    held = ADDRESSES + "2: eth0    inet 10.77.0.240/32 scope global eth0\n"
+    sent = []
+    restarted = speaker.Speaker("node2", "10.77.0.12", held_runner(held))
+    restarted.gratuitous = lambda iface, ip: sent.append((iface, ip))
+    restarted.announce({"10.77.0.240": "node2"}, lambda ip: ip.startswith("10.77.0.24"))
+    assert [c for c in restarted.runner.commands if c[1] == "addr" and c[2] in ("add", "del")] == []
+    assert sent == [("eth0", "10.77.0.240")]
+
+
+def test_an_address_lost_and_taken_again_is_announced_again():
+    now = [0.0]
+    held = ADDRESSES + "2: eth0    inet 10.77.0.240/32 scope global eth0\n"
+    node = speaker.Speaker("node2", "10.77.0.12", held_runner(held), clock=lambda: now[0])
+    sent = []
+    node.gratuitous = lambda iface, ip: sent.append(now[0])
+    pool = lambda ip: ip.startswith("10.77.0.24")  # noqa: E731
+    node.announce({"10.77.0.240": "node2"}, pool)
+    now[0] = 10.0  # spam over; then the address goes to node1 and comes back
+    node.announce({"10.77.0.240": "node2"}, pool)
+    node.runner.answers[("ip", "-4", "-o", "addr", "show", "dev")] = (0, ADDRESSES)
+    node.announce({"10.77.0.240": "node1"}, pool)
+    now[0] = 11.0
+    node.announce({"10.77.0.240": "node2"}, pool)
+    assert sent == [0.0, 11.0]
 
 
 def test_announce_keeps_what_it_holds_and_leaves_foreign_addresses_alone():

@@ -4,10 +4,18 @@
 Speakers find each other's liveness as memberlist does: UDP pings on port 7946 of every node's InternalIP, a peer
 silent for `speaker_dead_after` seconds (default 3) is dead. For each LoadBalancer address the live speakers (for
 externalTrafficPolicy Local only those on nodes with a ready endpoint) are ordered by sha256("<node>#<ip>") and the
-first one announces it: the address is added to the interface that carries the node's IP and a gratuitous ARP
-tells the segment its new MAC; a node that is no longer the announcer removes it. (Real MetalLB answers ARP for the
+first one announces it: the address is added to the interface that carries the node's IP and gratuitous ARPs tell
+the segment its new MAC; a node that is no longer the announcer removes it. (Real MetalLB answers ARP for the
 address without adding it and lets kube-proxy catch the traffic; the double adds it, so the node takes the traffic
-in, where the kube-proxy rules DNAT it, and the suite's userspace proxy can listen on it.)"""
+in, where the kube-proxy rules DNAT it, and the suite's userspace proxy can listen on it.)
+
+Gratuitous ARPs as MetalLB's layer-2 announcer sends them (internal/layer2/announcer.go, `SetBalancer` -> `doSpam`
+-> `spamLoop`): whenever a speaker process takes an address (its `ips` start empty, so also after the speaker
+restarts), one at once, then every 1.1 s until 5 s after. What the interface already holds does not count as
+announced: the double's speaker lives in kubelite, so `snap restart microk8s.daemon-kubelite` stops it while the
+address stays on the interface; the next announcer took it meanwhile (and turned the LAN's ARP caches to itself),
+and the returning speaker must announce it again, or clients keep sending to a node that merely forwards the
+traffic (every node's kube-proxy rules DNAT a LoadBalancer address) until that node dies."""
 
 from __future__ import annotations
 
@@ -26,7 +34,8 @@ from .runner import Runner
 
 MEMBERLIST_PORT = 7946
 DEAD_AFTER = 3.0
-GARP_REPEATS = 2
+SPAM_SECONDS = 5.0  # MetalLB's spamLoop: gratuitous ARPs until 5 s after the address was taken ...
+SPAM_INTERVAL = 1.1  # ... one at once, then one per 1.1 s tick (metallb/metallb#172)
 
 
 def announcer(ip: str, candidates: list[str]) -> str | None:
@@ -130,14 +139,22 @@ class Members:
 
 
 class Speaker:
-    def __init__(self, name: str, node_ip: str, runner: Runner, send: Callable[[str, bytes], None] = send_frame):
-        self.name, self.node_ip, self.runner, self.send = name, node_ip, runner, send
+    def __init__(
+        self,
+        name: str,
+        node_ip: str,
+        runner: Runner,
+        send: Callable[[str, bytes], None] = send_frame,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.name, self.node_ip, self.runner, self.send, self.clock = name, node_ip, runner, send, clock
         self.interface: str | None = None
-        self.repeats: dict[str, int] = {}  # address -> gratuitous ARPs still to send (one may be lost)
+        self.claimed: set[str] = set()  # the addresses this speaker announces (MetalLB's Announce.ips)
+        self.spam: dict[str, list[float]] = {}  # address -> [stop at, next gratuitous ARP at]
 
     def announce(self, wanted: dict[str, str], pool: Callable[[str], bool]) -> None:
-        """Hold exactly the pool addresses assigned to this node: add (+ a gratuitous ARP now and in the next
-        GARP_REPEATS rounds) or delete."""
+        """Hold exactly the pool addresses assigned to this node: add or delete them; each address this speaker
+        takes (whether or not the interface already held it) gets gratuitous ARPs for SPAM_SECONDS."""
         self.interface = self.interface or interface_of(self.runner, self.node_ip)
         interface = self.interface
         if interface is None:
@@ -146,15 +163,21 @@ class Speaker:
         current = {ip for ip in held(self.runner, interface) if pool(ip)}
         for ip in sorted(current - mine):
             self.runner.run("ip", "addr", "del", f"{ip}/32", "dev", interface)
+        holding = current & mine
         for ip in sorted(mine - current):
             if self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)[0] == 0:
-                self.repeats[ip] = GARP_REPEATS + 1
-        for ip in sorted(self.repeats):
-            if ip in mine:
+                holding.add(ip)
+        now = self.clock()
+        for ip in sorted(holding - self.claimed):
+            self.spam[ip] = [now + SPAM_SECONDS, now]
+        self.claimed = holding
+        for ip in sorted(self.spam):
+            until, due = self.spam[ip]
+            if ip not in holding or now > until:
+                del self.spam[ip]
+            elif now >= due:
                 self.gratuitous(interface, ip)
-            self.repeats[ip] -= 1
-            if self.repeats[ip] <= 0 or ip not in mine:
-                del self.repeats[ip]
+                self.spam[ip][1] = due + SPAM_INTERVAL
 
     def gratuitous(self, interface: str, ip: str) -> None:
         try:
