@@ -8,6 +8,7 @@ import http.client
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 from microk8s_double.network import ingress
@@ -167,3 +168,77 @@ def test_http_and_https_reach_the_routed_service(tmp_path):
         controller.close()
         root.shutdown()
         api.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (None, (5.0, 3)),  # ingress-nginx's defaults: proxy-connect-timeout 5 s, proxy-next-upstream-tries 3
+        ({"proxy-connect-timeout": "2", "proxy-next-upstream-tries": "0"}, (2.0, 0)),
+        ({"proxy-next-upstream": "off"}, (5.0, 1)),
+        ({"proxy-connect-timeout": "soon"}, (5.0, 3)),  # not a number: the default, as the controller keeps it
+    ],
+)
+def test_upstream_settings_come_from_the_controllers_configmap(data, expected):
+    config = {"metadata": {"name": "nginx-load-balancer-microk8s-conf", "namespace": "ingress"}, "data": data}
+    assert ingress.upstream_settings(config if data is not None else None) == expected
+
+
+def silent_upstream():
+    """A listener whose accept queue is full: the kernel drops further SYNs, as a powered-off pod's node would
+    leave them unanswered. Returns (its address, the sockets to close)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _attempt in range(2):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())
+        fillers.append(filler)
+    probe = socket.socket()
+    probe.settimeout(0.5)
+    try:
+        probe.connect(listener.getsockname())
+        pytest.skip("this kernel answers SYNs beyond a full accept queue")
+    except TimeoutError:
+        pass
+    finally:
+        probe.close()
+    return listener.getsockname(), [listener, *fillers]
+
+
+def test_an_unanswering_endpoint_costs_the_connect_timeout_then_the_next_one_is_tried(tmp_path):
+    """ingress-nginx's proxy-next-upstream "error timeout": the request waits proxy-connect-timeout on an endpoint
+    that does not answer, then tries the next one (up to proxy-next-upstream-tries); all tries timed out: 504."""
+    good, good_address = backend("good")
+    dead_address, sockets = silent_upstream()
+    svc, ep = service_and_endpoints("root", good_address)
+    ep["subsets"] = [
+        {"addresses": [{"ip": dead_address[0]}], "ports": [{"name": "http", "port": dead_address[1]}]},
+        {"addresses": [{"ip": good_address[0]}], "ports": [{"name": "http", "port": good_address[1]}]},
+    ]
+    svc["spec"]["ports"][0].pop("targetPort")
+    rules = [ing("a", rule("hello.lab", ("/", "Prefix", "root")))]
+    controller = ingress.IngressController(tmp_path / "ingress")
+    http_port = free_port()
+    controller.listen("127.0.0.1", http_port, free_port())
+    config = {"metadata": {"name": "nginx-load-balancer-microk8s-conf", "namespace": "ingress"}}
+    try:
+        config["data"] = {"proxy-connect-timeout": "1"}
+        controller.update(rules, [svc], [ep], [], config)
+        controller.turn = iter(range(100))  # the first request starts at the dead endpoint
+        began = time.monotonic()
+        assert get(http_port, "hello.lab", "/")[0] == (200, "good / hello.lab http")
+        assert 0.9 <= time.monotonic() - began < 2.5
+        config["data"] = {"proxy-connect-timeout": "1", "proxy-next-upstream-tries": "1"}
+        controller.update(rules, [svc], [ep], [], config)
+        controller.turn = iter(range(100))
+        began = time.monotonic()
+        assert get(http_port, "hello.lab", "/")[0][0] == 504
+        assert 0.9 <= time.monotonic() - began < 2.5
+    finally:
+        controller.close()
+        good.shutdown()
+        for sock in sockets:
+            sock.close()

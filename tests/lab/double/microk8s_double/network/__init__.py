@@ -137,7 +137,8 @@ class NodeNetwork:
             self.ingress = controller  # only once it listens: a failed start is retried next round
         if view["ingress"]:
             self.ingress.source = self.ingress_source
-            self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"])
+            config = view["ingress"]  # the controller's ConfigMap
+            self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"], config)
         elif self.ingress is not None:
             self.ingress.close()
             self.ingress = None

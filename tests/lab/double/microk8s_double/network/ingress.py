@@ -4,7 +4,11 @@
 Routing as ingress-nginx does it: the rules of the request's host (exact name, else a `*.` wildcard of one label),
 else the rules without a host; among their paths an Exact match, else the longest Prefix (whole path elements) or
 ImplementationSpecific (string prefix) match; else an Ingress's `defaultBackend`; else nginx's 404 page. The
-backend service's ready endpoints are tried in turn (502 when none answers, 503 when it has none). Ingresses of
+backend service's ready endpoints are tried in turn, as ingress-nginx's defaults do it (`proxy-next-upstream`
+"error timeout", `proxy-next-upstream-tries` 3, `proxy-connect-timeout` 5 s, all read from the addon's ConfigMap
+`ingress/nginx-load-balancer-microk8s-conf` as the controller reads them; per-Ingress annotations are not modelled):
+an endpoint that does not answer costs the request the connect timeout before the next one is tried; 504 when the
+last try timed out, 502 when it failed otherwise, 503 when the service has no endpoint. Ingresses of
 class `public`/`nginx` or without a class are served (MicroK8s watches class-less ingresses too). HTTPS serves the
 `spec.tls` secret's certificate for its hosts (SNI) and a self-signed "Kubernetes Ingress Controller Fake
 Certificate" otherwise.
@@ -23,6 +27,7 @@ directly issued client certificate); an unusable auth-tls secret answers 503 for
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import itertools
 import socket
@@ -39,7 +44,12 @@ from . import proxy
 CLASSES = (None, "public", "nginx")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 PAGE = "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"  # noqa: E501
-REASONS = {404: "404 Not Found", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}
+REASONS = {404: "404 Not Found", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable",
+           504: "504 Gateway Time-out"}  # fmt: skip
+# ingress-nginx's defaults (internal/ingress/controller/config/config.go, the same in v1.11.5 and v1.13.8, the
+# MicroK8s 1.28-1.34 addon's images), overridden by the ConfigMap's keys of the same names.
+PROXY_CONNECT_TIMEOUT = 5.0
+PROXY_NEXT_UPSTREAM_TRIES = 3
 NO_CERT_PAGE = ("<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n"
                 "<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>"
                 "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")  # fmt: skip
@@ -139,6 +149,21 @@ def auth_tls(ingresses: list[dict]) -> dict[str, tuple[str, str, str]]:
     return found
 
 
+def upstream_settings(config: dict | None) -> tuple[float, int]:
+    """(connect timeout in seconds, tries; 0 = every endpoint) from the controller's ConfigMap, as ingress-nginx
+    reads `proxy-connect-timeout` (seconds), `proxy-next-upstream-tries` and `proxy-next-upstream` ("off": one try).
+    A value it cannot parse keeps the default, as ingress-nginx does (it logs and ignores it)."""
+    data = (config or {}).get("data") or {}
+    timeout, tries = PROXY_CONNECT_TIMEOUT, PROXY_NEXT_UPSTREAM_TRIES
+    with contextlib.suppress(ValueError):
+        timeout = float(int(data.get("proxy-connect-timeout", timeout)))
+    with contextlib.suppress(ValueError):
+        tries = int(data.get("proxy-next-upstream-tries", tries))
+    if data.get("proxy-next-upstream", "error timeout").strip() == "off":
+        tries = 1
+    return timeout, tries
+
+
 def client_hello_name(data: bytes) -> str | None:
     """The server_name of a TLS ClientHello (None when absent or not parsable): the certificate and the client
     certificate check are chosen per name before the handshake, as nginx picks its server block."""
@@ -231,8 +256,18 @@ class IngressController:
         self.turn = itertools.count()
         self.servers: list[ThreadingHTTPServer] = []
         self.source: str | None = None  # the address backends see (a pod address of the node's CIDR), None: any
+        self.connect_timeout, self.tries = PROXY_CONNECT_TIMEOUT, PROXY_NEXT_UPSTREAM_TRIES
 
-    def update(self, ingresses: list[dict], services: list[dict], endpoints: list[dict], secrets: list[dict]) -> None:
+    def update(
+        self,
+        ingresses: list[dict],
+        services: list[dict],
+        endpoints: list[dict],
+        secrets: list[dict],
+        config: dict | None = None,
+    ) -> None:
+        """The routing state from the API's objects; `config` is the controller's ConfigMap."""
+        self.connect_timeout, self.tries = upstream_settings(config)
         by_name = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in secrets}
         contexts = {}
         served, clients = tls_hosts(ingresses), auth_tls(ingresses)
@@ -292,7 +327,8 @@ class IngressController:
         if not found:
             return 503, []
         start = next(self.turn) % len(found)
-        return 0, found[start:] + found[:start]
+        turn = found[start:] + found[:start]
+        return 0, turn[: self.tries] if self.tries > 0 else turn
 
 
 def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLContext | None) -> ThreadingHTTPServer:
@@ -341,15 +377,16 @@ def serve(controller: IngressController, address: tuple[str, int], tls: ssl.SSLC
                     )
             for target in targets:
                 source = (controller.source, 0) if controller.source else None
-                upstream = http.client.HTTPConnection(*target, timeout=proxy.CONNECT_TIMEOUT, source_address=source)
+                upstream = http.client.HTTPConnection(*target, timeout=controller.connect_timeout,
+                                                      source_address=source)  # fmt: skip
                 try:
                     upstream.connect()
-                    upstream.sock.settimeout(60)
+                    upstream.sock.settimeout(60)  # proxy-read-timeout
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     response = upstream.getresponse()
                     data = response.read()
-                except OSError:
-                    status = 502
+                except OSError as error:
+                    status = 504 if isinstance(error, TimeoutError) else 502
                     continue
                 finally:
                     upstream.close()

@@ -31,7 +31,6 @@ from ..controllers import nodeipam
 from . import nftables as nft
 
 IP_FREEBIND = 15
-CONNECT_TIMEOUT = 1.0  # the ingress controller's upstream connect timeout (proxy_connect_timeout is not modelled)
 SYN_GIVE_UP = 130.0  # what Linux waits for a SYN-ACK by default (tcp_syn_retries 6) before connect() fails
 TABLE = "kube-proxy"
 MASQ_BIT = 0x4000
