@@ -343,10 +343,84 @@ def test_without_a_written_interval_the_margin_is_the_median_gap():
     assert versus["margin_seconds"] == 0.5 and versus["window"] == {"start": 1.25, "end": 14.5}
 
 
-def _build_https(https_fail, profile="default", app=True):
+@pytest.mark.parametrize(
+    ("args", "rate"),
+    [
+        (None, None),  # no NGINX ingress controller (Traefik, 1.35+)
+        ([], 0.3),  # the MicroK8s addon's args leave ingress-nginx's default
+        (["--configmap=$(POD_NAMESPACE)/nginx-load-balancer-microk8s-conf", "--sync-rate-limit=0.5"], 0.5),
+        (["--sync-rate-limit", "2"], 2.0),
+        (["--sync-rate-limit=fast"], 0.3),
+        (["--sync-rate-limit=0"], 0.3),
+    ],
+)
+def test_the_sync_rate_limit_comes_from_the_controllers_args(args, rate):
+    assert report_mod.sync_rate_limit(args) == rate
+
+
+def test_the_ingress_pickup_is_one_sync_token_plus_one_lua_backend_sync():
+    seconds, basis = report_mod.ingress_pickup([])
+    assert seconds == round(1 / 0.3 + 1.0, 3) == 4.333
+    assert "--sync-rate-limit (0.3/s)" in basis and "1 s (Lua backend sync)" in basis
+    assert report_mod.ingress_pickup(["--sync-rate-limit=1"])[0] == 2.0
+    assert report_mod.ingress_pickup(None) == (0.0, "no ingress-nginx controller found: no allowance for its endpoint "
+                                                    "pickup")  # fmt: skip
+
+
+def test_https_may_fail_after_the_http_window_for_as_long_as_the_ingress_picks_up_endpoints():
+    http = _series([(2.0, 14.0)])  # window 1.75 .. 14.0; + 0.25 + 4.333 at its end: 18.583
+    pickup = report_mod.ingress_pickup([])
+    within = report_mod.https_inside_http(http, _https([(14.0, 18.75)]), CUT, pickup)  # last failure at 18.5
+    beyond = report_mod.https_inside_http(http, _https([(14.0, 19.0)]), CUT, pickup)  # and at 18.75
+    early = report_mod.https_inside_http(http, _https([(1.25, 2.0)]), CUT, pickup)  # the start is not widened
+    assert within["ok"] is True and within["window"] == {"start": 1.5, "end": 18.583}
+    assert within["ingress_pickup_seconds"] == 4.333
+    assert beyond["ok"] is False and beyond["outside_at"] == [18.75]
+    assert early["ok"] is False and early["outside_at"] == [1.25]
+
+
+def test_the_integrated_tuned_drills_https_blackout_still_fails_with_the_allowance():
+    """The tuned drill of 2026-12-01 03:41: HTTP's window 0.279-20.307 s; HTTPS failed from the cut to 27.259 s
+    (the client's ARP entry named the powered-off node). Within 20.307 + 0.25 + 4.333 = 24.89 s: allowed; the
+    failures after it are not."""
+    http = {
+        "url": "http://10.77.0.240:8081/",
+        "interval": 0.25,
+        "samples": [
+            [CUT - 1.0, True, "200", "hi", 0.01],
+            [CUT + 0.279, True, "200", "hi", 0.01],
+            [CUT + 0.529, False, "TimeoutError", "", 1.5],
+            [CUT + 20.307, True, "200", "hi", 0.01],
+        ],
+    }
+    moments = [-0.035] + [0.215 + 1.5017 * k for k in range(18)] + [27.259]
+    https = {
+        "url": "https://hello.home.arpa/",
+        "interval": 0.25,
+        "samples": [[round(CUT + m, 3), m in (-0.035, 27.259), "TimeoutError", "", 1.5] for m in moments],
+    }
+    versus = report_mod.https_inside_http(http, https, CUT, report_mod.ingress_pickup([]))
+    assert versus["window"] == {"start": 0.029, "end": 24.89}
+    assert versus["ok"] is False and versus["outside_at"] == [25.744]
+
+
+def test_the_report_allows_the_pickup_of_the_controller_it_found():
+    with_nginx, *_rest = _build_https([(14.0, 18.0)], ingress_args=["--ingress-class=public"])
+    without, *_rest = _build_https([(14.0, 18.0)])
+    assert with_nginx["app_https"]["versus_http"]["window"]["end"] == 18.583
+    assert _verdicts(with_nginx)["https_within_http_window"] == "PASS"
+    assert without["app_https"]["versus_http"]["window"]["end"] == 14.25
+    assert _verdicts(without)["https_within_http_window"] == "FAIL"
+    with_nginx["figure"] = None
+    assert ("(HTTP's window widened by 0.25 s, one probe interval, on each side, and by 4.33 s more at its end: "
+            "ingress-nginx picks up endpoint changes within 1/--sync-rate-limit (0.3/s) + 1 s (Lua backend sync))"
+            in _render(with_nginx))  # fmt: skip
+
+
+def _build_https(https_fail, profile="default", app=True, ingress_args=None):
     app_series = _series([(2.0, 14.0)]) if app else None
     api = {"url": "https://10.77.0.10:16443/version", "samples": _requests()}
-    facts = dict(_facts(profile), app_https_cafile="/work/tls/lab/ca.pem")
+    facts = dict(_facts(profile), app_https_cafile="/work/tls/lab/ca.pem", ingress_controller_args=ingress_args)
     https = _https(https_fail)
     return report_mod.build(facts, api, _watch(), app_series, https), api, app_series, https
 

@@ -26,6 +26,12 @@ TARGETS = (
 STAY_PUT = ("DaemonSet", "Node", "")
 # The HTTPS series' target (tls_ingress): it fails only while plain HTTP fails too.
 HTTPS_TARGET = ("https_within_http_window", "HTTPS failures only inside the HTTP failure window")
+# ingress-nginx (the NGINX ingress addon's controller, MicroK8s <= 1.34: v1.11.5 / v1.13.8) learns that an endpoint
+# went away later than kube-proxy does: its sync runs behind a token bucket of --sync-rate-limit syncs per second
+# (burst 1; pkg/flags/flags.go, default 0.3), then each nginx worker's Lua balancer reads the new endpoints on its
+# next backend sync (rootfs/etc/nginx/lua/balancer.lua, BACKENDS_SYNC_INTERVAL = 1 s).
+INGRESS_NGINX_SYNC_RATE_LIMIT = 0.3
+INGRESS_NGINX_BACKENDS_SYNC_INTERVAL = 1.0
 
 
 def outages(samples):
@@ -144,27 +150,70 @@ def _interval(series):
     return round(gaps[len(gaps) // 2], 3) if gaps else 0.0
 
 
-def https_inside_http(http, https, cut_at):
+def sync_rate_limit(args):
+    """The ingress-nginx controller's --sync-rate-limit from its container args (`--sync-rate-limit=0.5` or
+    `--sync-rate-limit 0.5`), else its default; None when `args` is None (no NGINX ingress controller found)."""
+    if args is None:
+        return None
+    for index, arg in enumerate(args):
+        value = None
+        if arg.startswith("--sync-rate-limit="):
+            value = arg.split("=", 1)[1]
+        elif arg == "--sync-rate-limit" and index + 1 < len(args):
+            value = args[index + 1]
+        if value is not None:
+            try:
+                rate = float(value)
+            except ValueError:
+                continue
+            if rate > 0:
+                return rate
+    return INGRESS_NGINX_SYNC_RATE_LIMIT
+
+
+def ingress_pickup(args):
+    """(seconds, basis): how much later than kube-proxy the ingress controller may still send requests to an
+    endpoint that went away: one token of its sync rate limit plus one Lua backend sync. (0.0, why) when the
+    controller is not ingress-nginx's (args None): then no allowance beyond the probe interval."""
+    rate = sync_rate_limit(args)
+    if rate is None:
+        return 0.0, "no ingress-nginx controller found: no allowance for its endpoint pickup"
+    seconds = round(1.0 / rate + INGRESS_NGINX_BACKENDS_SYNC_INTERVAL, 3)
+    basis = "ingress-nginx picks up endpoint changes within 1/--sync-rate-limit (%g/s) + %g s (Lua backend sync)" % (
+        rate,
+        INGRESS_NGINX_BACKENDS_SYNC_INTERVAL,
+    )
+    return seconds, basis
+
+
+def https_inside_http(http, https, cut_at, pickup=(0.0, None)):
     """Whether the HTTPS series failed only while plain HTTP failed too.
 
     Rule: every failed HTTPS attempt (its start, seconds after the cut) lies within the HTTP failure window
     (request_summary's: from the last HTTP success before HTTP's first failure after the cut to the first success
     after its last failure; still failing at the end: open-ended) widened by one HTTPS probe interval on both sides,
-    as two probes started a fraction of an interval apart can see the same moment. With no HTTP failure after the
-    cut, any HTTPS failure is outside; HTTPS failures before the cut are always outside.
+    as two probes started a fraction of an interval apart can see the same moment, and at its end also by the
+    ingress controller's endpoint pickup (`pickup` = (seconds, basis), from ingress_pickup): HTTPS goes through the
+    ingress controller, which drops a dead endpoint that much later than kube-proxy, which plain HTTP goes through.
+    With no HTTP failure after the cut, any HTTPS failure is outside; HTTPS failures before the cut are always
+    outside.
     """
     margin = _interval(https)
+    pickup_seconds, pickup_basis = pickup
     window = request_summary(http["samples"], cut_at)["failure_window"]
     if window is None:
         low = high = None
     else:
         low = round(window["start"] - margin, 3)
-        high = None if window.get("ongoing") else round(window["end"] + margin, 3)
+        high = None if window.get("ongoing") else round(window["end"] + margin + pickup_seconds, 3)
     failed = [round(sample[0] - cut_at, 3) for sample in https["samples"] if not sample[1]]
     outside = [moment for moment in failed if window is None or moment < low or (high is not None and moment > high)]
     return {
-        "rule": "every HTTPS failure within the HTTP failure window widened by one probe interval",
+        "rule": "every HTTPS failure within the HTTP failure window widened by one probe interval, and at its end"
+        " also by the ingress controller's endpoint pickup",
         "margin_seconds": margin,
+        "ingress_pickup_seconds": pickup_seconds,
+        "ingress_pickup_basis": pickup_basis,
         "window": None if window is None else {"start": low, "end": high},
         "https_failures": len(failed),
         "outside": len(outside),
@@ -270,7 +319,9 @@ def build(facts, api, watch, app=None, app_https=None):
             url=app_https["url"],
             connect_to=app_https.get("connect_to"),
             cafile=facts.get("app_https_cafile"),
-            versus_http=https_inside_http(app, app_https, cut_at) if app else None,
+            versus_http=https_inside_http(app, app_https, cut_at, ingress_pickup(facts.get("ingress_controller_args")))
+            if app
+            else None,
         )
     report["targets"] = judge(report, facts.get("profile", "default"))
     report["checks"] = checks(facts)
