@@ -242,3 +242,45 @@ def test_an_unanswering_endpoint_costs_the_connect_timeout_then_the_next_one_is_
         good.shutdown()
         for sock in sockets:
             sock.close()
+
+
+def _daemonset(*args):
+    return {"spec": {"template": {"spec": {"containers": [{"name": "nginx-ingress-microk8s", "args": list(args)}]}}}}
+
+
+@pytest.mark.parametrize(
+    ("daemonset", "rate"),
+    [
+        (None, 0.3),  # no DaemonSet read: ingress-nginx's default
+        (_daemonset("/nginx-ingress-controller", "--ingress-class=public"), 0.3),  # the addon's args: the default
+        (_daemonset("--sync-rate-limit=2", "--sync-rate-limit=0.5"), 0.5),  # the last one wins
+        (_daemonset("--sync-rate-limit=0"), 0.3),
+        (_daemonset("--sync-rate-limit=often"), 0.3),
+    ],
+)
+def test_the_sync_rate_limit_is_the_controllers_flag(daemonset, rate):
+    assert ingress.sync_rate_limit(daemonset) == rate
+
+
+def test_changes_reach_requests_behind_the_sync_token_bucket_and_the_lua_backend_sync():
+    """ingress-nginx: a sync at most every 1/--sync-rate-limit s (burst 1), the posted backends read by the Lua
+    balancer every BACKENDS_SYNC_INTERVAL s; queued states in between are skipped for the latest."""
+    applied = []
+    pickup = ingress.Pickup(lambda *state: applied.append((time.monotonic(), state)), interval=0.2)
+    try:
+        began = time.monotonic()
+        pickup.submit(("first",), rate=1.0)  # a token is there: synced at once, applied on the next balancer tick
+        wait_until = time.monotonic() + 3
+        while not applied and time.monotonic() < wait_until:
+            time.sleep(0.01)
+        assert applied and applied[0][1] == ("first",) and applied[0][0] - began <= 0.2 + 0.15
+        synced = time.monotonic()
+        pickup.submit(("second",), rate=1.0)  # no token until 1 s after the first sync
+        pickup.submit(("third",), rate=1.0)  # the second is skipped for it
+        while len(applied) < 2 and time.monotonic() < synced + 4:
+            time.sleep(0.01)
+        assert [state for _at, state in applied] == [("first",), ("third",)]
+        took = applied[1][0] - began
+        assert 1.0 - 0.05 <= took <= 1.0 + 0.2 + 0.3  # the token (1/rate after the first sync), then a tick
+    finally:
+        pickup.close()
