@@ -23,6 +23,10 @@ MAYASTOR_NODES_MIN = 3
 # `systemctl is-enabled iscsid` for `enabled`, so `static` or socket activation alone do not count.
 ISCSID_WANTS = "/etc/systemd/system/multi-user.target.wants/iscsid.service"
 _SIZE = re.compile(r"^[1-9][0-9]*(?:[KMGT]i?)?$")
+# The mayastor addon's own preflight checks a user may skip (storage_mayastor_skip_checks), each with the enable
+# script's flag (canonical/microk8s-core-addons addons/mayastor/enable, every version 1.24+).
+SKIP_CHECKS = {"hugepages": "--skip-hugepages-check", "kernel": "--skip-kernel-check"}
+DEMO_ANNOTATION = "onprem.microk8s/demo-inputs"
 
 
 def _minor(version):
@@ -39,8 +43,9 @@ def storage_default_engine(version):
     return "mayastor" if minor >= 24 else "openebs" if minor >= 21 else "hostpath"
 
 
-def storage_addon(engine, version, pool_size="", replicas=3):
-    """{name, args} of the microk8s_addon call that enables `engine` on `version` (ValueError if it has none)."""
+def storage_addon(engine, version, pool_size="", replicas=3, skip_checks=()):
+    """{name, args} of the microk8s_addon call that enables `engine` on `version` (ValueError if it has none).
+    `skip_checks` (mayastor only): the addon's own checks to skip, names of SKIP_CHECKS."""
     minor = _minor(version)
     if engine not in ENGINES or minor is None:
         raise ValueError("unknown engine %r or version %r" % (engine, version))
@@ -52,7 +57,8 @@ def storage_addon(engine, version, pool_size="", replicas=3):
         return {"name": "community/openebs" if minor >= 24 else "openebs", "args": ["-j", str(replicas)]}
     if minor < 24:
         raise ValueError("MicroK8s 1.%d has no mayastor addon (core addon from 1.24)" % minor)
-    return {"name": "core/mayastor", "args": ["--default-pool-size", pool_size] if pool_size else []}
+    args = ["--default-pool-size", pool_size] if pool_size else []
+    return {"name": "core/mayastor", "args": args + [SKIP_CHECKS[c] for c in sorted(SKIP_CHECKS) if c in skip_checks]}
 
 
 def storage_engine_problems(engine, version):
@@ -128,9 +134,67 @@ def storage_node_facts(info, sysctl_files=(), modules_files=(), pool_disk=""):
     }
 
 
-def storage_node_problems(facts, engine, pool_size="", minimum_nodes=MAYASTOR_NODES_MIN):
+def _mayastor_node_findings(node, fact, pool_size):
+    """(check, message) of one node for mayastor; check is the SKIP_CHECKS name that covers it, or None."""
+    found = []
+    if fact["hugepage_kb"] not in (0, HUGEPAGE_KB) or fact["hugepages_total"] < HUGEPAGES_MIN:
+        found.append((
+            "hugepages",
+            "%s: HugePages_Total is %d x %d kB in /proc/meminfo, mayastor needs >= %d x 2 MiB "
+            "(sysctl vm.nr_hugepages=%d)"
+            % (node, fact["hugepages_total"], fact["hugepage_kb"], HUGEPAGES_MIN, HUGEPAGES_MIN),
+        ))  # fmt: skip
+    if fact["hugepages_persisted"] < HUGEPAGES_MIN:
+        found.append((
+            "hugepages",
+            "%s: vm.nr_hugepages >= %d is not persisted in sysctl.d (echo vm.nr_hugepages = %d > "
+            "/etc/sysctl.d/20-microk8s-hugepages.conf); it would be lost at the next boot"
+            % (node, HUGEPAGES_MIN, HUGEPAGES_MIN),
+        ))  # fmt: skip
+    if not fact["nvme_tcp_loaded"]:
+        found.append(("kernel", "%s: kernel module nvme_tcp is not loaded (/proc/modules): modprobe nvme_tcp" % node))
+    if not fact["nvme_tcp_persisted"]:
+        found.append((
+            "kernel",
+            "%s: nvme_tcp is not persisted in modules-load.d (echo nvme-tcp > "
+            "/etc/modules-load.d/microk8s-mayastor.conf)" % node,
+        ))  # fmt: skip
+    if fact["pool_disk"] and not fact["pool_disk_ok"]:
+        found.append((None, "%s: pool disk %s is not a block device on the node" % (node, fact["pool_disk"])))
+    elif not fact["pool_disk"] and not pool_size:
+        found.append((None, "%s: no pool: set storage_pool_disk for the node or storage_mayastor_pool_size" % node))
+    return found
+
+
+def storage_node_settings(host_vars, pool_disk="", sysctl_files=(), modules_files=()):
+    """One host's preflight settings from its host variables (`host_vars`: hostvars[node]), the role's values where
+    the host sets none: {pool_disk, sysctl_files, modules_files}."""
+
+    def value(name, default):
+        return host_vars[name] if name in host_vars and host_vars[name] is not None else default
+
+    return {
+        "pool_disk": value("storage_pool_disk", pool_disk) or "",
+        "sysctl_files": list(value("storage_sysctl_files", sysctl_files)),
+        "modules_files": list(value("storage_modules_files", modules_files)),
+    }
+
+
+def storage_nodes_facts(reads, nodes, settings):
+    """{node: storage_node_facts} of each node in `nodes` from `reads` ({host: node_info answer}) and `settings`
+    ({host: storage_node_settings})."""
+    return {
+        node: storage_node_facts(
+            reads[node], settings[node]["sysctl_files"], settings[node]["modules_files"], settings[node]["pool_disk"]
+        )
+        for node in nodes
+    }
+
+
+def storage_node_problems(facts, engine, pool_size="", minimum_nodes=MAYASTOR_NODES_MIN, skip_checks=()):
     """Problems of the storage nodes for `engine`: `facts` is {node: storage_node_facts}. Each message names the
-    node and the fact, and says what to do."""
+    node and the fact, and says what to do. `skip_checks` (mayastor): the checks the user accepts the risk of
+    (SKIP_CHECKS names); their findings are storage_node_warnings instead."""
     problems = []
     for node in sorted(facts):
         fact = facts[node]
@@ -143,29 +207,9 @@ def storage_node_problems(facts, engine, pool_size="", minimum_nodes=MAYASTOR_NO
                     "systemctl enable --now iscsid); without it the openebs addon exits 0 and installs nothing" % node
                 )
         elif engine == "mayastor":
-            if fact["hugepage_kb"] not in (0, HUGEPAGE_KB) or fact["hugepages_total"] < HUGEPAGES_MIN:
-                problems.append(
-                    "%s: HugePages_Total is %d x %d kB in /proc/meminfo, mayastor needs >= %d x 2 MiB "
-                    "(sysctl vm.nr_hugepages=%d)"
-                    % (node, fact["hugepages_total"], fact["hugepage_kb"], HUGEPAGES_MIN, HUGEPAGES_MIN)
-                )
-            if fact["hugepages_persisted"] < HUGEPAGES_MIN:
-                problems.append(
-                    "%s: vm.nr_hugepages >= %d is not persisted in sysctl.d (echo vm.nr_hugepages = %d > "
-                    "/etc/sysctl.d/20-microk8s-hugepages.conf); it would be lost at the next boot"
-                    % (node, HUGEPAGES_MIN, HUGEPAGES_MIN)
-                )
-            if not fact["nvme_tcp_loaded"]:
-                problems.append("%s: kernel module nvme_tcp is not loaded (/proc/modules): modprobe nvme_tcp" % node)
-            if not fact["nvme_tcp_persisted"]:
-                problems.append(
-                    "%s: nvme_tcp is not persisted in modules-load.d (echo nvme-tcp > "
-                    "/etc/modules-load.d/microk8s-mayastor.conf)" % node
-                )
-            if fact["pool_disk"] and not fact["pool_disk_ok"]:
-                problems.append("%s: pool disk %s is not a block device on the node" % (node, fact["pool_disk"]))
-            elif not fact["pool_disk"] and not pool_size:
-                problems.append("%s: no pool: set storage_pool_disk for the node or storage_mayastor_pool_size" % node)
+            problems.extend(
+                m for check, m in _mayastor_node_findings(node, fact, pool_size) if check not in skip_checks
+            )
     if engine == "mayastor" and len(facts) < minimum_nodes:
         problems.append(
             "mayastor needs at least %d storage nodes for 3 replicas, the inventory has %d (%s)"
@@ -173,7 +217,70 @@ def storage_node_problems(facts, engine, pool_size="", minimum_nodes=MAYASTOR_NO
         )
     if pool_size and not _SIZE.match(str(pool_size)):
         problems.append("storage_mayastor_pool_size %r is not a size such as 20G" % (pool_size,))
+    unknown = sorted(set(skip_checks) - set(SKIP_CHECKS))
+    if unknown:
+        problems.append(
+            "storage_mayastor_skip_checks: unknown %s (known: %s)"
+            % (", ".join(unknown), ", ".join(sorted(SKIP_CHECKS)))
+        )
     return problems
+
+
+def storage_node_warnings(facts, engine, skip_checks=()):
+    """The findings storage_node_problems let through because the user skips their check (mayastor only): each
+    names the node, the fact and the addon flag that will skip MicroK8s' own check."""
+    if engine != "mayastor":
+        return []
+    warnings = []
+    for node in sorted(facts):
+        for check, message in _mayastor_node_findings(node, facts[node], "-"):
+            if check in skip_checks and check in SKIP_CHECKS:
+                warnings.append(
+                    "%s [accepted: storage_mayastor_skip_checks has %s, the addon runs with %s]"
+                    % (message, check, SKIP_CHECKS[check])
+                )
+    return warnings
+
+
+def storage_pending(engine, version, enabled_addons, classes, class_name, replicas=3, default=True, demo=None,
+                    deployments=(), pool_disks=0):  # fmt: skip
+    """What the role still has to do after its reads, by name; empty: the cluster is as asked and the role's
+    enabling, checking and demo steps are skipped. `enabled_addons`: microk8s status's names (`core/mayastor` or
+    `storage`); `classes`: the StorageClass objects; `demo`: the demo's inputs annotation when the demo is on (None:
+    off); `deployments`: the demo's writer Deployment, when it exists; `pool_disks`: how many storage nodes have a
+    pool disk (their DiskPools are applied on every run)."""
+    pending = ["disk pools"] if engine == "mayastor" and pool_disks else []
+    enabled = {str(a).rsplit("/", 1)[-1] for a in enabled_addons or []}
+    if storage_addon(engine, version)["name"].rsplit("/", 1)[-1] not in enabled:
+        pending.append("addon")
+    by_name = {c["metadata"]["name"]: c for c in classes or []}
+    if set(storage_addon_classes(engine, version)) - set(by_name):
+        pending.append("addon classes")
+    wanted = storage_class(engine, version, class_name, replicas, default)
+    keep = class_name if wanted else "microk8s-hostpath"
+    if wanted:
+        have = by_name.get(class_name) or {}
+        meta = have.get("metadata") or {}
+        same = all(have.get(k) == wanted[k] for k in wanted if k not in ("metadata", "apiVersion", "kind"))
+        same = same and all(
+            (meta.get(part) or {}).get(k) == v
+            for part in ("annotations", "labels")
+            for k, v in wanted["metadata"][part].items()
+        )
+        if not same:
+            pending.append("class")
+    elif default and not _is_default(by_name.get(keep) or {}):
+        pending.append("default class")
+    if default and storage_other_defaults(list(by_name.values()), keep):
+        pending.append("other default classes")
+    if demo is not None:
+        writer = next(iter(deployments or []), None) or {}
+        annotations = (writer.get("metadata") or {}).get("annotations") or {}
+        status = writer.get("status") or {}
+        current = status.get("observedGeneration") == (writer.get("metadata") or {}).get("generation")
+        if annotations.get(DEMO_ANNOTATION) != demo or not current or (status.get("readyReplicas") or 0) < 1:
+            pending.append("demo")
+    return pending
 
 
 def storage_class(engine, version, name, replicas=3, default=True, pool_disk_nodes=()):
@@ -297,7 +404,11 @@ class FilterModule:
             "storage_addon": storage_addon,
             "storage_engine_problems": storage_engine_problems,
             "storage_node_facts": storage_node_facts,
+            "storage_node_settings": storage_node_settings,
+            "storage_nodes_facts": storage_nodes_facts,
             "storage_node_problems": storage_node_problems,
+            "storage_node_warnings": storage_node_warnings,
+            "storage_pending": storage_pending,
             "storage_class": storage_class,
             "storage_addon_classes": storage_addon_classes,
             "storage_multi_replica_on_node_local": storage_multi_replica_on_node_local,

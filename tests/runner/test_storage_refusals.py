@@ -16,6 +16,7 @@ import pytest
 from test_preflight_local import _changed, _failure_messages, _run
 
 PLAYBOOK = "playbooks/storage.yml"
+THREE_HOSTS = {"pc1": {}, "pc2": {}, "pc3": {}}
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +98,21 @@ def test_mayastor_needs_three_nodes_and_a_pool(tmp_path):
     message = _refused(_storage(tmp_path, {"pc1": {}, "pc2": {}}, storage_engine="mayastor"))
     assert "mayastor needs at least 3 storage nodes for 3 replicas, the inventory has 2 (pc1, pc2)" in message
     assert "pc1: no pool: set storage_pool_disk for the node or storage_mayastor_pool_size" in message
+
+
+def test_skipped_mayastor_checks_are_not_refused_but_the_rest_is(tmp_path):
+    hosts = {"pc1": {}, "pc2": {}}
+    run = _storage(tmp_path, hosts, storage_engine="mayastor", storage_mayastor_skip_checks=["hugepages", "kernel"])
+    message = _refused(run)
+    assert "HugePages" not in message and "nvme_tcp" not in message, message
+    assert "mayastor needs at least 3 storage nodes for 3 replicas, the inventory has 2 (pc1, pc2)" in message
+    assert "pc2: no pool: set storage_pool_disk for the node or storage_mayastor_pool_size" in message
+
+
+def test_an_unknown_skipped_check_is_refused_by_the_argument_specs(tmp_path):
+    run = _storage(tmp_path, THREE_HOSTS, storage_engine="mayastor", storage_mayastor_skip_checks=["iscsi"])
+    assert run.status == "failed" and _changed(run) == 0
+    assert any("storage_mayastor_skip_checks" in m for m in _failure_messages(run))
 
 
 def test_more_replicas_than_storage_nodes_is_refused(tmp_path):

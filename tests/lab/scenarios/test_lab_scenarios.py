@@ -31,8 +31,13 @@ def _is_member(name):
 # argument checks (validate_argument_spec, on the controller) and five go to the node (setup and four node_info reads).
 # Before: 20 and 128. Bounds: per node the aim itself (no margin: it is met exactly); the bootstrap node 3 over what
 # was measured, for loops whose items depend on what earlier scenarios left (revoked names and devices).
+# With replicated storage on (issue 13, inventories/lab: mayastor, the writer demo) the same lab measured 15 per node
+# (storage adds none: site.yml's storage play runs on the bootstrap node and reads the others delegated, once) and
+# 115 on the bootstrap node (2026-12-01, one re-run): the storage role's no-op path is its argument check, the looped
+# node_info read, the looped read of the cluster, the verdict and the plan with the accepted risks; its enabling
+# block is skipped. Bootstrap bound raised from 112 to 118 for that (the same 3 over what was measured).
 NOOP_TASKS_PER_NODE = 15
-NOOP_TASKS_BOOTSTRAP = 112
+NOOP_TASKS_BOOTSTRAP = 118
 
 
 def test_converged_lab_is_idempotent(lab, tmp_path):
@@ -42,6 +47,7 @@ def test_converged_lab_is_idempotent(lab, tmp_path):
     assert again.rc == 0
     assert changed(again) == 0
     tasks = tasks_run_per_host(again)
+    print("no-op tasks run per host:", tasks)
     bootstrap = next(iter(lab["all"]["children"]["masters"]["hosts"]))  # the first control-plane node
     assert tasks.pop(bootstrap) <= NOOP_TASKS_BOOTSTRAP, tasks
     assert max(tasks.values()) <= NOOP_TASKS_PER_NODE, tasks

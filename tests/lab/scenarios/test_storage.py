@@ -1,38 +1,44 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Storage against the converged lab (issue 13): the mayastor preflight refuses the lab's real nodes before any
-change; the storage role on an engine the double provisions (LAB_STORAGE_ENGINE, default hostpath) enables it,
-checks it, marks the default class, runs the writer demo, and is idempotent; a backup of the writer's volume comes to
-the controller and is restored into a fresh namespace with every checksum matching; the storage drill cuts the
-writer's node's power and must PASS every repetition: the writer Ready on another node <= 90 s after the cut, every
-acknowledged record present and intact.
+"""Storage against the converged lab (issue 13): site.yml enabled replicated storage (inventories/lab: mayastor from
+1.24, a sparse 2G pool per node, the default class onprem-replicated with 3 replicas, the writer demo), with the
+lab's opt-in storage_mayastor_skip_checks [hugepages, kernel]: the lab's kernel has neither HugePages nor nvme_tcp,
+which the double's replicated data plane does not need (real mayastor would). Without the opt-in, or with only part
+of it, the preflight refuses the lab's real nodes before any change, every node and fact named; the role re-run on
+what site.yml made changes nothing (also in check mode); a backup of the writer's volume comes to the controller and
+is restored into a fresh namespace with every checksum matching; the storage drill cuts the writer's node's power
+and must PASS every repetition: the writer Ready on another node <= 90 s after the cut, every acknowledged record
+present and intact.
 
-The drill's writer has a replicated volume of its own (namespace storage-drill, class mayastor-3): the lab's kernel
-has neither HugePages nor nvme_tcp, so the product's preflight refuses mayastor here (the first test) and the lab
-enables the addon with its own --skip-hugepages-check --skip-kernel-check flags; the double's data plane needs
-neither. LAB_STORAGE_DRILL_REPETITIONS power cuts over the nodes but the witness (1 in `make test`, 10 in
-`make bench-storage`); the witness is the node holding the controllers' lease (see test_storage_drill).
+The drill's writer has a claim of its own (namespace storage-drill) of the class site.yml made. Power cuts:
+LAB_STORAGE_DRILL_REPETITIONS (3 in `make test`, over 3 different nodes, 10 in `make bench-storage`) over the nodes
+but the witness, the node holding the controllers' lease (see test_storage_drill).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import pytest
+import yaml
 from conftest import changed, failure_messages, node, site
 
-ENGINE = os.environ.get("LAB_STORAGE_ENGINE", "hostpath")
-REPLICATED = ENGINE != "hostpath"
-# The drill's power cuts: 1 in `make test` (CI time), 10 in `make bench-storage`.
-DRILL_REPETITIONS = int(os.environ.get("LAB_STORAGE_DRILL_REPETITIONS", "1"))
+# The drill's power cuts: 3 in `make test` (each over another node), 10 in `make bench-storage`.
+DRILL_REPETITIONS = int(os.environ.get("LAB_STORAGE_DRILL_REPETITIONS", "3"))
 DRILL_NAMESPACE = "storage-drill"
 KUBECTL = ["/snap/bin/microk8s", "kubectl"]
-# The double runs no addon pods and keeps no DiskPool objects (DESIGN.md "Storage": the addon's Deployment is not run
-# as pods): only the classes are checked there; on real MicroK8s storage_verify_pods stays on.
-STORAGE = {"storage_engine": ENGINE, "storage_demo_enabled": True, "storage_verify_pods": False}
-if ENGINE == "mayastor":
-    STORAGE["storage_mayastor_pool_size"] = "2G"
+CLASS = "onprem-replicated"
+
+
+def _minor(lab):
+    return int(str(lab["all"]["vars"]["lab_double_profile"]).split(".")[1])
+
+
+def _engine(lab):
+    """The engine inventories/lab gives site.yml on this profile."""
+    return "mayastor" if _minor(lab) >= 24 else "hostpath"
 
 
 def _kubectl_json(*argv):
@@ -46,47 +52,88 @@ def _writer_node():
     return running[0]
 
 
-def test_mayastor_preflight_refuses_the_lab_nodes_before_any_change(lab, tmp_path):
-    # whatever the lab's nodes have live, nothing is persisted in these files: every node must be named
+def _default_classes():
+    return [
+        c
+        for c in _kubectl_json("get", "storageclass")["items"]
+        if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+    ]
+
+
+def _refused(run, log):
+    messages = [m for m in failure_messages(run) if m.startswith("Storage refused")]
+    assert run.rc != 0 and len(messages) == 1, log[-3000:]
+    assert changed(run) == 0
+    return messages[0]
+
+
+def test_mayastor_preflight_refuses_the_lab_nodes_without_the_opt_in(lab, tmp_path):
+    if _engine(lab) != "mayastor":
+        pytest.skip("MicroK8s 1.%d has no mayastor addon (1.24+)" % _minor(lab))
+    before = [c["metadata"]["resourceVersion"] for c in _default_classes()]
+    # no opt-in: whatever the lab's nodes have live, nothing is persisted in these files: every node, every fact
     extravars = {
-        "storage_engine": "mayastor",
-        "storage_mayastor_pool_size": "2G",
+        "storage_mayastor_skip_checks": [],
+        "storage_mayastor_pool_size": "lots",
         "storage_sysctl_files": ["/etc/sysctl.d/00-absent.conf"],
         "storage_modules_files": ["/etc/modules-load.d/00-absent.conf"],
     }
-    run, log = site(tmp_path, playbook="playbooks/storage.yml", extravars=extravars)
-    messages = [m for m in failure_messages(run) if m.startswith("Storage refused")]
-    assert run.rc != 0 and messages, log[-3000:]
-    for name in ("node1", "node2", "node3"):
-        assert "%s: vm.nr_hugepages >= 1024 is not persisted" % name in messages[0], messages[0]
-        assert "%s: nvme_tcp is not persisted in modules-load.d" % name in messages[0], messages[0]
-    assert changed(run) == 0
-    classes = [c["metadata"]["name"] for c in _kubectl_json("get", "storageclass")["items"]]
-    assert "onprem-replicated" not in classes or REPLICATED
+    message = _refused(*site(tmp_path, playbook="playbooks/storage.yml", extravars=extravars))
+    for name in ("node1", "node2", "node3", "node4"):
+        assert "%s: HugePages_Total is 0" % name in message, message
+        assert "%s: vm.nr_hugepages >= 1024 is not persisted" % name in message, message
+        assert "%s: kernel module nvme_tcp is not loaded" % name in message, message
+        assert "%s: nvme_tcp is not persisted in modules-load.d" % name in message, message
+    assert "storage_mayastor_pool_size 'lots' is not a size" in message, message
+    # part of the opt-in (HugePages only), two storage nodes, no pool: the kernel findings and the rest still refuse
+    extravars = {
+        "storage_mayastor_skip_checks": ["hugepages"],
+        "storage_mayastor_pool_size": "",
+        "storage_nodes": ["node1", "node2"],
+    }
+    message = _refused(*site(tmp_path, playbook="playbooks/storage.yml", extravars=extravars))
+    assert "HugePages" not in message and "nr_hugepages" not in message, message
+    for name in ("node1", "node2"):
+        assert "%s: kernel module nvme_tcp is not loaded" % name in message, message
+        assert "%s: no pool: set storage_pool_disk" % name in message, message
+    assert "node3" not in message and "node4" not in message, message
+    assert "mayastor needs at least 3 storage nodes for 3 replicas, the inventory has 2 (node1, node2)" in message
+    assert "storage_replicas 3 is above the 2 storage nodes" in message, message
+    assert [c["metadata"]["resourceVersion"] for c in _default_classes()] == before
 
 
-def test_storage_role_enables_checks_and_is_idempotent(lab, tmp_path):
-    run, log = site(tmp_path, playbook="playbooks/storage.yml", extravars=STORAGE)
-    assert run.rc == 0, log[-4000:]
-    classes = _kubectl_json("get", "storageclass")["items"]
-    defaults = [
-        c["metadata"]["name"]
-        for c in classes
-        if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"
-    ]
-    assert defaults == ["microk8s-hostpath" if ENGINE == "hostpath" else "onprem-replicated"], defaults
+def test_site_enabled_replicated_storage_and_the_role_changes_nothing_more(lab, tmp_path):
+    defaults = _default_classes()
+    assert [c["metadata"]["name"] for c in defaults] == [CLASS if _engine(lab) == "mayastor" else "microk8s-hostpath"]
+    if _engine(lab) == "mayastor":
+        assert defaults[0]["provisioner"] == "io.openebs.csi-mayastor" and defaults[0]["parameters"]["repl"] == "3"
+        status = yaml.safe_load(node("node1", "/snap/bin/microk8s", "status", "--format", "yaml").stdout)
+        assert {"name": "mayastor", "status": "enabled"}.items() <= next(
+            a for a in status["addons"] if a["name"] == "mayastor"
+        ).items(), status["addons"]
     assert _writer_node()
-    again, log = site(tmp_path, playbook="playbooks/storage.yml", extravars=STORAGE)
+    claim = _kubectl_json("get", "pvc", "-n", "storage-demo", "writer-data")
+    assert claim["spec"]["storageClassName"] == defaults[0]["metadata"]["name"], claim["spec"]
+    again, log = site(tmp_path, playbook="playbooks/storage.yml")
     assert again.rc == 0 and changed(again) == 0, log[-3000:]
-    check, log = site(tmp_path, playbook="playbooks/storage.yml", extravars=STORAGE, cmdline="--check")
+    if _engine(lab) == "mayastor":  # the opt-in is warned about on every run, naming node and fact
+        assert "node2: kernel module nvme_tcp is not loaded" in log and "--skip-kernel-check" in log, log[-3000:]
+    check, log = site(tmp_path, playbook="playbooks/storage.yml", cmdline="--check")
     assert check.rc == 0 and changed(check) == 0, log[-3000:]
 
 
-def test_backup_and_restore_into_a_fresh_namespace(lab, tmp_path):
-    dest = tmp_path / "backups"
-    run, log = site(tmp_path, playbook="playbooks/storage_backup.yml", extravars={"storage_backup_dest": str(dest)})
+@pytest.fixture(scope="module")
+def backup(lab, tmp_path_factory):
+    """One backup of the demo writer's volume to the controller, for both restore tests (one backup run less)."""
+    work = tmp_path_factory.mktemp("backup")
+    dest = work / "backups"
+    run, log = site(work, playbook="playbooks/storage_backup.yml", extravars={"storage_backup_dest": str(dest)})
     assert run.rc == 0, log[-4000:]
-    (backup,) = list(dest.iterdir())
+    (made,) = list(dest.iterdir())
+    return made
+
+
+def test_backup_and_restore_into_a_fresh_namespace(backup, tmp_path):
     sums = (backup / "SHA256SUMS").read_text()
     assert "records.log" in sums and (backup / "volume.tar").stat().st_size > 0
     restore = {"storage_backup_archive": str(backup), "storage_backup_restore_namespace": "storage-restored"}
@@ -101,36 +148,30 @@ def test_backup_and_restore_into_a_fresh_namespace(lab, tmp_path):
         node("node1", *KUBECTL, "delete", "namespace", "storage-restored", "--wait=false", check=False)
 
 
-def test_a_damaged_backup_changes_nothing(lab, tmp_path):
-    dest = tmp_path / "backups"
-    run, log = site(tmp_path, playbook="playbooks/storage_backup.yml", extravars={"storage_backup_dest": str(dest)})
-    assert run.rc == 0, log[-4000:]
-    (backup,) = list(dest.iterdir())
-    restore = {"storage_backup_archive": str(backup), "storage_backup_restore_namespace": "storage-restored"}
+def test_a_damaged_backup_changes_nothing(backup, tmp_path):
+    damaged = tmp_path / backup.name
+    shutil.copytree(backup, damaged)
+    restore = {"storage_backup_archive": str(damaged), "storage_backup_restore_namespace": "storage-restored-2"}
     # a damaged archive changes nothing
-    data = bytearray((backup / "volume.tar").read_bytes())
+    data = bytearray((damaged / "volume.tar").read_bytes())
     data[data.index(b"x" * 64)] ^= 0xFF  # a byte of a record's payload (offset 600 was in tar's PAX header)
-    (backup / "volume.tar").write_bytes(bytes(data))
-    bad, log = site(tmp_path, playbook="playbooks/storage_restore.yml", extravars=dict(
-        restore, storage_backup_restore_namespace="storage-restored-2"))  # fmt: skip
+    (damaged / "volume.tar").write_bytes(bytes(data))
+    bad, log = site(tmp_path, playbook="playbooks/storage_restore.yml", extravars=restore)
     assert bad.rc != 0 and any("does not match its SHA256SUMS" in m for m in failure_messages(bad)), log[-2000:]
     assert node("node1", *KUBECTL, "get", "namespace", "storage-restored-2", check=False).returncode != 0
 
 
 @pytest.fixture
 def replicated_class(lab):
-    """The drill's volume on the double's replicated data plane: the mayastor addon enabled with its own flags for
-    machines without HugePages and nvme_tcp (the lab's kernel has neither, and the product's preflight refuses these
-    nodes, see the first test; the double's data plane needs neither). Its namespace (claim, volume) goes
-    afterwards; the addon stays, as a user's would. Mayastor is a 1.24+ addon and the out-of-service taint detaches
-    volumes from 1.26: older lab profiles skip the drill."""
-    minor = int(str(lab["all"]["vars"]["lab_double_profile"]).split(".")[1])
-    if minor < 26:
+    """The replicated default class site.yml made (inventories/lab), for the drill's own claim (namespace
+    storage-drill, which goes afterwards). Mayastor is a 1.24+ addon and the out-of-service taint detaches volumes
+    from 1.26: older lab profiles skip the drill."""
+    if _minor(lab) < 26:
         pytest.skip("the drill needs MicroK8s 1.26+ (mayastor 1.24+, NodeOutOfServiceVolumeDetach 1.26+)")
-    node("node1", "/snap/bin/microk8s", "enable", "mayastor", "--skip-hugepages-check", "--skip-kernel-check",
-         "--default-pool-size", "2G", timeout=300)  # fmt: skip
+    cls = _kubectl_json("get", "storageclass", CLASS)
+    assert cls["parameters"]["repl"] == "3", cls
     try:
-        yield "mayastor-3"
+        yield CLASS
     finally:
         node("node1", *KUBECTL, "delete", "namespace", DRILL_NAMESPACE, "--timeout=120s", check=False, timeout=180)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.onprem.microk8s.plugins.filter.storage import (
+    DEMO_ANNOTATION,
     ISCSID_WANTS,
     storage_addon,
     storage_addon_classes,
@@ -17,7 +18,11 @@ from ansible_collections.onprem.microk8s.plugins.filter.storage import (
     storage_multi_replica_on_node_local,
     storage_node_facts,
     storage_node_problems,
+    storage_node_settings,
+    storage_node_warnings,
+    storage_nodes_facts,
     storage_other_defaults,
+    storage_pending,
     storage_ready_pods_elsewhere,
     storage_volume_nodes,
 )
@@ -243,3 +248,147 @@ def test_a_node_local_volume_names_its_node():
     }
     assert storage_volume_nodes([pinned]) == ["node2"]
     assert storage_volume_nodes([{"spec": {"csi": {"driver": "io.openebs.csi-mayastor"}}}]) == []
+
+
+# storage_mayastor_skip_checks: the addon's own flags, and the matching refusals turned into named warnings.
+@pytest.mark.parametrize(
+    ("skip", "flags"),
+    [
+        ([], []),
+        (["hugepages"], ["--skip-hugepages-check"]),
+        (["kernel"], ["--skip-kernel-check"]),
+        (["kernel", "hugepages"], ["--skip-hugepages-check", "--skip-kernel-check"]),
+    ],
+)
+def test_mayastor_skip_checks_pass_the_addons_own_flags(skip, flags):
+    addon = storage_addon("mayastor", "v1.32.3", "2G", 3, skip)
+    assert addon == {"name": "core/mayastor", "args": ["--default-pool-size", "2G", *flags]}
+    assert storage_addon("openebs", "v1.32.3", "", 3, skip)["args"] == ["-j", "3"]  # mayastor only
+
+
+# A lab node as the lab's kernel leaves it: no HugePages, no nvme_tcp, nothing persisted.
+LAB_NODE = {"meminfo": "MemTotal: 8041232 kB\nHugePages_Total: 0\nHugepagesize: 2048 kB\n", "modules": "",
+            "sysctl": None, "load": None}  # fmt: skip
+HUGEPAGES = ("HugePages_Total is 0", "vm.nr_hugepages >= 1024 is not persisted")
+KERNEL = ("kernel module nvme_tcp is not loaded", "nvme_tcp is not persisted in modules-load.d")
+
+
+@pytest.mark.parametrize(
+    ("skip", "refused", "warned"),
+    [
+        ([], HUGEPAGES + KERNEL, ()),
+        (["hugepages"], KERNEL, HUGEPAGES),
+        (["kernel"], HUGEPAGES, KERNEL),
+        (["hugepages", "kernel"], (), HUGEPAGES + KERNEL),
+    ],
+)
+def test_skipped_checks_warn_instead_of_refusing_naming_node_and_fact(skip, refused, warned):
+    facts = _cluster("node2", **LAB_NODE)
+    problems = storage_node_problems(facts, "mayastor", "2G", skip_checks=skip)
+    warnings = storage_node_warnings(facts, "mayastor", skip)
+    assert len(problems) == len(refused), problems
+    for fact in refused:
+        assert [p for p in problems if p.startswith("node2: " + fact)], (fact, problems)
+    assert len(warnings) == len(warned)
+    for fact in warned:
+        (warning,) = [w for w in warnings if w.startswith("node2: " + fact)]
+        check = "hugepages" if fact in HUGEPAGES else "kernel"
+        assert "storage_mayastor_skip_checks has %s" % check in warning and "--skip-%s-check" % check in warning
+    assert not any(w.startswith(("node1", "node3")) for w in warnings)
+
+
+def test_skip_checks_leave_the_other_refusals_and_reject_unknown_checks():
+    facts = {"node1": _facts(**LAB_NODE), "node2": _facts(**LAB_NODE)}
+    problems = storage_node_problems(facts, "mayastor", "", skip_checks=["hugepages", "kernel", "iscsi"])
+    assert "node1: no pool: set storage_pool_disk for the node or storage_mayastor_pool_size" in problems
+    assert any(p.startswith("mayastor needs at least 3 storage nodes") for p in problems)
+    assert "storage_mayastor_skip_checks: unknown iscsi (known: hugepages, kernel)" in problems
+    assert storage_node_warnings(facts, "openebs", ["hugepages", "kernel"]) == []  # mayastor's checks only
+    assert storage_node_problems(_cluster(), "mayastor", "20G", skip_checks=["kernel"]) == []
+
+
+def test_node_settings_come_from_the_host_or_the_role():
+    assert storage_node_settings({}, "", ["/a"], ["/b"]) == {
+        "pool_disk": "",
+        "sysctl_files": ["/a"],
+        "modules_files": ["/b"],
+    }
+    own = {"storage_pool_disk": "/dev/sdb", "storage_sysctl_files": ["/c"], "storage_modules_files": None}
+    assert storage_node_settings(own, "", ["/a"], ["/b"]) == {
+        "pool_disk": "/dev/sdb", "sysctl_files": ["/c"], "modules_files": ["/b"]}  # fmt: skip
+    settings = {
+        "node1": storage_node_settings({}, "", SYSCTL, MODULES),
+        "node2": storage_node_settings(own, "", SYSCTL, MODULES),
+    }
+    facts = storage_nodes_facts(
+        {"node1": _info(), "node2": _info(disk=("/dev/sdb", True, 0o060660))}, ["node1", "node2"], settings
+    )
+    assert facts["node1"]["pool_disk"] == "" and facts["node2"]["pool_disk_ok"] is True
+    assert facts["node2"]["hugepages_persisted"] == 0  # node2 reads its own /c, which the read did not return
+
+
+def _class_as_stored(engine="mayastor", **changes):
+    cls = storage_class(engine, "v1.32.3", "onprem-replicated", 3)
+    cls["metadata"].update(uid="u1", resourceVersion="7", creationTimestamp="2026-12-01T05:00:00Z")
+    cls.update(changes)
+    return cls
+
+
+def _writer(inputs="h1", ready=1, generation=2, observed=2):
+    return {"metadata": {"name": "writer", "generation": generation, "annotations": {DEMO_ANNOTATION: inputs}},
+            "status": {"observedGeneration": observed, "readyReplicas": ready}}  # fmt: skip
+
+
+MAYASTOR_CLASSES = [_sc("mayastor", "io.openebs.csi-mayastor"), _sc("mayastor-3", "io.openebs.csi-mayastor"),
+                    _sc("microk8s-hostpath", "microk8s.io/hostpath")]  # fmt: skip
+
+
+def _pending(classes, addons=("core/dns", "core/mayastor"), demo="h1", writer=None, **kwargs):
+    writers = [writer] if writer is not None else [_writer()]
+    return storage_pending("mayastor", "v1.32.3", list(addons), classes, "onprem-replicated", 3, True, demo, writers,
+                           **kwargs)  # fmt: skip
+
+
+def test_nothing_is_pending_when_the_cluster_is_as_asked():
+    assert _pending([*MAYASTOR_CLASSES, _class_as_stored()]) == []
+    assert _pending([*MAYASTOR_CLASSES, _class_as_stored()], demo=None, writer={}) == []  # demo off: not read
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "pending"),
+    [
+        ("addon off", {"addons": ("core/dns",)}, ["addon"]),
+        ("class missing", {"classes": MAYASTOR_CLASSES}, ["class"]),
+        ("2 replicas", {"classes": [*MAYASTOR_CLASSES, _class_as_stored(parameters={"repl": "2"})]}, ["class"]),
+        ("addon class gone", {"classes": [*MAYASTOR_CLASSES[2:], _class_as_stored()]}, ["addon classes"]),
+        (
+            "another default",
+            {
+                "classes": [
+                    _sc("mayastor", "x"),
+                    _sc("mayastor-3", "x"),
+                    _sc("microk8s-hostpath", "microk8s.io/hostpath", True),
+                    _class_as_stored(),
+                ]
+            },
+            ["other default classes"],
+        ),
+        ("demo inputs changed", {"demo": "h2"}, ["demo"]),
+        ("writer missing", {"writer": {}}, ["demo"]),
+        ("writer not ready", {"writer": _writer(ready=0)}, ["demo"]),
+        ("writer rolling", {"writer": _writer(generation=3)}, ["demo"]),
+        ("pool disks", {"pool_disks": 2}, ["disk pools"]),
+    ],
+)
+def test_what_is_pending_is_named(case, kwargs, pending):
+    kwargs.setdefault("classes", [*MAYASTOR_CLASSES, _class_as_stored()])
+    assert _pending(**kwargs) == pending, case
+
+
+def test_hostpath_is_pending_until_its_class_is_the_only_default():
+    hostpath = [_sc("microk8s-hostpath", "microk8s.io/hostpath")]
+    args = ("hostpath", "v1.32.3", ["core/hostpath-storage"])
+    assert storage_pending(*args, hostpath, "onprem-replicated") == ["default class"]
+    assert storage_pending(*args, [_sc("microk8s-hostpath", "microk8s.io/hostpath", True)], "onprem-replicated") == []
+    assert storage_pending("hostpath", "v1.23.1", ["storage"], hostpath, "r", default=False) == []
+    assert storage_pending("hostpath", "v1.23.1", [], hostpath, "r", default=False) == ["addon"]
