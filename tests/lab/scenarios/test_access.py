@@ -571,7 +571,8 @@ REMOVE_TASK = "Remove bindings and ServiceAccounts the inventory no longer gives
 @pytest.fixture(scope="module")
 def change(lab, clients, tmp_path_factory):
     """One run of playbooks/cluster_access.yml at -vvv that changes erin's groups and the robot ci's ttl and revokes
-    frank and the robot probe, while two threads poll frank's and probe's access; then the same run again."""
+    frank and the robot probe, while two threads poll frank's and probe's access; then the same run again. Afterwards
+    the playbook with the inventory's own values puts the lab back."""
     tmp_path = tmp_path_factory.mktemp("change")
     before = {path.name: path.read_bytes() for path in ACCESS.glob("*.kubeconfig")}
     users = [{**u, "groups": ["auditors"]} if u["name"] == "erin" else u for u in LAB_VARS["cluster_access_users"]]
@@ -599,8 +600,11 @@ def change(lab, clients, tmp_path_factory):
     assert run.rc == 0, log[-3000:]
     after = {path.name: path.read_bytes() for path in ACCESS.glob("*.kubeconfig")}
     again, again_log = site(tmp_path, playbook="playbooks/cluster_access.yml", extravars=extravars)
-    return {"run": run, "log": log, "before": before, "after": after, "watches": watches, "again": again,
-            "again_log": again_log}  # fmt: skip
+    yield {"run": run, "log": log, "before": before, "after": after, "watches": watches, "again": again,
+           "again_log": again_log}  # fmt: skip
+    # the inventory's own access again, so the scenarios after this module find the converged lab
+    restored, restored_log = site(tmp_path, playbook="playbooks/cluster_access.yml")
+    assert restored.rc == 0, restored_log[-3000:]
 
 
 def test_a_change_renews_only_what_it_touches_and_a_second_run_changes_nothing(change):
