@@ -173,8 +173,10 @@ lab-scenarios: venv
 # site.yml run after the converge, is the default profile's idempotence check, changed=0 with the no-op task counts
 # bounded, so molecule's own idempotence step is not run twice; the scenarios check the cluster, so the first
 # molecule verify is left to the end); the storage refusals, restore and 3 power cuts; the failover drill on
-# MicroK8s' default timings; site.yml again with the failover profile (converge, idempotence) and the drill on the
-# tuned timings; verify; the lab goes away whatever happened. Other versions: `make lab-test LAB_TEST_PROFILE=1.20`.
+# MicroK8s' default timings; site.yml again with the failover profile (converge; the names scenario's playbook again,
+# as a user re-runs what deployed their workloads, so its DNS pods roll onto the profile's tolerations; idempotence)
+# and the drill on the tuned timings; verify; the lab goes away whatever happened. Other versions:
+# `make lab-test LAB_TEST_PROFILE=1.20`.
 # LAB_INFERENCE=1: the lab also gets the inference service (site.yml deploys it; tests/lab/scenarios/test_inference.py).
 LAB_TEST_PROFILE ?= 1.32
 lab-test: venv
@@ -183,6 +185,7 @@ lab-test: venv
 		&& python -m pytest -v --durations=0 tests/lab/scenarios \
 		&& molecule side-effect -s lab \
 		&& LAB_FAILOVER_PROFILE=tuned molecule converge -s lab \
+		&& LAB_FAILOVER_PROFILE=tuned ansible-playbook playbooks/cluster_names.yml -i inventories/lab \
 		&& LAB_FAILOVER_PROFILE=tuned molecule idempotence -s lab \
 		&& LAB_FAILOVER_PROFILE=tuned molecule side-effect -s lab \
 		&& molecule verify -s lab || status=$$?; \

@@ -156,6 +156,23 @@ def failover_profile_plan(flags, state="present", record=None):
     return items
 
 
+# The taints a lost node gets (Ready False: not-ready; Ready Unknown, e.g. powered off: unreachable), in the order the
+# DefaultTolerationSeconds admission adds their tolerations.
+NODE_LOSS_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def node_loss_tolerations(not_ready_seconds, unreachable_seconds=None):
+    """The NoExecute tolerations of a lost node's taints for a pod spec: the pod stays bound to a NotReady (not-ready)
+    or unreachable node that many seconds, then is evicted and replaced elsewhere. `unreachable_seconds` defaults to
+    `not_ready_seconds`. Whole seconds >= 0 (kube-apiserver's `--default-*-toleration-seconds` are int64)."""
+    seconds = [not_ready_seconds, not_ready_seconds if unreachable_seconds is None else unreachable_seconds]
+    for value in seconds:
+        if isinstance(value, bool) or not re.fullmatch(r"\d+", str(value).strip()):
+            raise ValueError("toleration seconds must be whole seconds >= 0, not %r" % (value,))
+    return [{"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": int(str(value).strip())}
+            for taint, value in zip(NODE_LOSS_TAINTS, seconds)]  # fmt: skip
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -166,4 +183,5 @@ class FilterModule:
             "failover_profile_plan": failover_profile_plan,
             "failover_profile_kubelet_config": failover_profile_kubelet_config,
             "failover_profile_foreign_config": failover_profile_foreign_config,
+            "node_loss_tolerations": node_loss_tolerations,
         }

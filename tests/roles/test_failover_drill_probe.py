@@ -215,20 +215,22 @@ def test_connect_to_needs_an_https_url(tmp_path):
                     "--out", str(tmp_path / "x.json")])  # fmt: skip
 
 
-def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False):
+def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False, tolerations=None):
     meta = {"namespace": "default", "name": name}
     if owner:
         meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
     if deleting:
         meta["deletionTimestamp"] = "2026-11-30T15:00:00Z"
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
-    return {"metadata": meta, "spec": {"nodeName": node}, "status": {"phase": "Running", "conditions": conditions}}
+    spec = {"nodeName": node, "tolerations": tolerations} if tolerations is not None else {"nodeName": node}
+    return {"metadata": meta, "spec": spec, "status": {"phase": "Running", "conditions": conditions}}
 
 
 def test_watch_records_the_node_and_every_pod(tmp_path, pki):
     server = _serve(_server_context(pki), token=TOKEN)
     server.node_ready = "Unknown"
-    server.pods = [_pod("hello-1", "node1", ready=False, deleting=True), _pod("hello-2", "node2")]
+    server.pods = [_pod("hello-1", "node1", ready=False, deleting=True, tolerations=_ADMITTED),
+                   _pod("hello-2", "node2")]  # fmt: skip
     try:
         server_url = "https://127.0.0.1:%d" % server.server_address[1]
         report = _run(tmp_path, "watch", "--server", server_url, "--node", "node1", "--cafile", str(pki / "ca.crt"),
@@ -239,9 +241,34 @@ def test_watch_records_the_node_and_every_pod(tmp_path, pki):
     _moment, ready, pods = report["samples"][0]
     assert ready == "Unknown"
     assert pods == [
-        ["default", "hello-1", "node1", False, "ReplicaSet/hello-abc", True],
-        ["default", "hello-2", "node2", True, "ReplicaSet/hello-abc", False],
+        ["default", "hello-1", "node1", False, "ReplicaSet/hello-abc", True, 300],
+        ["default", "hello-2", "node2", True, "ReplicaSet/hello-abc", False, 0],
     ]
+
+
+# What the DefaultTolerationSeconds admission gives a pod created while the API server has its defaults.
+_ADMITTED = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+]
+_PROFILE = [dict(t, tolerationSeconds=20) for t in _ADMITTED]
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "seconds"),
+    [
+        (_ADMITTED, 300),  # created before the profile: the admission's 300 s
+        (_PROFILE, 20),  # the failover profile's list in the pod template
+        ([], 0),  # no matching toleration: the taint manager evicts at once
+        ([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoSchedule"}], 0),
+        ([_PROFILE[0]], 0),  # only the not-ready taint's: an unreachable node's pods go at once
+        ([{"operator": "Exists"}], "forever"),  # tolerates every taint, no seconds
+        ([{"operator": "Exists"}, _PROFILE[1]], 20),  # the shortest seconds of the matching ones
+        ([{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "tolerationSeconds": 45}], 45),  # Equal, ""
+    ],
+)
+def test_the_unreachable_toleration_is_read_as_the_taint_manager_reads_it(tolerations, seconds):
+    assert probe.unreachable_seconds({"tolerations": tolerations}) == seconds
 
 
 def test_watch_marks_unanswered_reads_as_unknown(tmp_path):
@@ -250,5 +277,5 @@ def test_watch_marks_unanswered_reads_as_unknown(tmp_path):
 
 
 def test_pod_summary_without_owner_or_conditions():
-    assert probe.pod_summary({"metadata": {"namespace": "a", "name": "b"}}) == ["a", "b", "", False, "", False]
+    assert probe.pod_summary({"metadata": {"namespace": "a", "name": "b"}}) == ["a", "b", "", False, "", False, 0]
     assert probe.node_ready({"status": {}}) == "Unknown"

@@ -132,6 +132,84 @@ def test_no_pods_on_the_dead_node_means_nothing_to_replace():
     assert summary["moving_owners"] == {} and summary["pods_ready_elsewhere_after_seconds"] is None
 
 
+def _two_owners(dns_back=None, dns_seconds=300):
+    """hello (3 replicas, one on node1, tolerating 20 s) replaced at +48; the LAN DNS server (2 replicas, one on node1,
+    tolerating `dns_seconds`) replaced at +`dns_back` (None: not within the 70 s watched)."""
+    dns = "ReplicaSet/onprem-names-dns-5d8"
+
+    def pods(t):
+        found = [
+            [*_pod("hello-1", "node1", ready=t < 15, deleting=t >= 45), 20],
+            [*_pod("hello-2", "node2"), 20],
+            [*_pod("hello-3", "node3"), 20],
+            ["onprem-names", "dns-1", "node1", t < 15, dns, dns_back is not None and t >= dns_back - 3, dns_seconds],
+            ["onprem-names", "dns-2", "node2", True, dns, False, dns_seconds],
+        ]
+        if t >= 45:
+            found.append([*_pod("hello-4", "node2", ready=t >= 48), 20])
+        if dns_back is not None and t >= dns_back - 3:
+            found.append(["onprem-names", "dns-3", "node3", t >= dns_back, dns, False, dns_seconds])
+        return found
+
+    samples = [[CUT - 1, "True", pods(-1)]] + [[CUT + t, "True" if t < 15 else "Unknown", pods(t)] for t in range(70)]
+    return {"kind": "watch", "node": "node1", "samples": samples}
+
+
+def test_each_owner_gets_its_own_time_and_the_toleration_its_dead_pods_had():
+    summary = report_mod.watch_summary(_two_owners(), CUT)
+    assert summary["moving_owners"] == {"ReplicaSet/hello-abc": 3, "ReplicaSet/onprem-names-dns-5d8": 2}
+    assert summary["pods_ready_elsewhere_after_seconds"] is None  # the DNS server never came back: not all moved
+    assert summary["owners"] == {
+        "ReplicaSet/hello-abc": {"namespace": "default", "ready_before": 3, "on_dead_node": 1,
+                                 "unreachable_toleration_seconds": [20], "ready_elsewhere_after_seconds": 48},
+        "ReplicaSet/onprem-names-dns-5d8": {"namespace": "onprem-names", "ready_before": 2, "on_dead_node": 1,
+                                            "unreachable_toleration_seconds": [300],
+                                            "ready_elsewhere_after_seconds": None},
+    }  # fmt: skip
+
+
+def test_the_whole_figure_waits_for_the_slowest_owner():
+    summary = report_mod.watch_summary(_two_owners(dns_back=55, dns_seconds=20), CUT)
+    assert summary["pods_ready_elsewhere_after_seconds"] == 55
+    assert summary["owners"]["ReplicaSet/hello-abc"]["ready_elsewhere_after_seconds"] == 48
+    assert summary["owners"]["ReplicaSet/onprem-names-dns-5d8"]["ready_elsewhere_after_seconds"] == 55
+
+
+def test_a_missed_pods_target_names_the_late_owner_and_its_toleration():
+    report, _api, _app = _build(watch=_two_owners())
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert line["verdict"] == "FAIL"
+    assert line["late"] == [{"owner": "ReplicaSet/onprem-names-dns-5d8", "namespace": "onprem-names", "after": None,
+                             "unreachable_toleration_seconds": [300]}]  # fmt: skip
+    text = _render(dict(report, figure=None))
+    assert (
+        "FAIL        replacement pods Ready on other nodes after the power cut: not within the drill (target <= 60 s);"
+        " late: onprem-names ReplicaSet/onprem-names-dns-5d8 (not seen, tolerates the dead node 300 s)"
+    ) in text
+    assert (
+        "    default ReplicaSet/hello-abc: 3 Ready before, 1 on the dead node, tolerating it 20 s;"
+        " all Ready elsewhere after 48.0 s"
+    ) in text
+    assert (
+        "    onprem-names ReplicaSet/onprem-names-dns-5d8: 2 Ready before, 1 on the dead node, tolerating it 300 s;"
+        in (text)
+    )
+
+
+def test_an_owner_seen_after_the_limit_is_late_and_one_within_it_is_not():
+    report, _api, _app = _build(watch=_two_owners(dns_back=65, dns_seconds=20))
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert (line["verdict"], line["measured"]) == ("FAIL", 65)
+    assert [(late["owner"], late["after"]) for late in line["late"]] == [("ReplicaSet/onprem-names-dns-5d8", 65)]
+
+
+def test_a_met_pods_target_names_no_culprit():
+    report, _api, _app = _build(watch=_two_owners(dns_back=55, dns_seconds=20))
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert line["verdict"] == "PASS" and "late" not in line
+    assert "late:" not in _render(dict(report, figure=None))
+
+
 # --- verdicts ------------------------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ def test_skipping_the_demo_keeps_every_cluster_task():
     everything, without_demo = _list_tasks(), _list_tasks("--skip-tags", "demo")
     assert "onprem.microk8s.hello_app" in everything
     assert "onprem.microk8s.hello_app" not in without_demo
-    # hello's pods carry the failover profile's tolerations: learnt in the demo's own play, also when a run is
+    # hello's pods carry the failover profile's tolerations: learnt in hello's deploy tasks, also when a run is
     # limited to the deploy step (else it would roll the pods back to the API server's default seconds).
     assert "Name the pod tolerations of the failover profile" in _list_tasks("--tags", "deploy")
     assert "Name the pod tolerations of the failover profile" not in without_demo

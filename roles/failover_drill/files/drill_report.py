@@ -116,24 +116,48 @@ def ready_elsewhere(pods, node, owners):
     return {o: sum(1 for p in pods if p[4] == o and p[2] != node and p[3] and not p[5]) for o in owners}
 
 
+def owner_details(pods, node, owners):
+    """Per moving owner, from the pod list before the cut: its namespace, its Ready pods, its pods on the dead node
+    and how long those tolerate an unreachable node (the probe's 7th field: seconds, "forever", or None when the
+    probe did not read it), the distinct values sorted."""
+    details = {}
+    for owner, want in owners.items():
+        dead = [p for p in pods if p[4] == owner and p[2] == node]
+        seconds = sorted({p[6] for p in dead if len(p) > 6 and p[6] is not None}, key=str)
+        details[owner] = {
+            "namespace": dead[0][0] if dead else "",
+            "ready_before": want,
+            "on_dead_node": len(dead),
+            "unreachable_toleration_seconds": seconds,
+            "ready_elsewhere_after_seconds": None,
+        }
+    return details
+
+
 def watch_summary(watch, cut_at):
-    """When the dead node turned NotReady and when its controllers' pods were all Ready again elsewhere."""
+    """When the dead node turned NotReady and when its controllers' pods were all Ready again elsewhere, in all and
+    per owner (which owner was late, and how long its pods tolerated the dead node)."""
     samples, node = watch["samples"], watch["node"]
     not_ready = next((m for m, ready, _pods in samples if m >= cut_at and ready not in (None, "True")), None)
     baseline = _baseline(samples, cut_at)
     owners = moving_owners(baseline, node) if baseline is not None else {}
+    details = owner_details(baseline, node, owners) if baseline is not None else {}
     done, series = None, []
     for moment, _ready, pods in samples:
         if pods is None or moment < cut_at:
             continue
         counts = ready_elsewhere(pods, node, owners)
         series.append([round(moment - cut_at, 3), sum(counts.values())])
+        for owner, want in owners.items():
+            if details[owner]["ready_elsewhere_after_seconds"] is None and counts[owner] >= max(want, 1):
+                details[owner]["ready_elsewhere_after_seconds"] = round(moment - cut_at, 3)
         if done is None and owners and all(counts[o] >= max(want, 1) for o, want in owners.items()):
             done = moment
     return {
         "node": node,
         "not_ready_after_seconds": round(not_ready - cut_at, 3) if not_ready is not None else None,
         "moving_owners": owners,
+        "owners": details,
         "pods_ready_elsewhere_after_seconds": round(done - cut_at, 3) if done is not None else None,
         "ready_elsewhere_series": series,
         "api_unanswered_reads": sum(1 for _m, ready, pods in samples if ready is None or pods is None),
@@ -256,6 +280,18 @@ def not_measured(report, key):
     return None
 
 
+def late_owners(report, limit):
+    """The owners whose pods were not all Ready elsewhere within `limit` seconds of the cut, slowest (never) first:
+    [{owner, namespace, after (None: not seen), unreachable_toleration_seconds}]."""
+    late = [
+        {"owner": owner, "namespace": d["namespace"], "after": d["ready_elsewhere_after_seconds"],
+         "unreachable_toleration_seconds": d["unreachable_toleration_seconds"]}
+        for owner, d in sorted((report["events"].get("owners") or {}).items())
+        if d["ready_elsewhere_after_seconds"] is None or d["ready_elsewhere_after_seconds"] > limit
+    ]  # fmt: skip
+    return sorted(late, key=lambda item: (item["after"] is not None, -(item["after"] or 0)))
+
+
 def judge(report, profile):
     """One line per target. The tuned profile is judged (PASS/FAIL); the default one is informational. The HTTPS
     line (when HTTPS was probed) is PASS/FAIL whatever the profile: it is about correctness, not timing."""
@@ -270,7 +306,10 @@ def judge(report, profile):
             continue
         met = value is not None and value <= limit
         verdict = ("PASS" if met else "FAIL") if profile == "tuned" else ("INFO-met" if met else "INFO-missed")
-        lines.append({"target": key, "what": what, "limit": limit, "measured": value, "verdict": verdict})
+        line = {"target": key, "what": what, "limit": limit, "measured": value, "verdict": verdict}
+        if key == "pods_ready_elsewhere" and not met:
+            line["late"] = late_owners(report, limit)
+        lines.append(line)
     https = report.get("app_https")
     if https is not None:
         key, what = HTTPS_TARGET

@@ -133,6 +133,9 @@ def request_probe(args):
     }
 
 
+UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
 def node_ready(node):
     """The node's Ready condition status: "True", "False" or "Unknown"."""
     for condition in node.get("status", {}).get("conditions", []):
@@ -141,8 +144,26 @@ def node_ready(node):
     return "Unknown"
 
 
+def unreachable_seconds(spec):
+    """How long the pod stays bound to an unreachable node (a powered-off PC's taint, node.kubernetes.io/unreachable
+    NoExecute), as the taint manager reads it: the shortest tolerationSeconds of the matching tolerations (0 when
+    none matches: evicted at once), "forever" when every matching one has no seconds."""
+    matching = []
+    for toleration in spec.get("tolerations") or []:
+        if toleration.get("effect") not in (None, "", "NoExecute"):
+            continue
+        key, exists = toleration.get("key") or "", toleration.get("operator") == "Exists"
+        if (key == "" and exists) or (key == UNREACHABLE and (exists or not toleration.get("value"))):
+            matching.append(toleration.get("tolerationSeconds"))
+    if not matching:
+        return 0
+    seconds = [int(value) for value in matching if value is not None]
+    return max(min(seconds), 0) if seconds else "forever"
+
+
 def pod_summary(pod):
-    """[namespace, name, node, ready, owner, terminating] of one pod, owner as "Kind/name" or ""."""
+    """[namespace, name, node, ready, owner, terminating, unreachable toleration] of one pod, owner as "Kind/name"
+    or "", the toleration as unreachable_seconds says."""
     meta, status = pod.get("metadata", {}), pod.get("status", {})
     owners = [o for o in meta.get("ownerReferences", []) if o.get("controller")]
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
@@ -153,6 +174,7 @@ def pod_summary(pod):
         ready and status.get("phase") == "Running",
         "%s/%s" % (owners[0]["kind"], owners[0]["name"]) if owners else "",
         "deletionTimestamp" in meta,
+        unreachable_seconds(pod.get("spec", {})),
     ]
 
 

@@ -11,6 +11,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.failover_profile import 
     failover_profile_problems,
     failover_profile_record,
     go_duration_seconds,
+    node_loss_tolerations,
 )
 
 TIMINGS = {
@@ -107,3 +108,17 @@ def test_regexp_matches_only_its_flag():
     period = next(i for i in items if i["flag"] == "--node-monitor-period")
     assert re.match(period["regexp"], "--node-monitor-period=5s")
     assert not re.match(period["regexp"], "--node-monitor-period-extra=5s")
+
+
+def test_node_loss_tolerations_are_the_admissions_pair_with_the_given_seconds():
+    assert node_loss_tolerations(20, "25") == [
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 20},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 25},
+    ]
+    assert [t["tolerationSeconds"] for t in node_loss_tolerations(0)] == [0, 0]  # one value: both taints
+
+
+@pytest.mark.parametrize("bad", ["20s", -1, 1.5, True, None, ""])
+def test_node_loss_tolerations_refuse_what_is_not_whole_seconds(bad):
+    with pytest.raises(ValueError, match="whole seconds"):
+        node_loss_tolerations(bad)
