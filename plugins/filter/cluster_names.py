@@ -75,6 +75,60 @@ def dnsmasq_args(domain, apps, address):
     return args
 
 
+DNS_SERVICE = "onprem-names-dns"
+SHARING_KEY = "onprem-names-dns"
+LAYOUTS = ("auto", "mixed", "split")
+# Kubernetes accepts a LoadBalancer Service with UDP and TCP from 1.24 (MixedProtocolLBService: alpha and off
+# 1.20-1.23, beta and on 1.24, GA 1.26).
+MIXED_SINCE = 24
+
+
+def _minor(version):
+    match = re.match(r"^v?1\.(\d+)(?:\.|$)", str(version or ""))
+    return int(match.group(1)) if match else None
+
+
+def dns_services_plan(existing, version, wanted="auto", address=""):
+    """How the LAN DNS server is offered on this version: one Service with UDP and TCP 53 where the API server
+    accepts mixed protocols (1.24+), else two Services (UDP, TCP) sharing one MetalLB address by the
+    allow-shared-ip key. `existing`: the role's Services now (dicts with metadata.name and status); the returned
+    `stale` ones belong to the other layout (an upgrade 1.23 -> 1.24) and go; `address`: the requested one, else the
+    address the stale Services held (kept across the switch), else empty (MetalLB picks)."""
+    minor = _minor(version)
+    problems = []
+    if wanted not in LAYOUTS:
+        problems.append(f"cluster_names_lan_dns_services {wanted!r} is not one of {', '.join(LAYOUTS)}")
+    if minor is None:
+        problems.append(f"cannot tell the Kubernetes version from {version!r} (is MicroK8s installed?)")
+    elif wanted == "mixed" and minor < MIXED_SINCE:
+        problems.append(
+            f"cluster_names_lan_dns_services: mixed needs Kubernetes 1.{MIXED_SINCE}+: MicroK8s {version} refuses a "
+            "LoadBalancer Service with both UDP and TCP (the MixedProtocolLBService feature gate is off before 1.24); "
+            "use auto (two Services, UDP and TCP, sharing one MetalLB address)"
+        )
+    mixed = wanted == "mixed" or (wanted == "auto" and minor is not None and minor >= MIXED_SINCE)
+    if mixed:
+        services = [{"name": DNS_SERVICE, "protocols": ["UDP", "TCP"], "sharing_key": ""}]
+    else:
+        services = [{"name": f"{DNS_SERVICE}-{p.lower()}", "protocols": [p], "sharing_key": SHARING_KEY}
+                    for p in ("UDP", "TCP")]  # fmt: skip
+    names = [s["name"] for s in services]
+    stale = [s for s in existing or [] if s.get("metadata", {}).get("name") not in names]
+    held = [
+        ingress.get("ip")
+        for s in stale
+        for ingress in (s.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+        if ingress.get("ip")
+    ]
+    return {
+        "layout": "mixed" if mixed else "split",
+        "services": services,
+        "stale": sorted(s["metadata"]["name"] for s in stale),
+        "address": str(address or "") or (held[0] if held else ""),
+        "problems": problems,
+    }
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -83,4 +137,5 @@ class FilterModule:
             "cluster_names_corefile": corefile_with_block,
             "cluster_names_router_records": router_records,
             "cluster_names_dnsmasq_args": dnsmasq_args,
+            "cluster_names_dns_services_plan": dns_services_plan,
         }

@@ -129,10 +129,14 @@ def defaults(minor: int) -> dict[str, str]:
     }
 
 
-def component(node: Node, name: str) -> dict[str, str]:
+def component_words(node: Node, name: str) -> list[str]:
     env = dict(os.environ, SNAP=str(node.paths.snap), SNAP_DATA=str(node.paths.snap_data))
     env["SNAP_COMMON"] = str(node.paths.snap_common)
-    return flags(read(node.paths.args(name), env))
+    return read(node.paths.args(name), env)
+
+
+def component(node: Node, name: str) -> dict[str, str]:
+    return flags(component_words(node, name))
 
 
 def kubelet_config(node: Node, kubelet_flags: dict[str, str]) -> dict[str, str]:
@@ -194,6 +198,49 @@ def load(node: Node) -> Timings:
 
 def pick(found: dict[str, str], known: dict[str, str], *prefixes: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if k in known and k.startswith(prefixes)}
+
+
+# Feature gates the double models, with the version that turned each on by default and the version that locked it
+# on (setting it false is then refused). MixedProtocolLBService (KEP-1435): alpha 1.20 (off), beta 1.24 (on), GA
+# 1.26 (locked), removed 1.28 (then an unrecognized gate).
+GATES = {"MixedProtocolLBService": (24, 26, 28)}
+
+
+def feature_gates(words: list[str]) -> dict[str, bool]:
+    """Every `--feature-gates` of a component's words, merged as the component's featureGate.Set does (each
+    occurrence adds to the earlier ones; a gate named twice: the last wins). A value that is not a boolean stops the
+    component with its error; gates the double does not model are kept as given."""
+    found: dict[str, bool] = {}
+    values = [w.partition("=")[2] for w in words if w.startswith("--feature-gates=")]
+    values += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--feature-gates"]
+    for value in values:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, equals, text = item.partition("=")
+            if not equals:
+                raise ArgsError(f'invalid argument "{value}" for "--feature-gates" flag: missing bool value for {name}')
+            if text.lower() not in ("1", "t", "true", "0", "f", "false"):
+                raise ArgsError(f'invalid argument "{value}" for "--feature-gates" flag: invalid value of {item}, '
+                                f'err: strconv.ParseBool: parsing "{text}": invalid syntax')  # fmt: skip
+            found[name] = text.lower() in ("1", "t", "true")
+    return found
+
+
+def gate_enabled(minor: int, given: dict[str, bool], name: str) -> bool:
+    """Whether a modelled gate is on for this version and these `--feature-gates`: its default unless given; from
+    the version that locked it, setting it false stops the component; once removed, naming it does."""
+    on_by_default, locked, removed = GATES[name]
+    if name in given and minor >= removed:
+        raise ArgsError(f"unrecognized feature gate: {name}")
+    if minor >= locked:
+        if given.get(name) is False:
+            raise ArgsError(f"cannot set feature gate {name} to false, feature is locked to true")
+        return True
+    return given.get(name, minor >= on_by_default)
+
+
+def apiserver_gate(node: Node, name: str) -> bool:
+    """A kube-apiserver feature gate of this node's args file now (kube-apiserver reads it once at start)."""
+    return gate_enabled(node.profile.minor, feature_gates(component_words(node, "kube-apiserver")), name)
 
 
 def parse_flag(name: str, value: str) -> float:

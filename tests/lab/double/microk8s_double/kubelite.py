@@ -205,6 +205,7 @@ def main() -> int:
     try:
         timings = kubeargs.load(node)
         authz.authorization_modes(node)  # kube-apiserver refuses a bad --authorization-mode
+        kubeargs.apiserver_gate(node, "MixedProtocolLBService")  # ... and a bad --feature-gates value
     except kubeargs.ArgsError as error:
         print(f"Error: {error}", file=sys.stderr, flush=True)
         return 1

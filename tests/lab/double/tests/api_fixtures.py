@@ -16,8 +16,10 @@ from microk8s_double.node import Node
 
 
 class ApiFixture:
-    def __init__(self, base: Path, version: str = "1.28", authorization_mode: str | None = None):
-        """`authorization_mode`: written to args/kube-apiserver before the server starts (e.g. "RBAC,Node")."""
+    def __init__(self, base: Path, version: str = "1.28", authorization_mode: str | None = None,
+                 apiserver_lines: tuple[str, ...] = ()):  # fmt: skip
+        """`authorization_mode`: written to args/kube-apiserver before the server starts (e.g. "RBAC,Node");
+        `apiserver_lines`: lines a user adds to the shipped args/kube-apiserver (e.g. a `--feature-gates`)."""
         self.ip = f"127.{random.randint(64, 250)}.{random.randint(1, 250)}.1"
         settings = {"cert_key": "ec", "node_ip": self.ip, "bind_address": self.ip, "snap_root": str(base),
                     "hostname": "node-1", "ports": {"apiserver": random.randint(20000, 40000)}}  # fmt: skip
@@ -26,12 +28,14 @@ class ApiFixture:
         (where.snap / profiles.PROFILE_FILE).write_text(json.dumps({"version": profiles.for_track(version).version}))
         self.node = Node(settings, where, profiles.load(where.snap), self.ip, "node-1")
         certs.ensure(self.node)
-        if authorization_mode is not None:  # the shipped args with that one line changed, as `enable rbac` does
+        if authorization_mode is not None or apiserver_lines:  # the shipped args with lines changed or added
             args = self.node.paths.args("kube-apiserver")
             args.parent.mkdir(parents=True, exist_ok=True)
             shipped = default_args.files(self.node.profile)["kube-apiserver"].splitlines()
-            kept = [line for line in shipped if not line.startswith("--authorization-mode")]
-            args.write_text("\n".join([*kept, f"--authorization-mode={authorization_mode}"]) + "\n")
+            if authorization_mode is not None:  # as `enable rbac` does
+                shipped = [line for line in shipped if not line.startswith("--authorization-mode")]
+                shipped.append(f"--authorization-mode={authorization_mode}")
+            args.write_text("\n".join([*shipped, *apiserver_lines]) + "\n")
         self.store = store.MemoryStore()
         self.server = apiserver.serve(self.node, self.store)
         apiserver.bootstrap_namespaces(self.node, self.store)
@@ -58,8 +62,9 @@ def admin_headers(node: Node) -> dict:
 
 
 @contextlib.contextmanager
-def api_server(base: Path, version: str = "1.28", authorization_mode: str | None = None):
-    fixture = ApiFixture(base, version, authorization_mode)
+def api_server(base: Path, version: str = "1.28", authorization_mode: str | None = None,
+               apiserver_lines: tuple[str, ...] = ()):  # fmt: skip
+    fixture = ApiFixture(base, version, authorization_mode, apiserver_lines)
     try:
         yield fixture
     finally:

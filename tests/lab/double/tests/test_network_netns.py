@@ -332,30 +332,35 @@ def test_a_speaker_restarted_with_its_address_still_held_announces_it_again(tmp_
         assert [o for o, _seconds in outcomes if o in ("timeout", "refused", "reset", "closed")] == []
 
 
-DNS_LB_IP, DNS_CLUSTER_IP = "10.99.0.241", "10.152.183.187"
+DNS_LB_IP, DNS_CLUSTER_IP, DNS_TCP_CLUSTER_IP = "10.99.0.241", "10.152.183.187", "10.152.183.188"
 
 
-def udp_view(lab_: Lab) -> dict:
+def udp_view(lab_: Lab, split: bool = False) -> dict:
     """pod_view plus a DNS-like Service: UDP and TCP port 53 on a LoadBalancer address, to the pods' APP_PORT (the
-    pods answer datagrams there with their name)."""
+    pods answer datagrams there with their name). `split`: as before Kubernetes 1.24, two Services (UDP, TCP) that
+    MetalLB gave the same address (allow-shared-ip), each with its own cluster IP."""
     content = pod_view(lab_)
     ports = [{"name": "dns", "port": 53, "targetPort": APP_PORT, "protocol": "UDP", "nodePort": 31053},
              {"name": "dns-tcp", "port": 53, "targetPort": APP_PORT, "protocol": "TCP", "nodePort": 31054}]  # fmt: skip
-    content["services"].append(
-        {
-            "metadata": {"name": "names", "namespace": "default"},
-            "spec": {"type": "LoadBalancer", "clusterIP": DNS_CLUSTER_IP, "ports": ports},
-            "status": {"loadBalancer": {"ingress": [{"ip": DNS_LB_IP}]}},
-        }
-    )
+    groups = [("names-udp", ports[:1], DNS_CLUSTER_IP), ("names-tcp", ports[1:], DNS_TCP_CLUSTER_IP)] if split else [
+        ("names", ports, DNS_CLUSTER_IP)]  # fmt: skip
     addresses = [{"ip": f"10.1.{k}.1", "nodeName": name} for k, name in enumerate(NODES)]
-    endpoint_ports = [{"name": p["name"], "port": APP_PORT, "protocol": p["protocol"]} for p in ports]
-    content["endpoints"].append(
-        {
-            "metadata": {"name": "names", "namespace": "default"},
-            "subsets": [{"addresses": addresses, "ports": endpoint_ports}],
-        }
-    )
+    for name, own_ports, cluster_ip in groups:
+        annotations = {"metallb.universe.tf/allow-shared-ip": "names"} if split else {}
+        content["services"].append(
+            {
+                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+                "spec": {"type": "LoadBalancer", "clusterIP": cluster_ip, "ports": own_ports},
+                "status": {"loadBalancer": {"ingress": [{"ip": DNS_LB_IP}]}},
+            }
+        )
+        endpoint_ports = [{"name": p["name"], "port": APP_PORT, "protocol": p["protocol"]} for p in own_ports]
+        content["endpoints"].append(
+            {
+                "metadata": {"name": name, "namespace": "default"},
+                "subsets": [{"addresses": addresses, "ports": endpoint_ports}],
+            }
+        )
     return content
 
 
@@ -378,10 +383,12 @@ def udp_probe(lab_: Lab, where: str, host: str, port: int, count: int, timeout: 
                             count * timeout)  # fmt: skip
 
 
-def test_udp_datagrams_to_a_load_balancer_address_reach_the_pods_and_are_answered_from_that_address(tmp_path):
+@pytest.mark.parametrize("split", [False, True], ids=["one-mixed-service", "two-services-one-address"])
+def test_udp_datagrams_to_a_load_balancer_address_reach_the_pods_and_are_answered_from_that_address(tmp_path, split):
     """kube-proxy DNATs UDP as TCP: a query to the LoadBalancer address (a DNS server's) from outside the cluster
-    reaches a ready pod, and the answer comes back from the address the client asked (conntrack undoes the DNAT)."""
-    with lab(tmp_path, udp_view) as running:
+    reaches a ready pod, and the answer comes back from the address the client asked (conntrack undoes the DNAT).
+    The same when UDP and TCP are two Services sharing the address (before 1.24): one announcer, both protocols."""
+    with lab(tmp_path, lambda lab_: udp_view(lab_, split)) as running:
         wait_for(lambda: running.answers("client", NODES["n1"], NODE_PORT), timeout=20, what="the NodePort answering")
         wait_for(lambda: running.answers("client", DNS_LB_IP, 53), timeout=20, what="TCP 53 on the DNS address")
         results = udp_probe(running, "client", DNS_LB_IP, 53, 30, 2)

@@ -117,7 +117,10 @@ def test_an_address_lost_and_taken_again_is_announced_again():
     node = speaker.Speaker("node2", "10.77.0.12", held_runner(held), clock=lambda: now[0])
     sent = []
     node.gratuitous = lambda iface, ip: sent.append(now[0])
-    pool = lambda ip: ip.startswith("10.77.0.24")  # noqa: E731
+
+    def pool(ip):
+        return ip.startswith("10.77.0.24")
+
     node.announce({"10.77.0.240": "node2"}, pool)
     now[0] = 10.0  # spam over; then the address goes to node1 and comes back
     node.announce({"10.77.0.240": "node2"}, pool)

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.onprem.microk8s.plugins.filter.cluster_names import (
     coredns_block,
     corefile_with_block,
+    dns_services_plan,
     dnsmasq_args,
     names_problems,
     router_records,
@@ -139,3 +140,59 @@ def test_dnsmasq_with_these_arguments_answers_the_apps_and_nothing_else():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# -- the LAN DNS server's Services per version ----------------------------------------------------------------------
+
+
+def lan_service(name, ip=None):
+    status = {"loadBalancer": {"ingress": [{"ip": ip}]}} if ip else {}
+    return {"metadata": {"name": name}, "status": status}
+
+
+@pytest.mark.parametrize("version", ["v1.20.15", "v1.23.17", "1.23"])
+def test_before_1_24_udp_and_tcp_are_two_services_sharing_one_key(version):
+    plan = dns_services_plan([], version)
+    assert plan["layout"] == "split" and plan["problems"] == [] and plan["stale"] == [] and plan["address"] == ""
+    assert [(s["name"], s["protocols"]) for s in plan["services"]] == [
+        ("onprem-names-dns-udp", ["UDP"]),
+        ("onprem-names-dns-tcp", ["TCP"]),
+    ]
+    assert {s["sharing_key"] for s in plan["services"]} == {"onprem-names-dns"}
+
+
+@pytest.mark.parametrize("version", ["v1.24.17", "v1.32.3", "v1.36.0"])
+def test_from_1_24_one_service_carries_both(version):
+    plan = dns_services_plan([], version)
+    assert plan["layout"] == "mixed" and plan["problems"] == []
+    assert plan["services"] == [{"name": "onprem-names-dns", "protocols": ["UDP", "TCP"], "sharing_key": ""}]
+
+
+def test_an_upgrade_to_1_24_removes_the_split_services_and_keeps_their_address():
+    existing = [lan_service("onprem-names-dns-udp", "10.77.0.242"), lan_service("onprem-names-dns-tcp", "10.77.0.242")]
+    plan = dns_services_plan(existing, "v1.24.17")
+    assert plan["stale"] == ["onprem-names-dns-tcp", "onprem-names-dns-udp"]
+    assert plan["address"] == "10.77.0.242"
+    assert dns_services_plan(existing, "v1.24.17", "auto", "10.77.0.245")["address"] == "10.77.0.245"  # asked
+    assert dns_services_plan(existing, "v1.23.17")["stale"] == []  # same layout: nothing goes, nothing is pinned
+    assert dns_services_plan(existing, "v1.23.17")["address"] == ""
+
+
+def test_a_downgrade_or_forced_split_removes_the_mixed_service():
+    existing = [lan_service("onprem-names-dns", "10.77.0.241")]
+    plan = dns_services_plan(existing, "v1.32.3", "split")
+    assert plan["layout"] == "split" and plan["stale"] == ["onprem-names-dns"] and plan["address"] == "10.77.0.241"
+    assert dns_services_plan(existing, "v1.32.3")["stale"] == []
+
+
+def test_mixed_is_refused_before_1_24_with_the_reason_and_the_way_out():
+    problems = dns_services_plan([], "v1.23.17", "mixed")["problems"]
+    assert len(problems) == 1
+    assert "MixedProtocolLBService" in problems[0] and "use auto" in problems[0] and "v1.23.17" in problems[0]
+    assert dns_services_plan([], "v1.24.0", "mixed")["problems"] == []
+
+
+def test_bad_layouts_and_unknown_versions_are_problems():
+    assert "is not one of auto, mixed, split" in dns_services_plan([], "v1.28.1", "both")["problems"][0]
+    assert "cannot tell the Kubernetes version" in dns_services_plan([], "", "auto")["problems"][0]
+    assert dns_services_plan([], "v1.28.1", "split")["layout"] == "split"

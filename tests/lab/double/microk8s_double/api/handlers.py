@@ -136,8 +136,10 @@ class Handlers:
     None when the server predates the `fieldValidation` parameter (it is then ignored); `name_label`: namespaces get
     the `kubernetes.io/metadata.name` label (1.21+, the NamespaceDefaultLabelName gate)."""
 
-    def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn", name_label=True):
+    def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn", name_label=True,
+                 mixed_protocol_lb=True):  # fmt: skip
         self.store = store
+        self.mixed_protocol_lb = mixed_protocol_lb
         self.name_label = name_label
         self.toleration_seconds = toleration_seconds or dict.fromkeys(NODE_TAINTS, 300)
         self.field_validation = field_validation
@@ -329,12 +331,14 @@ class Handlers:
             write.warnings += texts
         return kept
 
-    def check(self, target: Target, obj: dict) -> None:
+    def check(self, target: Target, obj: dict, old: dict | None = None) -> None:
         if target.resource.kind == "Certificate" and target.resource.group == certmanager.GROUP:
             denial = certmanager.webhook_denial(obj)  # cert-manager's validating webhook
             if denial:
                 raise Failure(403, "Forbidden", denial)
         found = validate.errors(target.resource.name, obj)
+        if target.resource.name == "services" and not self.mixed_protocol_lb:  # ValidateConditionalService
+            found += validate.mixed_protocol_errors(obj, old)
         if not found:
             return
         name = obj.get("metadata", {}).get("name", "")
@@ -372,7 +376,7 @@ class Handlers:
         self.label_namespace(resource.name, result)
         if resource.generation and result.get("spec") != current.get("spec"):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
-        self.check(target, result)
+        self.check(target, result, current)
         return result
 
     def store_update(self, target: Target, current: dict, new: dict, dry_run: bool) -> dict | None:

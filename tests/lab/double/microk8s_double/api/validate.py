@@ -127,6 +127,37 @@ def service_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found
 
 
+def go_service_ports(ports: list[dict]) -> str:
+    """The ports as the API server's message prints them (Go's %#v of []core.ServicePort)."""
+    shown = []
+    for port in ports:
+        target = port.get("targetPort", port.get("port"))
+        target_text = (f'Type:1, IntVal:0, StrVal:"{target}"' if isinstance(target, str)
+                       else f'Type:0, IntVal:{target}, StrVal:""')  # fmt: skip
+        shown.append(f'core.ServicePort{{Name:"{port.get("name", "")}", Protocol:"{port.get("protocol", "TCP")}", '
+                     f"AppProtocol:(*string)(nil), Port:{port.get('port')}, TargetPort:intstr.IntOrString{{"
+                     f"{target_text}}}, NodePort:{port.get('nodePort', 0)}}}")  # fmt: skip
+    return "[]core.ServicePort{" + ", ".join(shown) + "}"
+
+
+def has_mixed_protocols(service: dict | None) -> bool:
+    return len({p.get("protocol", "TCP") for p in ((service or {}).get("spec") or {}).get("ports") or []}) > 1
+
+
+def mixed_protocol_errors(service: dict, old: dict | None) -> list[tuple[str, str, str]]:
+    """validateMixedProtocolLBService, while the MixedProtocolLBService gate is off (1.20-1.23 by default): a
+    LoadBalancer Service may not mix protocols, unless the stored one already did (an update keeps what exists)."""
+    if (service.get("spec") or {}).get("type") != "LoadBalancer":
+        return []
+    if not has_mixed_protocols(service) or has_mixed_protocols(old):
+        return []
+    ports = (service.get("spec") or {}).get("ports") or []
+    detail = (
+        f"Invalid value: {go_service_ports(ports)}: may not contain more than 1 protocol when type is 'LoadBalancer'"
+    )
+    return [("spec.ports", "FieldValueInvalid", detail)]
+
+
 def csr_errors(obj: dict) -> list[tuple[str, str, str]]:
     from ..auth import csr  # certificates.k8s.io: the authentication side's module
 

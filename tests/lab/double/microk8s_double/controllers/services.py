@@ -99,22 +99,77 @@ def external_ip(service: dict) -> str | None:
     return ingress[0].get("ip") if ingress else None
 
 
+SHARING_ANNOTATION = "metallb.universe.tf/allow-shared-ip"
+
+
+def sharing_key(service: dict) -> tuple[str, str]:
+    """MetalLB's (sharing key, backend key): the allow-shared-ip annotation, and the selector when the traffic
+    policy is Local (Cluster services may share whatever their backends)."""
+    annotations = service["metadata"].get("annotations") or {}
+    spec = service.get("spec") or {}
+    backend = ""
+    if spec.get("externalTrafficPolicy") == "Local":
+        backend = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return annotations.get(SHARING_ANNOTATION, ""), backend
+
+
+def lb_ports(service: dict) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p.get("port")) for p in (service.get("spec") or {}).get("ports") or []}
+
+
+class Allocations:
+    """MetalLB's allocator (internal/allocator, 0.9 to 0.15 alike): which services hold each address, with which
+    sharing key and ports. An address takes another service only if every holder and the newcomer carry the same
+    non-empty allow-shared-ip key (and backend key) and no (protocol, port) of the newcomer is already in use there."""
+
+    def __init__(self, services: list[dict]):
+        self.holders: dict[str, list[dict]] = {}
+        for service in services:
+            ip = external_ip(service) if service["spec"].get("type") == "LoadBalancer" else None
+            if ip:
+                self.holders.setdefault(ip, []).append(service)
+
+    def refusal(self, service: dict, ip: str) -> str | None:
+        """Why `ip` cannot take `service` (None: it can), in MetalLB's words."""
+        others = [s for s in self.holders.get(ip, []) if s["metadata"].get("uid") != service["metadata"].get("uid")]
+        if not others:
+            return None
+        (existing, existing_backend), (wanted, backend) = sharing_key(others[0]), sharing_key(service)
+        if not existing:
+            return "existing service does not allow sharing"
+        if not wanted:
+            return "new service does not allow sharing"
+        if existing != wanted:
+            return f'sharing key "{wanted}" does not match existing sharing key "{existing}"'
+        if existing_backend != backend:
+            return f'backend key "{backend}" does not match existing sharing key "{existing_backend}"'
+        in_use = set().union(*(lb_ports(s) for s in others))
+        for protocol, port in sorted(lb_ports(service) & in_use):
+            return f'port {port}/{protocol} is already in use on "{ip}"'
+        return None
+
+    def take(self, service: dict, ip: str) -> None:
+        self.holders.setdefault(ip, []).append(service)
+
+
 def assign_load_balancers(services: list[dict], ranges: list) -> list[dict]:
-    """LoadBalancer services that get an address now (status.loadBalancer.ingress set): spec.loadBalancerIP when
-    it is in the pool and free, else the first free address; none when the pool is empty or exhausted."""
-    used = {external_ip(s) for s in services if s["spec"].get("type") == "LoadBalancer"} - {None}
+    """LoadBalancer services that get an address now (status.loadBalancer.ingress set), in creation order:
+    spec.loadBalancerIP when it is in the pool and can take the service, else (none requested) the first pool
+    address that can: a free one, or one whose services share it with this one (allow-shared-ip, see Allocations).
+    None when the requested address cannot take it, or the pool is empty or exhausted (EXTERNAL-IP `<pending>`)."""
+    allocations = Allocations(services)
     changed = []
     for service in sorted(services, key=lambda s: s["metadata"].get("creationTimestamp", "")):
         if service["spec"].get("type") != "LoadBalancer" or external_ip(service) or not ranges:
             continue
         wanted = service["spec"].get("loadBalancerIP")
-        if wanted and in_pool(wanted, ranges) and wanted not in used:
-            address = wanted
+        if wanted:
+            address = wanted if in_pool(wanted, ranges) and allocations.refusal(service, wanted) is None else None
         else:
-            address = next((ip for ip in pool_addresses(ranges) if ip not in used and not wanted), None)
+            address = next((ip for ip in pool_addresses(ranges) if allocations.refusal(service, ip) is None), None)
         if address is None:
             continue
-        used.add(address)
+        allocations.take(service, address)
         status = dict(service.get("status") or {}, loadBalancer={"ingress": [{"ip": address}]})
         changed.append(dict(service, status=status))
     return changed
