@@ -41,13 +41,16 @@ def _venv_first_on_path(monkeypatch):
 
 
 def controllers(api, stop):
-    """MetalLB's controller, and the Deployment's replicas available (what the kubelets would report)."""
+    """MetalLB's controller, and each Deployment's roll over with its replicas available (what the deployment
+    controller and the kubelets would report)."""
     while not stop.is_set():
         try:
             services.sync(api.client)
             for deployment in api.client.list("deployments", namespace=NAMESPACE):
-                if (deployment.get("status") or {}).get("availableReplicas") != 2:
-                    status = {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2}
+                generation = deployment["metadata"].get("generation", 1)
+                if (deployment.get("status") or {}).get("observedGeneration") != generation:
+                    status = {"observedGeneration": generation, "replicas": 2, "updatedReplicas": 2,
+                              "readyReplicas": 2, "availableReplicas": 2}  # fmt: skip
                     name = deployment["metadata"]["name"]
                     api.client.patch("deployments", name, {"status": status}, namespace=NAMESPACE, subresource="status")
         except Exception:  # a conflict with the role's write, or the server being swapped: the next round retries
