@@ -18,9 +18,8 @@ import os
 import sys
 import threading
 
-import ansible_runner
 import pytest
-import yaml
+from local_play import run_play
 from test_preflight_local import REPO, _changed, _failure_messages
 
 sys.path.insert(0, str(REPO / "tests" / "lab" / "double"))
@@ -77,19 +76,7 @@ def run_role(tmp_path, kubeconfig, version, check=False):
             {"name": "Show the address", "ansible.builtin.debug": {"var": "cluster_names_dns_ip"}},
         ],
     }
-    playbook.write_text(yaml.safe_dump([play]))
-    data = tmp_path / ("runner-%d" % len(list(tmp_path.glob("runner-*"))))
-    data.mkdir()
-    return ansible_runner.run(
-        private_data_dir=str(data),
-        project_dir=str(REPO),
-        playbook=str(playbook),
-        inventory="localhost ansible_connection=local ansible_python_interpreter=" + sys.executable,
-        cmdline="--check" if check else None,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
-        quiet=True,
-        timeout=600,
-    )
+    return run_play(playbook, play, check)
 
 
 def lan_services(api):

@@ -27,9 +27,8 @@ import sys
 import threading
 import time
 
-import ansible_runner
 import pytest
-import yaml
+from local_play import run_play
 from test_preflight_local import REPO, _changed, _failure_messages
 
 sys.path.insert(0, str(REPO / "tests" / "lab" / "double"))
@@ -101,19 +100,7 @@ def run_role(tmp_path, kubeconfig, tls_dir, devices, check=False):
         },
         "tasks": tasks,
     }
-    playbook.write_text(yaml.safe_dump([play]))
-    data = tmp_path / ("runner-%d" % len(list(tmp_path.glob("runner-*"))))
-    data.mkdir()
-    return ansible_runner.run(
-        private_data_dir=str(data),
-        project_dir=str(REPO),
-        playbook=str(playbook),
-        inventory="localhost ansible_connection=local ansible_python_interpreter=" + sys.executable,
-        cmdline="--check" if check else None,
-        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
-        quiet=True,
-        timeout=600,
-    )
+    return run_play(playbook, play, check)
 
 
 def secret_data(api, namespace, name, key):
