@@ -388,36 +388,3 @@ def test_an_unreachable_acme_server_leaves_the_issuer_not_ready(api, acme_lab):
     ready = condition(api.client.get("clusterissuers", "nowhere"), "Ready")
     assert ready["status"] == "False" and ready["reason"] == "ErrRegisterACMEAccount"
     assert ready["message"].startswith("Failed to register ACME account:")
-
-
-class _Cluster:
-    """A client that knows at most the ingress addon's DaemonSet."""
-
-    def __init__(self, daemonset):
-        self.daemonset = daemonset
-
-    def get(self, resource, name, namespace):
-        from microk8s_double.kubeclient import ApiError
-
-        if (resource, name, namespace) == ("daemonsets", ingress.DAEMONSET, "ingress") and self.daemonset:
-            return self.daemonset
-        raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
-
-
-def _controller_daemonset(*args):
-    return {"spec": {"template": {"spec": {"containers": [{"name": "nginx-ingress-microk8s", "args": list(args)}]}}}}
-
-
-def test_an_http01_challenge_waits_for_every_ingress_to_serve_its_route_before_it_is_accepted():
-    """cert-manager accepts an HTTP-01 challenge only once its self check gets the key through the ingress: with the
-    NGINX addon that is up to 1/--sync-rate-limit + the Lua balancer's 1 s after the solver's Ingress is made (the
-    validation found a 404 when the double accepted after 1 s). DNS-01, and HTTP-01 without the addon, keep 1 s."""
-    from microk8s_double.controllers import acmeissuer
-
-    base = acmeissuer.PROPAGATION
-    default = acmeissuer.propagation(_Cluster(_controller_daemonset("--ingress-class=public")), "HTTP-01")
-    assert default == pytest.approx(base + 1 / 0.3 + 1.0)
-    faster = acmeissuer.propagation(_Cluster(_controller_daemonset("--sync-rate-limit=2")), "http-01")
-    assert faster == pytest.approx(base + 0.5 + 1.0)
-    assert acmeissuer.propagation(_Cluster(None), "http-01") == base
-    assert acmeissuer.propagation(_Cluster(_controller_daemonset()), "DNS-01") == base

@@ -21,12 +21,7 @@ updates are dnspython's. Both are imported only when an ACME issuer exists (the 
 - DNS-01 (`solvers[].dns01.rfc2136`: nameserver host[:port], tsigKeyName, tsigAlgorithm HMACMD5 (default) /
   HMACSHA1 / HMACSHA256 / HMACSHA512, tsigSecretSecretRef): the zone found by SOA queries to the nameserver, a
   TSIG-signed update adding `_acme-challenge.<domain>` TXT (TTL 60), deleted again once the challenge is done.
-- The solvers' self check before accepting is modelled as time, not as a request: a DNS-01 challenge is accepted
-  PROPAGATION s after it was presented; an HTTP-01 one also waits for the NGINX ingress to serve the solver's route on
-  every node, at most 1/`--sync-rate-limit` + its Lua balancer's 1 s sync (network/ingress.py, read from the addon
-  DaemonSet's args), which cert-manager's self check (GET of the challenge URL until it answers the key) waits out
-  on a real cluster. The request itself is not made: the lab's nodes resolve no names.
-- Not modelled: wildcard names, external account binding,
+- Not modelled: the solvers' self check (propagation) before accepting, wildcard names, external account binding,
   other DNS providers and webhooks, `http01.gatewayHTTPRoute`, `http01.ingress.name` (editing an existing Ingress),
   order back-off. In-flight orders are kept in memory: after a restart a pending order is made anew."""
 
@@ -322,8 +317,7 @@ def drive_order(client, order, issuer, kind, now, all_secrets, cluster_namespace
             challenge = get(client, "challenges", challenge_name(meta["name"], authz), namespace)
             if authz.body.status.name == "pending":
                 if challenge is not None:
-                    accept_when_propagated(acme, authz, challenge["metadata"]["name"], challenge["spec"]["type"],
-                                           propagation(client, challenge["spec"]["type"]))  # fmt: skip
+                    accept_when_propagated(acme, authz, challenge["metadata"]["name"], challenge["spec"]["type"])
                 authz, _response = acme.poll(authz)
                 orderr.authorizations[index] = authz
             state = authz.body.status.name
@@ -468,25 +462,12 @@ def start_challenge(client, order, authz, issuer, kind, jwk, acme, all_secrets, 
     )
 
 
-def propagation(client, kind: str) -> float:
-    """Seconds from presenting a challenge to accepting it: PROPAGATION, plus for HTTP-01 the longest an NGINX
-    ingress takes to serve a new route (1/--sync-rate-limit + the Lua balancer's sync), when the addon is on."""
-    if kind.lower() != "http-01":
-        return PROPAGATION
-    from ..network import ingress
-
-    daemonset = get(client, "daemonsets", ingress.DAEMONSET, "ingress")
-    if daemonset is None:
-        return PROPAGATION
-    return PROPAGATION + 1 / ingress.sync_rate_limit(daemonset) + ingress.BACKENDS_SYNC_INTERVAL
-
-
-def accept_when_propagated(acme, authz, name: str, kind: str, wait: float = PROPAGATION) -> None:
-    """The challenge is accepted (the server told to validate) once presented for `wait` seconds (propagation()):
-    the ingress controllers and DNS servers serve the solver by then (cert-manager's self check, as time)."""
+def accept_when_propagated(acme, authz, name: str, kind: str) -> None:
+    """The challenge is accepted (the server told to validate) once presented for PROPAGATION seconds: the
+    ingress controllers and DNS servers have the solver by then (cert-manager's self check, simplified)."""
     with _lock:
         since = _presented.get(name)
-        if since is None or time.monotonic() - since < wait:
+        if since is None or time.monotonic() - since < PROPAGATION:
             return
         del _presented[name]
     challb = next(c for c in authz.body.challenges if c.chall.typ == kind.lower())
