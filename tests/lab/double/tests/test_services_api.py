@@ -11,7 +11,6 @@ import urllib.request
 
 import pytest
 from api_fixtures import api_server
-from cluster_fixtures import wait_for
 from microk8s_double import network, nodes
 from microk8s_double.commands import addon_workloads
 from microk8s_double.controllers import endpoints, nodeipam, services
@@ -149,12 +148,8 @@ def test_a_node_proxies_its_node_port_and_serves_ingress_to_the_endpoints(api):
         with urllib.request.urlopen(f"http://{api.ip}:{node_port}/np", timeout=5) as answer:
             assert answer.read().decode().startswith("hello /np")
         request = urllib.request.Request(f"http://{api.ip}:{ports['ingress_http']}/in", headers={"Host": "hello.lab"})
-
-        def through_ingress():  # served once ingress-nginx's sync and Lua backend sync took the Ingress in
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                return answer.read().decode()
-
-        assert wait_for(through_ingress, timeout=10, what="the ingress serving hello") == "hello /in hello.lab http"
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.read().decode() == "hello /in hello.lab http"
         assert runner.commands == []  # pod_network host: no root-only command
         addon_workloads.apply(node, "disable", "ingress")
         node_network.apply(node_network.read())
@@ -162,6 +157,5 @@ def test_a_node_proxies_its_node_port_and_serves_ingress_to_the_endpoints(api):
     finally:
         node_network.proxy.sync({})
         if node_network.ingress:
-            node_network.pickup.close()
             node_network.ingress.close()
         app.shutdown()

@@ -58,7 +58,6 @@ class NodeNetwork:
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
         self.ingress: ingress.IngressController | None = None
-        self.pickup: ingress.Pickup | None = None  # ingress-nginx's sync and Lua balancer in front of it
         self.view: dict | None = None
         self.pool: list = []
 
@@ -72,7 +71,6 @@ class NodeNetwork:
             "ingress": client.get("configmaps", INGRESS_CONFIG, INGRESS_NAMESPACE),
         }
         if view["ingress"]:
-            view["ingress_controller"] = client.get("daemonsets", ingress.DAEMONSET, INGRESS_NAMESPACE)
             view["ingresses"] = client.list("ingresses")
             wanted = set(ingress.tls_hosts(view["ingresses"]).values())
             wanted |= {(namespace, name) for namespace, name, _verify in ingress.auth_tls(view["ingresses"]).values()}
@@ -137,16 +135,13 @@ class NodeNetwork:
                 port_setting(self.node, "ingress_https", 443),
             )
             self.ingress = controller  # only once it listens: a failed start is retried next round
-            self.pickup = ingress.Pickup(controller.update)
         if view["ingress"]:
             self.ingress.source = self.ingress_source
             config = view["ingress"]  # the controller's ConfigMap
-            state = (view["ingresses"], view["services"], view["endpoints"], view["secrets"], config)
-            self.pickup.submit(state, ingress.sync_rate_limit(view.get("ingress_controller")))
+            self.ingress.update(view["ingresses"], view["services"], view["endpoints"], view["secrets"], config)
         elif self.ingress is not None:
-            self.pickup.close()
             self.ingress.close()
-            self.ingress, self.pickup = None, None
+            self.ingress = None
 
     def speak(self) -> None:
         view = self.view

@@ -8,10 +8,7 @@ backend service's ready endpoints are tried in turn, as ingress-nginx's defaults
 "error timeout", `proxy-next-upstream-tries` 3, `proxy-connect-timeout` 5 s, all read from the addon's ConfigMap
 `ingress/nginx-load-balancer-microk8s-conf` as the controller reads them; per-Ingress annotations are not modelled):
 an endpoint that does not answer costs the request the connect timeout before the next one is tried; 504 when the
-last try timed out, 502 when it failed otherwise, 503 when the service has no endpoint. Changes reach the requests
-as ingress-nginx's do (`Pickup`): behind its sync rate limit (the DaemonSet's `--sync-rate-limit`, default 0.3/s)
-and its Lua balancer's 1 s backend sync, so a dead endpoint keeps its share of requests up to ~4.3 s after
-kube-proxy dropped it. Ingresses of
+last try timed out, 502 when it failed otherwise, 503 when the service has no endpoint. Ingresses of
 class `public`/`nginx` or without a class are served (MicroK8s watches class-less ingresses too). HTTPS serves the
 `spec.tls` secret's certificate for its hosts (SNI) and a self-signed "Kubernetes Ingress Controller Fake
 Certificate" otherwise.
@@ -41,7 +38,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from . import proxy
 
@@ -54,12 +50,6 @@ REASONS = {404: "404 Not Found", 502: "502 Bad Gateway", 503: "503 Service Tempo
 # MicroK8s 1.28-1.34 addon's images), overridden by the ConfigMap's keys of the same names.
 PROXY_CONNECT_TIMEOUT = 5.0
 PROXY_NEXT_UPSTREAM_TRIES = 3
-# How its changes reach the requests: syncs behind a token bucket of --sync-rate-limit per second, burst 1
-# (pkg/flags/flags.go default 0.3; internal/ingress/controller/nginx.go), each nginx worker's Lua balancer reading
-# the posted backends every BACKENDS_SYNC_INTERVAL s (rootfs/etc/nginx/lua/balancer.lua).
-SYNC_RATE_LIMIT = 0.3
-BACKENDS_SYNC_INTERVAL = 1.0
-DAEMONSET = "nginx-ingress-microk8s-controller"
 NO_CERT_PAGE = ("<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n"
                 "<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>"
                 "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")  # fmt: skip
@@ -172,76 +162,6 @@ def upstream_settings(config: dict | None) -> tuple[float, int]:
     if data.get("proxy-next-upstream", "error timeout").strip() == "off":
         tries = 1
     return timeout, tries
-
-
-def sync_rate_limit(daemonset: dict | None) -> float:
-    """The controller's --sync-rate-limit from the addon DaemonSet's args (`--sync-rate-limit=X`, the last one wins
-    as with Go's flags), else the default (also for a value that is not a positive number)."""
-    containers = (((daemonset or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
-    rate = SYNC_RATE_LIMIT
-    for arg in ((containers or [{}])[0].get("args")) or []:
-        if arg.startswith("--sync-rate-limit="):
-            with contextlib.suppress(ValueError):
-                value = float(arg.split("=", 1)[1])
-                rate = value if value > 0 else SYNC_RATE_LIMIT
-    return rate
-
-
-class Pickup:
-    """ingress-nginx's way from the API to the requests it routes, in front of `apply` (IngressController.update).
-    Every `submit` (a round of the node's loop: something it follows changed) queues a sync; a sync waits for the
-    token bucket (rate `--sync-rate-limit` per second, burst 1: at least 1/rate s after the previous sync, as
-    syncIngress's `syncRateLimiter.Accept()`), takes the latest state (older queued ones are skipped, as the
-    controller's skippable tasks are) and posts it; the Lua balancer reads what was posted on its next backend sync,
-    every BACKENDS_SYNC_INTERVAL s. So a dead endpoint keeps getting requests up to 1/rate + 1 s (4.3 s by
-    default) after the Endpoints dropped it, where kube-proxy drops it at once. (Routing rules and certificates
-    take the same path here; real nginx applies those by a reload after the same sync.)"""
-
-    def __init__(self, apply: Callable[..., None], interval: float = BACKENDS_SYNC_INTERVAL):
-        self.apply, self.interval = apply, interval
-        self.rate = SYNC_RATE_LIMIT
-        self.queued: tuple | None = None
-        self.posted: tuple | None = None
-        self.last_sync: float | None = None
-        self.closed = False
-        self.changed = threading.Condition()
-        threading.Thread(target=self.syncs, daemon=True).start()
-        threading.Thread(target=self.balancer, daemon=True).start()
-
-    def submit(self, state: tuple, rate: float = SYNC_RATE_LIMIT) -> None:
-        with self.changed:
-            self.queued, self.rate = state, rate
-            self.changed.notify()
-
-    def syncs(self) -> None:
-        while True:
-            with self.changed:
-                while self.queued is None and not self.closed:
-                    self.changed.wait()
-                if self.closed:
-                    return
-                rate = self.rate
-            if self.last_sync is not None:
-                time.sleep(max(0.0, self.last_sync + 1.0 / rate - time.monotonic()))
-            self.last_sync = time.monotonic()
-            with self.changed:
-                self.posted, self.queued = self.queued, None
-
-    def balancer(self) -> None:
-        while not self.closed:
-            time.sleep(self.interval)
-            with self.changed:
-                state, self.posted = self.posted, None
-            if state is not None and not self.closed:
-                try:
-                    self.apply(*state)
-                except Exception as error:  # one bad state must not stop the balancer
-                    print(f"ingress: applying a sync failed: {error!r}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        with self.changed:
-            self.closed = True
-            self.changed.notify()
 
 
 def client_hello_name(data: bytes) -> str | None:
