@@ -191,7 +191,8 @@ def test_build_rerun_check_and_revoke(cluster, tmp_path):
     assert annotations["nginx.ingress.kubernetes.io/auth-tls-secret"] == "onprem-devices/device-auth"
 
     assert oct(tls_dir.stat().st_mode & 0o777) == "0o700"
-    for name in ["ca.pem", "ca.der", "ca_pem.h", "network_security_config.xml", "device-ca.crl",
+    [crl] = tls_dir.glob("device-ca-*.crl")  # one CRL, named after the device CA that signed it
+    for name in ["ca.pem", "ca.der", "ca_pem.h", "network_security_config.xml", crl.name,
                  "devices/sensor1.crt", "devices/sensor1.key", "devices/sensor2.key"]:  # fmt: skip
         assert oct((tls_dir / name).stat().st_mode & 0o777) == "0o600", name
     root = secret_data(api, "cert-manager", "onprem-root-ca", "tls.crt")
