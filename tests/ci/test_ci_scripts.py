@@ -53,3 +53,34 @@ def test_get_pip_only_options_are_not_passed_to_pip_install():
     args = ["--disable-pip-version-check", "pip==24.2", "--no-setuptools", "--no-wheel"]
 
     assert pip_install_args(args) == ["--disable-pip-version-check", "pip==24.2"]
+
+
+MOLECULE_LOG = """
+  \x1b[2m│\x1b[0m TASK [onprem.microk8s.ha_join : Wait for the datastore] ***
+  \x1b[2m│\x1b[0m fatal: [node2]: FAILED! => {"changed": false, "msg": "datastore not ready within 120 s"}
+  \x1b[2m│\x1b[0m ...ignoring
+  \x1b[2m│\x1b[0m         "  FAIL        failed-request window of the app: 20.0 s (target <=
+  \x1b[2m│\x1b[0m     "msg": "Drill FAIL (profile tuned): reports/failover-1.txt, .json and .png"
+  \x1b[2m│\x1b[0m PLAY RECAP *********************************************************************
+  \x1b[2m│\x1b[0m node1                      : ok=70   changed=0    unreachable=0    failed=0    skipped=11
+  \x1b[2m│\x1b[0m node2                      : ok=12   changed=0    unreachable=0    failed=1    skipped=3
+make[1]: *** [Makefile:183: lab-test] Error 2
+"""
+
+
+def test_a_failed_lab_step_names_the_playbook_failures_molecule_relayed():
+    lines = summarize(MOLECULE_LOG, 2).splitlines()
+
+    assert lines == [
+        'fatal: [node2]: FAILED! => {"changed": false, "msg": "datastore not ready within 120 s"}',
+        '"  FAIL        failed-request window of the app: 20.0 s (target <=',
+        '"msg": "Drill FAIL (profile tuned): reports/failover-1.txt, .json and .png"',
+        "node2                      : ok=12   changed=0    unreachable=0    failed=1    skipped=3",
+        "===== no tests ran, make test FAILED (exit 2; failed steps: lab-test) in 0.00s =====",
+    ]
+
+
+def test_a_passing_run_leaves_out_rescued_task_failures():
+    assert summarize(MOLECULE_LOG.replace("make[1]: *** [Makefile:183: lab-test] Error 2\n", ""), 0) == (
+        "===== no tests ran in 0.00s ====="
+    )
