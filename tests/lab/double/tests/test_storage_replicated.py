@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from cluster_fixtures import free_prefix, wait_for
+from microk8s_double.kubelet import csi
 from microk8s_double.mayastor import ioengine
 from microk8s_double.mayastor.nexus import REQUEST_TIMEOUT, REVIVE_PERIOD, Nexus
 
@@ -200,6 +201,24 @@ def test_the_volume_moves_to_another_node_with_every_acknowledged_record(replica
              "epoch": answer["epoch"] - 1, "seq": answer["seq"] + 1}  # fmt: skip
     assert old.replicas[0].call(stale) == dict(answer, ok=False, error="fenced")
     old.stop()
+
+
+def test_the_kubelet_unmounts_a_volume_whose_nexus_died(replicas, mounted, tmp_path):
+    # A power cut of the node the nexus serves from, or a crash, leaves a FUSE mount without its server: every stat
+    # of it fails ENOTCONN and os.path.ismount() says False, yet the kernel still has it mounted. Tearing the pod
+    # down must unmount it (a pod stuck Terminating keeps its volume attached to the node for good).
+    kubelet_root = tmp_path / "kubelet"
+    volume_dir = kubelet_root / "pods" / "uid-1" / "volumes" / "kubernetes.io~csi" / "pvc-1"
+    volume_dir.mkdir(parents=True)
+    target, process = mounted(str((volume_dir / "mount").relative_to(tmp_path)))
+    process.send_signal(signal.SIGKILL)
+    process.wait(5)
+    assert str(target) in csi.mount_points()
+    assert not os.path.ismount(target)
+
+    csi.Csi(None, "node-1", kubelet_root).unmount("uid-1")
+
+    assert str(target) not in csi.mount_points()
 
 
 def test_no_majority_reachable_refuses_the_mount(replicas, tmp_path):

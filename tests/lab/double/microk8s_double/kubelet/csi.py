@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from ..controllers.volumes import JIVA
 from ..mayastor import PORT
 from .runtime import PACKAGE_ROOT
 
+OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")  # mountinfo's escapes of space, tab, newline and backslash
 MOUNT_WAIT = 0.5  # how long one kubelet round waits for a starting nexus before it retries next round
 
 
@@ -28,7 +30,7 @@ class NotReady(Exception):
 
 class Csi:
     def __init__(self, client, node_name: str, kubelet_root: Path, port: int = PORT):
-        self.client, self.node_name, self.root, self.port = client, node_name, Path(kubelet_root), port
+        self.client, self.node_name, self.root, self.port = client, node_name, Path(kubelet_root).absolute(), port
         self.starting: dict[str, subprocess.Popen] = {}  # mount target -> nexus process
         self.in_use: list[str] | None = None
 
@@ -44,9 +46,13 @@ class Csi:
         if not (attachment or {}).get("status", {}).get("attached"):
             raise NotReady(f"volume {name} is not attached to {self.node_name}")
         target = self.target(pod["metadata"]["uid"], name)
-        if os.path.ismount(target):
-            self.starting.pop(str(target), None)
-            return str(target)
+        if str(target) in mount_points():
+            if os.path.ismount(target):
+                self.starting.pop(str(target), None)
+                return str(target)
+            # Its nexus is gone (every access fails ENOTCONN): unmounted and published anew, as NodePublishVolume
+            # does for a target whose device went away.
+            umount(target)
         process = self.starting.get(str(target))
         if process is None or process.poll() is not None:
             process = self.start(target, pv)
@@ -79,13 +85,12 @@ class Csi:
 
     def unmount(self, pod_uid: str) -> None:
         """Unmount the pod's CSI volumes (their nexus processes then exit)."""
-        base = self.root / "pods" / pod_uid / "volumes" / "kubernetes.io~csi"
-        if not base.is_dir():
-            return
-        for target in base.glob("*/mount"):
-            if os.path.ismount(target):
-                subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
-            process = self.starting.pop(str(target), None)
+        base = f"{self.root / 'pods' / pod_uid / 'volumes' / 'kubernetes.io~csi'}/"
+        mounted = {point for point in mount_points() if point.startswith(base)}
+        for target in mounted | {t for t in self.starting if t.startswith(base)}:
+            if target in mounted:  # a dead mount too: unmounting needs no answer from its server
+                umount(Path(target))
+            process = self.starting.pop(target, None)
             if process is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(2)
@@ -93,8 +98,13 @@ class Csi:
     def report(self) -> None:
         """node.status.volumesInUse: the CSI volumes mounted here for pods (patched when it changes)."""
         used = set()
-        for target in self.root.glob("pods/*/volumes/kubernetes.io~csi/*/mount"):
-            if os.path.ismount(target):
+        for point in mount_points():
+            target = Path(point)
+            if (
+                target.name == "mount"
+                and target.parent.parent.name == "kubernetes.io~csi"
+                and target.is_relative_to(self.root / "pods")
+            ):
                 pv = self.client.get("persistentvolumes", target.parent.name)
                 if pv and (pv.get("spec") or {}).get("csi"):
                     used.add(unique_name(pv))
@@ -102,6 +112,17 @@ class Csi:
             body = {"status": {"volumesInUse": sorted(used) or None}}
             self.client.patch("nodes", self.node_name, body, subresource="status")
             self.in_use = sorted(used)
+
+
+def mount_points() -> set[str]:
+    """Where something is mounted, from /proc/self/mountinfo (as the kubelet's mount utilities read it): a FUSE mount
+    whose server died is listed there while os.path.ismount() and every stat of it fail (ENOTCONN)."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        return {OCTAL_ESCAPE.sub(lambda m: chr(int(m[1], 8)), line.split()[4]) for line in mountinfo if line.strip()}
+
+
+def umount(target: Path) -> None:
+    subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
 
 
 def iscsid_active() -> bool:
