@@ -9,7 +9,9 @@ the ingress' status moved from 127.0.0.1 to the LoadBalancer address), the doubl
 Ingresses and Secrets) refuses hello-devices without a device certificate and passes sensor1's and sensor2's,
 verified with the exported CA; a re-run changes nothing, check mode after that reports nothing, and revoking sensor2
 puts exactly its serial on the CRL in the ingress' auth Secret, keeps its certificate in revoked/, deletes its key,
-and the ingress refuses it while sensor1 still passes. The lab scenario (tests/lab/scenarios/test_tls.py) checks the
+and the ingress refuses it while sensor1 still passes. A cluster rebuilt with a new device CA while the controller
+kept its directory gets a CRL signed by the new CA (an old one would make the ingress refuse every device). The lab
+scenario (tests/lab/scenarios/test_tls.py) checks the
 same from client1 through the MetalLB address.
 """
 
@@ -232,3 +234,36 @@ def test_build_rerun_check_and_revoke(cluster, tmp_path):
     assert through_ingress(api, tmp_path, tls_dir, (tls_dir / "devices", "sensor1")) == "200"
     assert api.client.get("certificates", "device-sensor2", "onprem-devices") is None
     assert json.dumps(list(revoked.events)).count(secret_data(api, "onprem-devices", "device-sensor1", "tls.key")) == 0
+
+
+def test_a_rebuilt_cluster_with_the_kept_directory_gets_a_crl_its_new_device_ca_signed(cluster, tmp_path):
+    # The cluster is rebuilt (here: its device CA re-issued with a new key) while the controller keeps tls_ingress_dir
+    # and its CRL. A CRL signed by the old CA key would make the ingress refuse every device.
+    api, kubeconfig, tls_dir = cluster
+    devices = [{"name": "sensor1"}]
+    assert run_role(tmp_path, kubeconfig, tls_dir, devices).status == "successful"
+    old_ca = secret_data(api, "cert-manager", "onprem-device-ca", "tls.crt")
+    api.client.delete("secrets", "onprem-device-ca", "cert-manager")
+    wait_until = time.monotonic() + 60
+    while time.monotonic() < wait_until:
+        held = api.client.get("secrets", "onprem-device-ca", "cert-manager")
+        if held and base64.b64decode(held["data"]["tls.crt"]).decode() != old_ca:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("cert-manager did not re-issue the device CA within 60 s")
+
+    rerun = run_role(tmp_path, kubeconfig, tls_dir, devices)
+
+    assert rerun.status == "successful", _failure_messages(rerun)
+    new_ca = tmp_path / "device-ca.pem"
+    new_ca.write_text(secret_data(api, "onprem-devices", "device-auth", "ca.crt"))
+    assert new_ca.read_text() != old_ca
+    verified = subprocess.run(
+        ["openssl", "crl", "-noout", "-CAfile", str(new_ca)],
+        input=secret_data(api, "onprem-devices", "device-auth", "ca.crl"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0 and "verify OK" in verified.stdout + verified.stderr, verified.stderr
