@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import sys
 
 import ansible_runner
@@ -92,6 +93,9 @@ def render(tmp_path, artifact, **overrides):
     """The role's templates rendered with its defaults, as its deploy tasks render them."""
     out = tmp_path / "out"
     out.mkdir()
+    # The samples store's template reads the role's script (files/): the playbook runs beside a copy of it.
+    (tmp_path / "files").mkdir()
+    shutil.copy(ROLE / "files" / "sample_store.py", tmp_path / "files")
     playbook = tmp_path / "render.yml"
     playbook.write_text(
         yaml.safe_dump(
@@ -110,7 +114,7 @@ def render(tmp_path, artifact, **overrides):
                                 "content": f"{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/' ~ item)"
                                 " | from_yaml | to_json }}",
                             },
-                            "loop": ["deployment.yml.j2", "pdb.yml.j2", "service.yml.j2"],
+                            "loop": ["deployment.yml.j2", "pdb.yml.j2", "service.yml.j2", "samples.yml.j2"],
                         },
                         {
                             "ansible.builtin.copy": {
@@ -132,7 +136,7 @@ def render(tmp_path, artifact, **overrides):
     assert run.rc == 0, failures(run)
     return {
         name: json.loads((out / f"{name}.json").read_text())
-        for name in ("deployment.yml.j2", "pdb.yml.j2", "service.yml.j2", "configmap")
+        for name in ("deployment.yml.j2", "pdb.yml.j2", "service.yml.j2", "samples.yml.j2", "configmap")
     }
 
 
@@ -167,3 +171,36 @@ def test_manifests_spread_budget_probe_requests_and_version_as_data(tmp_path, ar
     import base64
 
     assert base64.b64decode(configmap["data"]["model.joblib.b64"]) == artifact.read_bytes()
+
+
+def test_the_samples_store_claims_one_volume_of_the_chosen_class_and_its_script_is_the_roles(tmp_path, artifact):
+    items = {
+        item["kind"]: item
+        for item in render(tmp_path, artifact, inference_service_samples_class="onprem-replicated")["samples.yml.j2"][
+            "items"
+        ]
+    }
+    claim, deployment, service, script = (
+        items[k] for k in ("PersistentVolumeClaim", "Deployment", "Service", "ConfigMap")
+    )
+    assert claim["spec"]["storageClassName"] == "onprem-replicated"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # One writer of the volume: the old pod goes before the new one mounts it.
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    [container] = pod["containers"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert service["spec"]["type"] == "LoadBalancer" and service["spec"]["ports"][0]["port"] == 8090
+    source = (ROLE / "files" / "sample_store.py").read_text()
+    assert script["data"]["sample_store.py"] == source
+    assert "sample_store.py" in " ".join(container["command"])
+
+
+def test_the_samples_claim_takes_the_default_class_when_none_is_named(tmp_path, artifact):
+    items = render(tmp_path, artifact)["samples.yml.j2"]["items"]
+    [claim] = [item for item in items if item["kind"] == "PersistentVolumeClaim"]
+    assert "storageClassName" not in claim["spec"]

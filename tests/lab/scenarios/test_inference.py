@@ -15,6 +15,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, changed, failure_messages, node, site
@@ -92,3 +93,55 @@ def test_site_again_changes_nothing_in_the_service(service, tmp_path):
     run, _out = site(tmp_path, cmdline="--tags inference_service")
     assert run.status == "successful", failure_messages(run)
     assert changed(run) == 0
+
+
+@pytest.fixture(scope="module")
+def samples(service):
+    variables = service["variables"]
+    if not variables.get("storage_enabled"):
+        pytest.skip("no replicated storage on this lab: the samples store is off")
+    name = variables.get("inference_service_name", "inference") + "-samples"
+    namespace = variables.get("inference_service_namespace", "default")
+    found = kubectl_json("get", "service", name, "-n", namespace)
+    address = found["status"]["loadBalancer"]["ingress"][0]["ip"]
+    return {"url": f"http://{address}:{found['spec']['ports'][0]['port']}/v1/samples", "name": name,
+            "namespace": namespace}  # fmt: skip
+
+
+def _samples_pod(samples):
+    pods = kubectl_json("get", "pods", "-n", samples["namespace"], "-l", f"app.kubernetes.io/name={samples['name']}")
+    return [pod for pod in pods["items"] if not pod["metadata"].get("deletionTimestamp")]
+
+
+def test_uploaded_samples_stay_on_a_replicated_volume_when_the_store_moves(samples):
+    """A device's upload is acknowledged once stored; the claim is on the replicated default class; after the store's
+    pod is replaced (on whichever node takes it), every acknowledged record is still there."""
+    before = json.loads(from_client(samples["url"])["body"])["records"]
+    records = [
+        {"features": [n] * 4, "server_label": n, "device_label": 0, "confidence": 0.4, "model_version": "v1"}
+        for n in range(3)
+    ]
+    batch = {"device": "client1", "records": records}
+    assert from_client(samples["url"], batch)["status"] == 204
+    assert json.loads(from_client(samples["url"])["body"])["records"] == before + 3
+
+    claim = kubectl_json("get", "pvc", samples["name"], "-n", samples["namespace"])
+    assert claim["status"]["phase"] == "Bound"
+    cls = kubectl_json("get", "storageclass", claim["spec"]["storageClassName"])
+    assert cls["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert int(cls["parameters"]["repl"]) >= 3
+
+    [old] = _samples_pod(samples)
+    node("node1", "microk8s", "kubectl", "delete", "pod", "-n", samples["namespace"], old["metadata"]["name"])
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        pods = [p for p in _samples_pod(samples) if p["metadata"]["name"] != old["metadata"]["name"]]
+        ready = [p for p in pods for c in p.get("status", {}).get("conditions", []) if c["type"] == "Ready"
+                 and c["status"] == "True"]  # fmt: skip
+        if ready:
+            break
+        time.sleep(2)
+    else:
+        pytest.fail("the samples store's new pod was not Ready within 180 s")
+    answer = from_client(samples["url"])
+    assert answer["status"] == 200 and json.loads(answer["body"])["records"] == before + 3
