@@ -337,6 +337,17 @@ def storage_other_defaults(classes, keep):
     return sorted(c["metadata"]["name"] for c in classes if _is_default(c) and c["metadata"]["name"] != keep)
 
 
+def storage_claim_class_problem(classes, wanted=""):
+    """Why a claim naming `wanted` (empty: no class, so the default one) could not be provisioned by the classes
+    found, or "" when it can. `classes`: StorageClass objects."""
+    names = sorted(c["metadata"]["name"] for c in classes)
+    if wanted:
+        return "" if wanted in names else "class %s does not exist (classes: %s)" % (wanted, ", ".join(names) or "none")
+    if any(_is_default(c) for c in classes):
+        return ""
+    return "the cluster has no default class (classes: %s)" % (", ".join(names) or "none")
+
+
 def storage_multi_replica_on_node_local(statefulsets, classes):
     """'ns/name (N replicas, class C)' of each StatefulSet with more than one replica whose claim templates use a
     node-local class (the default class when a template names none). `classes`: StorageClass objects."""
@@ -413,6 +424,7 @@ class FilterModule:
             "storage_addon_classes": storage_addon_classes,
             "storage_multi_replica_on_node_local": storage_multi_replica_on_node_local,
             "storage_other_defaults": storage_other_defaults,
+            "storage_claim_class_problem": storage_claim_class_problem,
             "storage_ready_pods_elsewhere": storage_ready_pods_elsewhere,
             "storage_claim_users": storage_claim_users,
             "storage_volume_nodes": storage_volume_nodes,

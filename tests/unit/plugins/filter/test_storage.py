@@ -11,6 +11,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.storage import (
     ISCSID_WANTS,
     storage_addon,
     storage_addon_classes,
+    storage_claim_class_problem,
     storage_claim_users,
     storage_class,
     storage_default_engine,
@@ -207,6 +208,18 @@ def test_multi_replica_statefulsets_on_node_local_classes_are_found():
 def test_other_default_classes_are_named():
     classes = [_sc("microk8s-hostpath", "microk8s.io/hostpath", True), _sc("r", "x", True), _sc("b", "y")]
     assert storage_other_defaults(classes, "r") == ["microk8s-hostpath"]
+
+
+def test_a_claim_without_a_class_needs_a_default_class_and_a_named_class_must_exist():
+    # The annotation's key holds dots: it is one key, not a path (a selectattr on it found nothing, on 2026-12-01).
+    classes = [_sc("mayastor", "io.openebs.csi-mayastor"), _sc("onprem-replicated", "io.openebs.csi-mayastor", True)]
+    assert storage_claim_class_problem(classes) == ""
+    assert storage_claim_class_problem(classes, "mayastor") == ""
+    missing = "class fast does not exist (classes: mayastor, onprem-replicated)"
+    assert storage_claim_class_problem(classes, "fast") == missing
+    no_default = [_sc("mayastor", "io.openebs.csi-mayastor")]
+    assert storage_claim_class_problem(no_default) == "the cluster has no default class (classes: mayastor)"
+    assert storage_claim_class_problem([]) == "the cluster has no default class (classes: none)"
 
 
 def _pod(name, node, ready=True, deleting=False, phase="Running", claim="writer-data"):
