@@ -252,4 +252,5 @@ class FilterModule:
             "addon_problems": addon_problems,
             "node_problems": node_problems,
             "resolution_problems": resolution_problems,
+            "staging_dir_problems": staging_dir_problems,
         }

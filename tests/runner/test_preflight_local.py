@@ -336,6 +336,59 @@ def test_upgrade_refuses_a_channel_without_risk(tmp_path):
     assert _changed(run) == 0
 
 
+def _upgrade_tasks(run):
+    """Names of the upgrade tasks that ran (ok, changed or failed) on any host."""
+    return [
+        e["event_data"]["task"]
+        for e in run.events
+        if e.get("event") in ("runner_on_ok", "runner_on_failed") and e["event_data"].get("task")
+    ]
+
+
+def test_an_offline_upgrade_without_an_assertion_is_refused_unless_allowed(tmp_path):
+    """Issue 8: --dangerous only with the opt-in, for upgrades as for installs; refused before any node is read."""
+    snap = tmp_path / "microk8s_9999.snap"
+    snap.write_bytes(b"x")
+    run = _run(
+        tmp_path,
+        _inventory(tmp_path, ["pc1", "pc2", "pc3"]),
+        playbook="playbooks/upgrade.yml",
+        cmdline="-e upgrade_snap_file=%s -e upgrade_version=v1.29.0" % snap,
+    )
+    assert run.status == "failed"
+    messages = _failure_messages(run)
+    assert any("--dangerous" in m and "upgrade_allow_dangerous=true" in m for m in messages), messages
+    assert _changed(run) == 0
+    assert not [task for task in _upgrade_tasks(run) if task.startswith("Read the node")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("-e upgrade_channel=1.30/stable", "MicroK8s upgrades one minor version at a time (1.28 -> 1.29), not to 1.30"),
+        ("-e upgrade_snap_file={snap} -e upgrade_version=v1.29.2 -e upgrade_allow_dangerous=true", "writable by group"),
+    ],
+    ids=["skips-a-minor", "unsafe-staging-dir"],
+)
+def test_upgrade_checks_every_node_before_the_first_changes(tmp_path, monkeypatch, extra, message):
+    """Issue 8: the upgrade reads each node once (node_info) and refuses a skipped minor version or a staging
+    directory others can write to (here under /tmp) on every node before the cluster is even read."""
+    _fake_installed_node(tmp_path, monkeypatch)
+    snap = tmp_path / "microk8s_9999.snap"
+    snap.write_bytes(b"x")
+    staging = tmp_path / "staging"
+    staging.mkdir(mode=0o700)
+    inventory = _inventory(tmp_path, ["pc1"], {"onprem_staging_dir": str(staging)})
+    run = _run(tmp_path, inventory, playbook="playbooks/upgrade.yml", cmdline=extra.format(snap=snap))
+    assert run.status == "failed"
+    messages = _failure_messages(run)
+    assert any(message in m and "nothing was changed" in m for m in messages), messages
+    assert _changed(run) == 0
+    ran = _upgrade_tasks(run)
+    assert "Read the node (installed snaps, staging directory)" in ran
+    assert not [task for task in ran if "kubeconfig" in task or "drain" in task.lower()], ran
+
+
 def _fake_installed_node(tmp_path, monkeypatch):
     """`snap` and `microk8s` first on PATH as on a converged node: MicroK8s 1.28 installed, its refreshes held for
     60 more days, `microk8s status` ready (a recorded 1.28 answer). Any other command fails, so a task that would
