@@ -10,7 +10,7 @@ import shutil
 import time
 
 from . import lxd, plan
-from .shell import run, say, step
+from .shell import LabError, run, say, step
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -158,17 +158,31 @@ def ensure(cache_root: pathlib.Path) -> pathlib.Path:
     if current and current.get("properties", {}).get("recipe") == digest:
         say(f"image {plan.IMAGE_ALIAS} (recipe {digest}) already in LXD")
         if not (cached / "rootfs.tar").exists():
-            build(cached, digest)
+            _build(cached, digest)
         return cached / "rootfs.tar"
     if current:
         with step(f"dropping stale image {plan.IMAGE_ALIAS} (recipe changed)"):
             run(["lxc", "image", "delete", current["fingerprint"]])
     if not (cached / "rootfs.tar").exists():
-        build(cached, digest)
+        _build(cached, digest)
     with step(f"importing image {plan.IMAGE_ALIAS} from {cached}"):
         tarballs = [str(cached / "meta.tar"), str(cached / "rootfs.tar")]
         run(["lxc", "image", "import", *tarballs, "--alias", plan.IMAGE_ALIAS], timeout=900)
     return cached / "rootfs.tar"
+
+
+# debootstrap and apt download from the Debian mirror on a fresh machine: one failed download must not end the run.
+BUILD_ATTEMPTS = 2
+
+
+def _build(target: pathlib.Path, digest: str) -> None:
+    for attempt in range(1, BUILD_ATTEMPTS + 1):
+        try:
+            return build(target, digest)
+        except LabError as exc:
+            if attempt == BUILD_ATTEMPTS:
+                raise
+            say(f"building the node image failed ({str(exc).splitlines()[0]}); once more (a mirror download may fail)")
 
 
 def build(target: pathlib.Path, digest: str) -> None:
@@ -183,8 +197,9 @@ def build(target: pathlib.Path, digest: str) -> None:
     (root / "usr/sbin/policy-rc.d").chmod(0o755)
     env = ["env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
     with step(f"apt-get install {len(PACKAGES)} packages in the chroot"):
-        run(["chroot", str(root), *env, "apt-get", "update"], timeout=600)
-        install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+        retries = ["-o", "Acquire::Retries=3"]
+        run(["chroot", str(root), *env, "apt-get", *retries, "update"], timeout=600)
+        install = ["apt-get", *retries, "install", "-y", "--no-install-recommends", *PACKAGES]
         run(["chroot", str(root), *env, *install], timeout=1800)
         run(["chroot", str(root), *env, "apt-get", "clean"])
     for path in DIVERSIONS:

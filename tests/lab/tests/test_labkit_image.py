@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import pytest
 from labkit import image
 
 
@@ -61,6 +62,32 @@ def test_a_missing_image_is_built_and_imported(monkeypatch, tmp_path):
     monkeypatch.setattr(image, "run", lambda argv, **kwargs: calls.append(tuple(argv[:3])))
     image.ensure(tmp_path)
     assert calls == [("build", image.recipe_hash()), ("lxc", "image", "import")]
+
+
+def test_a_failed_image_build_is_tried_once_more_then_reported(monkeypatch, tmp_path):
+    """A fresh machine downloads the image's packages from the Debian mirror: one failed download is retried."""
+    calls = []
+    built = _fake_build(calls)
+
+    def flaky(target, digest):
+        if len(calls) == 0:
+            calls.append(("failed", digest))
+            raise image.LabError("rc=1: debootstrap ...\nE: Couldn't download packages")
+        built(target, digest)
+
+    monkeypatch.setattr(image.lxd, "image_by_alias", lambda alias: None)
+    monkeypatch.setattr(image, "build", flaky)
+    monkeypatch.setattr(image, "run", lambda argv, **kwargs: calls.append(tuple(argv[:3])))
+    image.ensure(tmp_path)
+    digest = image.recipe_hash()
+    assert calls == [("failed", digest), ("build", digest), ("lxc", "image", "import")]
+
+    def broken(target, digest):
+        raise image.LabError("rc=1: debootstrap: mirror unreachable")
+
+    monkeypatch.setattr(image, "build", broken)
+    with pytest.raises(image.LabError, match="mirror unreachable"):
+        image.ensure(tmp_path / "other")
 
 
 def test_snap_apps_are_on_the_path_of_ssh_sessions_and_of_sudo_as_on_ubuntu():
