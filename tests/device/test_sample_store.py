@@ -5,10 +5,13 @@ on the device, a torn last line from a power cut is cut off at start-up."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import importlib.util
 import json
 import pathlib
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
@@ -105,3 +108,79 @@ def test_a_torn_last_line_is_cut_off_and_the_count_survives_a_restart(tmp_path):
     assert again.path.read_text().endswith('"n":2}\n')
     again.append("pi-2", [{"n": 4}])
     assert [json.loads(line)["n"] for line in again.path.read_text().splitlines()] == [1, 2, 4]
+
+
+def put_model(url, name, version, data, sha256=None):
+    """(status, JSON answer) of PUT /v1/models/<name>/<version>."""
+    headers = {"Content-Type": "application/octet-stream"}
+    if sha256:
+        headers["X-Content-Sha256"] = sha256
+    request = urllib.request.Request(f"{url}/v1/models/{name}/{version}", data=data, method="PUT", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_model_versions_are_kept_once_and_read_back_byte_for_byte(store):
+    _running, url = store
+    artifact = bytes(range(256)) * 40
+    digest = hashlib.sha256(artifact).hexdigest()
+    assert put_model(url, "digits", "v1", artifact, sha256=digest) == (
+        201,
+        {"name": "digits", "version": "v1", "sha256": digest, "bytes": len(artifact)},
+    )
+    assert put_model(url, "digits", "v1", artifact)[0] == 200  # the same bytes again: kept already, nothing written
+    assert put_model(url, "digits", "v2", b"other")[0] == 201
+    kept = [(m["name"], m["version"]) for m in get(url + "/v1/models")["models"]]
+    assert kept == [("digits", "v1"), ("digits", "v2")]
+    with urllib.request.urlopen(url + "/v1/models/digits/v1", timeout=5) as answer:
+        assert answer.read() == artifact
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "data", "sha256", "status", "reason"),
+    [
+        ("digits", "v1", b"changed", None, 409, "immutable"),
+        ("digits", "v3", b"sent", "0" * 64, 400, "damaged on the way"),
+        ("..", "v3", b"x", None, 400, "bad model name"),
+        ("digits", ".hidden", b"x", None, 400, "bad model name"),
+    ],
+    ids=["other-bytes-same-version", "checksum-mismatch", "dot-dot", "dot-version"],
+)
+def test_a_changed_version_a_damaged_body_or_a_bad_name_is_refused_and_nothing_changes(
+    store, name, version, data, sha256, status, reason
+):
+    running, url = store
+    kept = b"the v1 artifact"
+    assert put_model(url, "digits", "v1", kept)[0] == 201
+    answer = put_model(url, name, version, data, sha256=sha256)
+    assert answer[0] == status and reason in answer[1]["error"], answer
+    assert [(m["name"], m["version"]) for m in get(url + "/v1/models")["models"]] == [("digits", "v1")]
+    assert (running.path.parent / "models" / "digits" / "v1" / "artifact").read_bytes() == kept
+
+
+def test_a_model_version_cut_off_before_its_meta_is_removed_at_start_up(tmp_path):
+    root = tmp_path / "data" / "models"
+    archive = sample_store.ModelArchive(root)
+    assert archive.put("digits", "v1", b"whole") is True
+    (root / "digits" / "v2").mkdir()
+    (root / "digits" / "v2" / "artifact").write_bytes(b"torn")  # power cut before meta.json: never acknowledged
+    again = sample_store.ModelArchive(root)
+    assert [m["version"] for m in again.list()] == ["v1"]
+    assert not (root / "digits" / "v2").exists()
+    assert again.put("digits", "v2", b"now whole") is True
+
+
+def test_a_model_version_the_store_could_not_sync_is_not_acknowledged(store, monkeypatch):
+    _running, url = store
+
+    def broken_fsync(_fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(sample_store.os, "fsync", broken_fsync)
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        put_model(url, "digits", "v1", b"bytes")
+    monkeypatch.undo()
+    assert get(url + "/v1/models")["models"] == []

@@ -11,6 +11,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -145,3 +146,37 @@ def test_uploaded_samples_stay_on_a_replicated_volume_when_the_store_moves(sampl
         pytest.fail("the samples store's new pod was not Ready within 180 s")
     answer = from_client(samples["url"])
     assert answer["status"] == 200 and json.loads(answer["body"])["records"] == before + 3
+
+
+def _kept_models(samples):
+    base = samples["url"].removesuffix("/v1/samples")
+    answer = from_client(base + "/v1/models")
+    assert answer["status"] == 200, answer
+    return {(m["name"], m["version"]): m for m in json.loads(answer["body"])["models"]}
+
+
+def test_the_served_model_version_is_kept_on_the_samples_volume(service, samples):
+    """Issue 13: site.yml stored the version it serves on the replicated samples volume, once: the store lists it
+    with the artifact's SHA-256 and size (after the store's pod was replaced by the test above, when run in order)."""
+    model = service["model"]
+    artifact = pathlib.Path(model["artifact"]).read_bytes()
+    kept = _kept_models(samples)[(model["name"], str(model["version"]))]
+    assert kept["sha256"] == hashlib.sha256(artifact).hexdigest()
+    assert kept["bytes"] == len(artifact)
+
+
+def test_a_changed_artifact_under_a_served_version_is_refused_before_the_models_change(service, samples, tmp_path):
+    """A version is immutable on the samples volume (devices record which version answered): the same name and
+    version with other bytes stops site.yml before the model's ConfigMap or the Deployment change."""
+    model = service["model"]
+    changed_artifact = tmp_path / "changed.joblib"
+    changed_artifact.write_bytes(pathlib.Path(model["artifact"]).read_bytes() + b"\0")
+    extravars = {"inference_service_models": [dict(model, artifact=str(changed_artifact))]}
+    run, log = site(tmp_path, extravars=extravars, cmdline="--tags inference_service")
+    assert run.status == "failed"
+    assert any("the artifact differs from the one this version was served with" in m for m in failure_messages(run)), (
+        log[-3000:]
+    )
+    assert changed(run) == 0
+    kept = _kept_models(samples)[(model["name"], str(model["version"]))]
+    assert kept["sha256"] == hashlib.sha256(pathlib.Path(model["artifact"]).read_bytes()).hexdigest()
