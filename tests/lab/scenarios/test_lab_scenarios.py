@@ -52,6 +52,17 @@ def test_converged_lab_is_idempotent(lab, tmp_path):
     assert max(tasks.values()) <= NOOP_TASKS_PER_NODE, tasks
 
 
+def test_every_node_installed_offline_tracks_the_inventory_channel(lab):
+    """A snap installed from a file tracks no channel (Tracking -): snapd would refresh an asserted one from
+    latest/stable once online, and store-based tools would see a channel change. site.yml switches it (no download)."""
+    variables = lab["all"]["vars"]
+    channel = variables.get("microk8s_node_channel")
+    groups = lab["all"]["children"]
+    nodes = [*groups["masters"]["hosts"], *((groups.get("workers") or {}).get("hosts") or {})]
+    tracking = {name: node(name, "snap", "list", "microk8s").stdout.splitlines()[1].split()[3] for name in nodes}
+    assert channel and tracking == dict.fromkeys(nodes, channel)
+
+
 class _TokenWatcher(threading.Thread):
     """Reads node1's token file every 0.3 s: join tokens are single-use, so each lives there only until its join."""
 
