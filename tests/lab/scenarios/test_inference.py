@@ -19,6 +19,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from conftest import REPO, changed, failure_messages, node, site
 
 CLIENT = "client1"
@@ -98,8 +99,10 @@ def test_site_again_changes_nothing_in_the_service(service, tmp_path):
 
 @pytest.fixture(scope="module")
 def samples(service):
-    variables = service["variables"]
-    if not variables.get("storage_enabled"):
+    # storage_enabled is in the lab's group_vars, not in the hosts.yml lab.py writes
+    group_vars = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all.yml").read_text())
+    variables = {**group_vars, **service["variables"]}
+    if variables.get("storage_enabled") is not True:
         pytest.skip("no replicated storage on this lab: the samples store is off")
     name = variables.get("inference_service_name", "inference") + "-samples"
     namespace = variables.get("inference_service_namespace", "default")

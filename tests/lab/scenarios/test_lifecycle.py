@@ -36,7 +36,9 @@ def _node_ready(name):
 def _installed_snap():
     """The offline .snap the lab installed and the version `snap list` shows for it."""
     hosts = (INVENTORY / "hosts.yml").read_text()
-    path = next(line.split(":", 1)[1].strip() for line in hosts.splitlines() if "microk8s_node_snap_file:" in line)
+    # the value as YAML reads it (the inventory quotes it): a quoted path is no file
+    lines = [line for line in hosts.splitlines() if "microk8s_node_snap_file:" in line]
+    path = yaml.safe_load(lines[0].split(":", 1)[1])
     version = node("node1", "snap", "list", "microk8s").stdout.splitlines()[1].split()[1]
     return path, version
 
