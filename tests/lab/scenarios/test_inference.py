@@ -42,11 +42,18 @@ def kubectl_json(*argv):
     return json.loads(node("node1", "microk8s", "kubectl", *argv, "-o", "json").stdout)
 
 
-def from_client(url, body=None):
-    done = subprocess.run(
-        ["lxc", "exec", CLIENT, "--", "python3", "-c", CLIENT_SCRIPT, url],
-        input="" if body is None else json.dumps(body), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+def from_client(url, body=None, wait=0):
+    """client1's request; wait: seconds to keep trying while the address refuses (a Service whose new pod is Ready
+    answers once every node's proxy has its endpoint, about a second later)."""
+    deadline = time.monotonic() + wait
+    while True:
+        done = subprocess.run(
+            ["lxc", "exec", CLIENT, "--", "python3", "-c", CLIENT_SCRIPT, url],
+            input="" if body is None else json.dumps(body), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if done.returncode == 0 or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -147,13 +154,13 @@ def test_uploaded_samples_stay_on_a_replicated_volume_when_the_store_moves(sampl
         time.sleep(2)
     else:
         pytest.fail("the samples store's new pod was not Ready within 180 s")
-    answer = from_client(samples["url"])
+    answer = from_client(samples["url"], wait=60)
     assert answer["status"] == 200 and json.loads(answer["body"])["records"] == before + 3
 
 
 def _kept_models(samples):
     base = samples["url"].removesuffix("/v1/samples")
-    answer = from_client(base + "/v1/models")
+    answer = from_client(base + "/v1/models", wait=60)
     assert answer["status"] == 200, answer
     return {(m["name"], m["version"]): m for m in json.loads(answer["body"])["models"]}
 
