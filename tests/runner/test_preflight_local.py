@@ -389,6 +389,24 @@ def test_upgrade_checks_every_node_before_the_first_changes(tmp_path, monkeypatc
     assert not [task for task in ran if "kubeconfig" in task or "drain" in task.lower()], ran
 
 
+def test_upgrade_stops_every_node_when_one_does_not_answer(tmp_path, monkeypatch):
+    """A powered-off node is reported as an unhealthy cluster before any node is drained, and the others stop too
+    (the read ignores the unreachable node so the next task can say so; max_fail_percentage 0 stops the rest)."""
+    _fake_installed_node(tmp_path, monkeypatch)
+    inventory = _inventory(tmp_path, ["pc1", "pc2"])
+    data = yaml.safe_load(inventory.read_text())
+    data["all"]["children"]["masters"]["hosts"]["pc3"] = {
+        "ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody",
+    }  # fmt: skip
+    inventory.write_text(yaml.safe_dump(data))
+    run = _run(tmp_path, inventory, playbook="playbooks/upgrade.yml", cmdline="-e upgrade_channel=1.28/stable")
+    assert run.status == "failed"
+    messages = _failure_messages(run)
+    assert any("not healthy enough to upgrade" in m and "pc3 did not answer" in m for m in messages), messages
+    assert _changed(run) == 0
+    assert not [task for task in _upgrade_tasks(run) if "kubeconfig" in task or "drain" in task.lower()]
+
+
 def _fake_installed_node(tmp_path, monkeypatch):
     """`snap` and `microk8s` first on PATH as on a converged node: MicroK8s 1.28 installed, its refreshes held for
     60 more days, `microk8s status` ready (a recorded 1.28 answer). Any other command fails, so a task that would
