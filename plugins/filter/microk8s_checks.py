@@ -85,21 +85,42 @@ def channel_minor(channel):
     return int(match.group("minor")) if match else None
 
 
-def channel_problems(channel):
-    """Problems with a snap channel: not `1.xx/risk` (or `1.xx-strict/risk`), or a track this collection does not
-    know."""
+def channel_problems(channel, variable="microk8s_node_channel"):
+    """Problems with a snap channel (given as `variable`): not `1.xx/risk` (or `1.xx-strict/risk`), or a track this
+    collection does not know."""
     match = _CHANNEL.match(str(channel or "").strip())
     if not match:
         return [
-            "microk8s_node_channel %r is not a MicroK8s channel: write the full TRACK/RISK, e.g. 1.32/stable or "
-            "1.32-strict/stable (risk: stable, candidate, beta or edge)" % (channel,)
+            "%s %r is not a MicroK8s channel: write the full TRACK/RISK, e.g. 1.32/stable or "
+            "1.32-strict/stable (risk: stable, candidate, beta or edge)" % (variable, channel)
         ]
     minor = int(match.group("minor"))
     if not FIRST_MINOR <= minor <= LAST_MINOR:
-        return [
-            "microk8s_node_channel %s: this collection knows MicroK8s 1.%d to 1.%d" % (channel, FIRST_MINOR, LAST_MINOR)
-        ]
+        return ["%s %s: this collection knows MicroK8s 1.%d to 1.%d" % (variable, channel, FIRST_MINOR, LAST_MINOR)]
     return []
+
+
+def offline_install_problems(files, missing=(), allow_dangerous=False, prefix="microk8s_node_"):
+    """Problems with the files of an offline install, named by their variables (`prefix` + snap_file, assert_file,
+    base_snap_file, base_assert_file, allow_dangerous): files missing on the controller (`missing`, found by the
+    caller), and a .snap without its .assert unless --dangerous was opted into."""
+    problems = ["%s does not exist on the controller" % path for path in missing or []]
+    unasserted = [
+        files[snap]
+        for snap, signature in (("snap_file", "assert_file"), ("base_snap_file", "base_assert_file"))
+        if files.get(snap) and not files.get(signature)
+    ]
+    if unasserted and not _truthy(allow_dangerous):
+        problems.append(
+            "no .assert file for %s: snapd would install it with --dangerous (no signature check, never refreshed). "
+            "Give %sassert_file / %sbase_assert_file (from snap download), or set %sallow_dangerous=true if you "
+            "trust the file" % (", ".join(unasserted), prefix, prefix, prefix)
+        )
+    return problems
+
+
+def _truthy(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _known(table, name, minor):
@@ -249,6 +270,7 @@ class FilterModule:
     def filters(self):
         return {
             "channel_problems": channel_problems,
+            "offline_install_problems": offline_install_problems,
             "addon_problems": addon_problems,
             "node_problems": node_problems,
             "resolution_problems": resolution_problems,

@@ -244,6 +244,22 @@ def test_an_offline_snap_without_its_assertion_needs_the_opt_in(tmp_path):
     assert _changed(run) == 0
 
 
+def test_offline_files_missing_on_the_controller_are_named(tmp_path):
+    """The snap's assertion and an image archive that are not there stop the run before any change."""
+    snap = tmp_path / "microk8s_1234.snap"
+    snap.write_bytes(b"hsqs")
+    gone = [str(tmp_path / "microk8s_1234.assert"), str(tmp_path / "images.tar")]
+    inventory = _single(tmp_path, microk8s_node_snap_file=str(snap), microk8s_node_assert_file=gone[0],
+                        microk8s_node_image_archives=[gone[1]])  # fmt: skip
+    run = _run(tmp_path, inventory, cmdline="--check")
+    messages = _failure_messages(run)
+    assert run.status == "failed"
+    for path in gone:
+        assert any("%s does not exist on the controller" % path in m for m in messages), messages
+    assert not any("no .assert file" in m for m in messages), messages
+    assert _changed(run) == 0
+
+
 def test_four_control_planes_are_not_warned_about(tmp_path):
     """3 voters + 1 standby is the seed's right setup: no 'even number' warning (this run then stops on the
     duplicate host names of one machine)."""
@@ -332,7 +348,8 @@ def test_upgrade_refuses_a_channel_without_risk(tmp_path):
         cmdline="-e upgrade_channel=1.29",
     )
     assert run.status == "failed"
-    assert any("a full track/risk" in m for m in _failure_messages(run)), _failure_messages(run)
+    messages = _failure_messages(run)
+    assert any("upgrade_channel '1.29' is not a MicroK8s channel" in m for m in messages), messages
     assert _changed(run) == 0
 
 

@@ -10,6 +10,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.microk8s_checks import (
     addon_problems,
     channel_problems,
     node_problems,
+    offline_install_problems,
     staging_dir_problems,
 )
 from ansible_collections.onprem.microk8s.plugins.modules.node_info import staging_entries
@@ -41,6 +42,39 @@ def test_good_channels(channel):
 def test_bad_channels(channel, expected):
     problems = channel_problems(channel)
     assert any(expected in p for p in problems), problems
+
+
+def test_a_bad_channel_is_named_by_its_variable():
+    assert channel_problems("1.29", "upgrade_channel")[0].startswith("upgrade_channel '1.29' is not a MicroK8s channel")
+
+
+_SIGNED = {"snap_file": "m.snap", "assert_file": "m.assert", "base_snap_file": "", "base_assert_file": ""}
+
+
+def test_signed_offline_files_that_exist_have_no_problem():
+    assert offline_install_problems(_SIGNED, [], False, "microk8s_node_") == []
+
+
+def test_missing_offline_files_are_named():
+    problems = offline_install_problems(_SIGNED, ["m.assert"], False, "upgrade_")
+    assert problems == ["m.assert does not exist on the controller"]
+
+
+@pytest.mark.parametrize("prefix", ["microk8s_node_", "upgrade_"])
+@pytest.mark.parametrize(
+    ("files", "unasserted"),
+    [
+        ({"snap_file": "m.snap"}, "m.snap"),
+        ({"snap_file": "m.snap", "assert_file": "m.assert", "base_snap_file": "core22.snap"}, "core22.snap"),
+        ({"snap_file": "m.snap", "base_snap_file": "core22.snap"}, "m.snap, core22.snap"),
+    ],
+)
+def test_an_unsigned_snap_needs_the_dangerous_opt_in(files, unasserted, prefix):
+    problems = offline_install_problems(files, [], "false", prefix)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("no .assert file for %s: snapd would install it with --dangerous" % unasserted)
+    assert "set %sallow_dangerous=true" % prefix in problems[0]
+    assert offline_install_problems(files, [], "True", prefix) == []
 
 
 @pytest.mark.parametrize(
