@@ -66,7 +66,7 @@ def test_failover_profile_apply_rerun_revert(tmp_path):
     applied = _run(tmp_path, "playbooks/failover_profile.yml", common, skip)
     assert applied.rc == 0, _failure_messages(applied)
     controller = (args / "kube-controller-manager").read_text().splitlines()
-    assert "--leader-elect-lease-duration=6s" in controller and "--leader-elect-lease-duration=60s" not in controller
+    assert "--leader-elect-lease-duration=5s" in controller and "--leader-elect-lease-duration=60s" not in controller
     assert "--node-monitor-grace-period=10s" in controller
     kubelet = (args / "kubelet").read_text().splitlines()
     config = args / "onprem-failover-kubelet.yaml"
