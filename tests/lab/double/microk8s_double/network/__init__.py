@@ -57,6 +57,7 @@ class NodeNetwork:
         self.ingress_source: str | None = None  # the address the ingress controller connects from
         self.speaker = speaker.Speaker(node.hostname, node.ip, self.runner)
         self.members: speaker.Members | None = None
+        self.alive_members: set[str] = set()  # the last membership logged
         self.ingress: ingress.IngressController | None = None
         self.view: dict | None = None
         self.pool: list = []
@@ -155,6 +156,9 @@ class NodeNetwork:
         self.members.set_peers(peers)
         self.members.ping()
         alive = self.members.alive() | {self.node.hostname}
+        if alive != self.alive_members:
+            print(f"speaker {self.node.hostname}: members alive {sorted(alive)}", file=sys.stderr, flush=True)
+            self.alive_members = alive
         wanted = speaker.assignments(view["services"], view["endpoints"], alive) if view["metallb"] else {}
         if self.netns:
             self.speaker.announce(wanted, lambda ip: service_alloc.in_pool(ip, self.pool))

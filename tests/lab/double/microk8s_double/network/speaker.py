@@ -38,6 +38,11 @@ SPAM_SECONDS = 5.0  # MetalLB's spamLoop: gratuitous ARPs until 5 s after the ad
 SPAM_INTERVAL = 1.1  # ... one at once, then one per 1.1 s tick (metallb/metallb#172)
 
 
+def _log(message: str) -> None:
+    """One line per address taken or given up (MetalLB's speaker logs "serviceAnnounced"/"serviceWithdrawn" too)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def announcer(ip: str, candidates: list[str]) -> str | None:
     ranked = sorted(candidates, key=lambda name: hashlib.sha256(f"{name}#{ip}".encode()).digest())
     return ranked[0] if ranked else None
@@ -163,10 +168,12 @@ class Speaker:
         current = {ip for ip in held(self.runner, interface) if pool(ip)}
         for ip in sorted(current - mine):
             self.runner.run("ip", "addr", "del", f"{ip}/32", "dev", interface)
+            _log(f"speaker {self.name}: withdrawing {ip} (announcer now {wanted.get(ip) or 'none'})")
         holding = current & mine
         for ip in sorted(mine - current):
             if self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)[0] == 0:
                 holding.add(ip)
+                _log(f"speaker {self.name}: announcing {ip}")
         now = self.clock()
         for ip in sorted(holding - self.claimed):
             self.spam[ip] = [now + SPAM_SECONDS, now]
