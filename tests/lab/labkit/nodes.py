@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pathlib
 import tempfile
+import time
 
 from . import image, plan
-from .shell import run, say, succeeds, wait_until
+from .shell import LabError, run, say, succeeds, wait_until
 
 _SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "StrictHostKeyChecking=accept-new")
 
@@ -56,7 +57,17 @@ def push_text(container: str, path: str, text: str, mode: str = "0644", owner: i
 def push_file(container: str, source: pathlib.Path, path: str, mode: str = "0644", owner: int = 0) -> None:
     ids = ["--uid", str(owner), "--gid", str(owner)] if owner else []
     argv = ["lxc", "file", "push", "--create-dirs", "--mode", mode, *ids, str(source), f"{container}{path}"]
-    run(argv, timeout=300)
+    for attempt in range(3):
+        try:
+            run(argv, timeout=300)
+            return
+        except LabError as error:
+            # LXD's file API forks into the container through a socket that is not always there yet just after
+            # `lxc start` ("dial unix /proc/self/fd/N/forkfile.sock: ... no such file"): a push is safe to repeat.
+            if "forkfile.sock" not in str(error) or attempt == 2:
+                raise
+            say(f"{container}: LXD's file API was not ready ({path}), pushing again")
+            time.sleep(1 + attempt)
 
 
 def ssh_argv(machine: plan.Machine, key: pathlib.Path, known_hosts: pathlib.Path, user: str = "root") -> list[str]:
