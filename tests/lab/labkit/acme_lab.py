@@ -16,6 +16,8 @@ import pathlib
 import subprocess
 import tempfile
 
+from .nodes import push_file as push
+from .nodes import push_text
 from .shell import LabError, run
 
 PEBBLE = pathlib.Path("/usr/bin/pebble")
@@ -101,7 +103,9 @@ def provision(container: str, address: str) -> None:
                        check=True)  # fmt: skip
         push(container, bundle, f"{HOME}/dns.tar", "0644")
     run(["lxc", "exec", container, "--", "tar", "-C", f"{HOME}/lib", "-xf", f"{HOME}/dns.tar"], timeout=60)
-    push(container, PEBBLE, "/usr/local/bin/pebble", "0755")
+    # a re-run finds pebble running: its binary cannot be written over ("text file busy"), but replaced by a rename
+    push(container, PEBBLE, "/usr/local/bin/pebble.new", "0755")
+    run(["lxc", "exec", container, "--", "mv", "-f", "/usr/local/bin/pebble.new", "/usr/local/bin/pebble"], timeout=60)
     push(container, LABDNS, f"{HOME}/labdns.py", "0755")
     push_text(container, f"{HOME}/pebble.json", pebble_config())
     push_text(container, f"{HOME}/secrets.sh", SECRETS_SCRIPT)
@@ -112,14 +116,3 @@ def provision(container: str, address: str) -> None:
     run(["lxc", "exec", container, "--", "systemctl", "enable", "--now", "lab-dns.service", "lab-pebble.service"],
         timeout=60)  # fmt: skip
     run(["lxc", "exec", container, "--", "systemctl", "restart", "lab-dns.service", "lab-pebble.service"], timeout=60)
-
-
-def push(container: str, source: pathlib.Path, path: str, mode: str) -> None:
-    run(["lxc", "file", "push", "--create-dirs", "--mode", mode, str(source), f"{container}{path}"], timeout=300)
-
-
-def push_text(container: str, path: str, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".lab") as handle:
-        handle.write(text)
-        handle.flush()
-        push(container, pathlib.Path(handle.name), path, "0644")
