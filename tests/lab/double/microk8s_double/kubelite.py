@@ -85,12 +85,19 @@ def optional(module: str):
         raise
 
 
+#: Run first in each round: the node lifecycle controller (in workloads) marks a lost node's pods not ready, and the
+#: endpoints controller must see that in the same round. The real controllers share informers and react to each
+#: other's writes within milliseconds; in name order, endpoints would wait for the whole next round.
+FIRST_CONTROLLERS = ("workloads",)
+
+
 def controller_modules() -> list:
-    """The controller modules (lease apart: the election runs it), in name order."""
+    """The controller modules (lease apart: the election runs it): FIRST_CONTROLLERS, then the rest in name order."""
     package = optional("controllers")
     if package is None:
         return []
-    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "lease")
+    found = {info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "lease"}
+    names = sorted(found, key=lambda name: (name not in FIRST_CONTROLLERS, name))
     return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
 
 

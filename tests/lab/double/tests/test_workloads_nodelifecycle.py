@@ -4,6 +4,7 @@ monitor period); pods on it turn not ready at once and are evicted after their t
 
 from __future__ import annotations
 
+from microk8s_double import kubelite
 from microk8s_double.controllers import garbage, nodelifecycle
 from workload_objects import NOW, node, pod
 
@@ -159,3 +160,12 @@ def test_pod_gc_force_deletes_terminating_pods_on_out_of_service_nodes_from_1_26
     assert garbage.collect([], [], pods, [alive], minor=28) == []
     untainted = node("n1", ready="Unknown", changed_age=30)
     assert garbage.collect([], [], pods, [untainted], minor=28) == []
+
+
+def test_in_a_controller_round_the_endpoints_controller_sees_the_pods_the_node_lifecycle_marked_not_ready():
+    """The node lifecycle controller (workloads) marks a lost node's pods not ready; the endpoints controller must
+    drop them in the same round, as the real ones (sharing informers) do within milliseconds, not a round later."""
+    order = [module.__name__.rsplit(".", 1)[1] for module in kubelite.controller_modules()]
+    assert order.index("workloads") < order.index("endpoints"), order
+    rest = [name for name in order if name not in kubelite.FIRST_CONTROLLERS]
+    assert rest == sorted(rest)
