@@ -35,6 +35,8 @@ class _Api(http.server.BaseHTTPRequestHandler):
             return self._answer(200, {"status": {"conditions": [{"type": "Ready", "status": server.node_ready}]}})
         if self.path == "/api/v1/pods":
             return self._answer(200, {"items": server.pods})
+        if self.path == "/api/v1/persistentvolumeclaims":
+            return self._answer(200, {"items": server.claims})
         return self._answer(404, {})
 
     def _answer(self, code, body):
@@ -50,7 +52,7 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 def _serve(context=None, token=None):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    server.ports, server.token, server.node_ready, server.pods = set(), token, "True", []
+    server.ports, server.token, server.node_ready, server.pods, server.claims = set(), token, "True", [], []
     if context:
         server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -215,7 +217,7 @@ def test_connect_to_needs_an_https_url(tmp_path):
                     "--out", str(tmp_path / "x.json")])  # fmt: skip
 
 
-def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False, tolerations=None):
+def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=False, tolerations=None, claims=()):
     meta = {"namespace": "default", "name": name}
     if owner:
         meta["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
@@ -223,6 +225,8 @@ def _pod(name, node, ready=True, owner=("ReplicaSet", "hello-abc"), deleting=Fal
         meta["deletionTimestamp"] = "2026-11-30T15:00:00Z"
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
     spec = {"nodeName": node, "tolerations": tolerations} if tolerations is not None else {"nodeName": node}
+    if claims:
+        spec["volumes"] = [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in claims]
     return {"metadata": meta, "spec": spec, "status": {"phase": "Running", "conditions": conditions}}
 
 
@@ -241,8 +245,31 @@ def test_watch_records_the_node_and_every_pod(tmp_path, pki):
     _moment, ready, pods = report["samples"][0]
     assert ready == "Unknown"
     assert pods == [
-        ["default", "hello-1", "node1", False, "ReplicaSet/hello-abc", True, 300],
-        ["default", "hello-2", "node2", True, "ReplicaSet/hello-abc", False, 0],
+        ["default", "hello-1", "node1", False, "ReplicaSet/hello-abc", True, 300, []],
+        ["default", "hello-2", "node2", True, "ReplicaSet/hello-abc", False, 0, []],
+    ]
+
+
+def _claim(name, *modes):
+    return {"metadata": {"namespace": "default", "name": name}, "spec": {"accessModes": list(modes)}}
+
+
+def test_watch_names_the_single_node_claims_each_pod_mounts(tmp_path):
+    server = _serve()
+    server.claims = [_claim("data", "ReadWriteOnce"), _claim("shared", "ReadWriteMany"),
+                     _claim("solo", "ReadWriteOncePod")]  # fmt: skip
+    server.pods = [_pod("writer-1", "node1", claims=("data", "shared")), _pod("reader-1", "node2", claims=("shared",)),
+                   _pod("solo-1", "node3", claims=("solo",))]  # fmt: skip
+    try:
+        report = _run(tmp_path, "watch", "--server", "http://127.0.0.1:%d" % server.server_address[1],
+                      "--node", "node1")  # fmt: skip
+    finally:
+        server.shutdown()
+    _moment, _ready, pods = report["samples"][0]
+    assert [(pod[1], pod[7]) for pod in pods] == [
+        ("writer-1", ["default/data"]),
+        ("reader-1", []),
+        ("solo-1", ["default/solo"]),
     ]
 
 
@@ -277,5 +304,5 @@ def test_watch_marks_unanswered_reads_as_unknown(tmp_path):
 
 
 def test_pod_summary_without_owner_or_conditions():
-    assert probe.pod_summary({"metadata": {"namespace": "a", "name": "b"}}) == ["a", "b", "", False, "", False, 0]
+    assert probe.pod_summary({"metadata": {"namespace": "a", "name": "b"}}) == ["a", "b", "", False, "", False, 0, []]
     assert probe.node_ready({"status": {}}) == "Unknown"

@@ -161,9 +161,10 @@ def test_each_owner_gets_its_own_time_and_the_toleration_its_dead_pods_had():
     assert summary["pods_ready_elsewhere_after_seconds"] is None  # the DNS server never came back: not all moved
     assert summary["owners"] == {
         "ReplicaSet/hello-abc": {"namespace": "default", "ready_before": 3, "on_dead_node": 1,
-                                 "unreachable_toleration_seconds": [20], "ready_elsewhere_after_seconds": 48},
+                                 "unreachable_toleration_seconds": [20], "pinning_claims": [],
+                                 "ready_elsewhere_after_seconds": 48},
         "ReplicaSet/onprem-names-dns-5d8": {"namespace": "onprem-names", "ready_before": 2, "on_dead_node": 1,
-                                            "unreachable_toleration_seconds": [300],
+                                            "unreachable_toleration_seconds": [300], "pinning_claims": [],
                                             "ready_elsewhere_after_seconds": None},
     }  # fmt: skip
 
@@ -208,6 +209,66 @@ def test_a_met_pods_target_names_no_culprit():
     line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
     assert line["verdict"] == "PASS" and "late" not in line
     assert "late:" not in _render(dict(report, figure=None))
+
+
+def _with_writer(writer_back=None):
+    """_two_owners (DNS back at +55) and a storage writer on the dead node mounting a ReadWriteOnce claim (the
+    probe's 8th field), its replacement Ready at +`writer_back` (None: not within the watch)."""
+    watch = _two_owners(dns_back=55, dns_seconds=20)
+    writer = "ReplicaSet/writer-7db"
+    for moment, _ready, pods in watch["samples"]:
+        t = moment - CUT
+        pods.append(["storage-demo", "writer-1", "node1", t < 15, writer, False, 20, ["storage-demo/data"]])
+        if writer_back is not None and t >= writer_back:
+            pods.append(["storage-demo", "writer-2", "node2", True, writer, False, 20, ["storage-demo/data"]])
+    return watch
+
+
+def test_a_pod_held_by_a_single_node_volume_is_reported_but_not_judged():
+    report, _api, _app = _build(watch=_with_writer())
+    owners = report["events"]["owners"]
+    assert owners["ReplicaSet/writer-7db"]["pinning_claims"] == ["storage-demo/data"]
+    assert owners["ReplicaSet/hello-abc"]["pinning_claims"] == []
+    assert report["events"]["pods_ready_elsewhere_after_seconds"] == 55  # hello and the DNS server, not the writer
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert (line["verdict"], line["measured"]) == ("PASS", 55) and "late" not in line
+    assert line["pinned"] == [{"owner": "ReplicaSet/writer-7db", "namespace": "storage-demo",
+                               "claims": ["storage-demo/data"], "after": None}]  # fmt: skip
+    text = _render(dict(report, figure=None))
+    assert (
+        "PASS        replacement pods Ready on other nodes after the power cut: 55.0 s (target <= 60 s); not judged:"
+        " storage-demo ReplicaSet/writer-7db (mounts storage-demo/data; not seen): its replacement starts only once"
+        " the dead node's volume attachment is released"
+    ) in text
+    assert (
+        "1 on the dead node, tolerating it 20 s; all Ready elsewhere after not seen; mounts single-node claim(s)"
+        " storage-demo/data, not judged" in text
+    )
+
+
+def test_a_late_pod_of_an_unpinned_owner_still_fails_beside_a_pinned_one():
+    watch = _with_writer(writer_back=30)
+    for _moment, _ready, pods in watch["samples"]:
+        for pod in pods:
+            if pod[1] == "dns-3":
+                pod[3] = False  # the DNS server never Ready elsewhere
+    report, _api, _app = _build(watch=watch)
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert line["verdict"] == "FAIL"
+    assert [late["owner"] for late in line["late"]] == ["ReplicaSet/onprem-names-dns-5d8"]
+    assert [(p["owner"], p["after"]) for p in line["pinned"]] == [("ReplicaSet/writer-7db", 30)]
+
+
+def test_when_every_moving_pod_is_held_by_a_volume_the_pods_target_is_not_measured():
+    samples = [
+        [CUT + t, "True" if t < 15 else "Unknown",
+         [["storage-demo", "writer-1", "node1", t < 15, "ReplicaSet/writer-7db", False, 20, ["storage-demo/data"]]]]
+        for t in range(-1, 70)
+    ]  # fmt: skip
+    report, _api, _app = _build(watch={"kind": "watch", "node": "node1", "samples": samples})
+    line = next(t for t in report["targets"] if t["target"] == "pods_ready_elsewhere")
+    assert line["verdict"] == "SKIPPED"
+    assert line["reason"].startswith("every pod of node1 that moves mounts a single-node volume (storage-demo/data)")
 
 
 # --- verdicts ------------------------------------------------------------------------------------------------------

@@ -24,6 +24,11 @@ TARGETS = (
 )
 # Pods these controllers own do not move to another node.
 STAY_PUT = ("DaemonSet", "Node", "")
+# Why a pod mounting a single-node (ReadWriteOnce) volume is reported but not judged: no timing of the profile moves it.
+PINNED_WHY = (
+    "its replacement starts only once the dead node's volume attachment is released: Kubernetes' force detach after"
+    " 6 minutes, or at once when the node is tainted node.kubernetes.io/out-of-service (the storage drill)"
+)
 # The HTTPS series' target (tls_ingress): it fails only while plain HTTP fails too.
 HTTPS_TARGET = ("https_within_http_window", "HTTPS failures only inside the HTTP failure window")
 # ingress-nginx (the NGINX ingress addon's controller, MicroK8s <= 1.34: v1.11.5 / v1.13.8) learns that an endpoint
@@ -117,9 +122,10 @@ def ready_elsewhere(pods, node, owners):
 
 
 def owner_details(pods, node, owners):
-    """Per moving owner, from the pod list before the cut: its namespace, its Ready pods, its pods on the dead node
-    and how long those tolerate an unreachable node (the probe's 7th field: seconds, "forever", or None when the
-    probe did not read it), the distinct values sorted."""
+    """Per moving owner, from the pod list before the cut: its namespace, its Ready pods, its pods on the dead node,
+    how long those tolerate an unreachable node (the probe's 7th field: seconds, "forever", or None when the probe
+    did not read it), the distinct values sorted, and the single-node claims they mount (the 8th field): such an
+    owner's replacement waits for the dead node's volume attachment to be released, which no timing shortens."""
     details = {}
     for owner, want in owners.items():
         dead = [p for p in pods if p[4] == owner and p[2] == node]
@@ -129,14 +135,16 @@ def owner_details(pods, node, owners):
             "ready_before": want,
             "on_dead_node": len(dead),
             "unreachable_toleration_seconds": seconds,
+            "pinning_claims": sorted({claim for p in dead if len(p) > 7 for claim in p[7]}),
             "ready_elsewhere_after_seconds": None,
         }
     return details
 
 
 def watch_summary(watch, cut_at):
-    """When the dead node turned NotReady and when its controllers' pods were all Ready again elsewhere, in all and
-    per owner (which owner was late, and how long its pods tolerated the dead node)."""
+    """When the dead node turned NotReady and when its controllers' pods were all Ready again elsewhere, in all (the
+    owners whose dead pods mount no single-node volume) and per owner (which owner was late, and how long its pods
+    tolerated the dead node)."""
     samples, node = watch["samples"], watch["node"]
     not_ready = next((m for m, ready, _pods in samples if m >= cut_at and ready not in (None, "True")), None)
     baseline = _baseline(samples, cut_at)
@@ -151,7 +159,8 @@ def watch_summary(watch, cut_at):
         for owner, want in owners.items():
             if details[owner]["ready_elsewhere_after_seconds"] is None and counts[owner] >= max(want, 1):
                 details[owner]["ready_elsewhere_after_seconds"] = round(moment - cut_at, 3)
-        if done is None and owners and all(counts[o] >= max(want, 1) for o, want in owners.items()):
+        judged = {o: want for o, want in owners.items() if not details[o]["pinning_claims"]}
+        if done is None and judged and all(counts[o] >= max(want, 1) for o, want in judged.items()):
             done = moment
     return {
         "node": node,
@@ -270,6 +279,13 @@ def not_measured(report, key):
     """Why a target could not be measured in this drill (None: it could)."""
     if key == "app_failure_window" and report["app"] is None:
         return "the app was not probed (no LoadBalancer address)"
+    owners = report["events"].get("owners") or {}
+    if key == "pods_ready_elsewhere" and owners and all(d.get("pinning_claims") for d in owners.values()):
+        return "every pod of %s that moves mounts a single-node volume (%s): %s" % (
+            report["drill"].get("node_name") or report["drill"].get("target"),
+            ", ".join(sorted({c for d in owners.values() for c in d["pinning_claims"]})),
+            PINNED_WHY,
+        )
     if key == "pods_ready_elsewhere" and not report["events"]["moving_owners"]:
         drill = report["drill"]
         why = "%s held no pod that moves to another node" % (drill.get("node_name") or drill.get("target"))
@@ -289,9 +305,21 @@ def late_owners(report, limit):
         {"owner": owner, "namespace": d["namespace"], "after": d["ready_elsewhere_after_seconds"],
          "unreachable_toleration_seconds": d["unreachable_toleration_seconds"]}
         for owner, d in sorted((report["events"].get("owners") or {}).items())
-        if d["ready_elsewhere_after_seconds"] is None or d["ready_elsewhere_after_seconds"] > limit
+        if not d.get("pinning_claims")
+        and (d["ready_elsewhere_after_seconds"] is None or d["ready_elsewhere_after_seconds"] > limit)
     ]  # fmt: skip
     return sorted(late, key=lambda item: (item["after"] is not None, -(item["after"] or 0)))
+
+
+def pinned_owners(report):
+    """The owners left out of the replacement-pods target because their dead pods mount a single-node volume:
+    [{owner, namespace, claims, after}], and why (PINNED_WHY)."""
+    return [
+        {"owner": owner, "namespace": d["namespace"], "claims": d["pinning_claims"],
+         "after": d["ready_elsewhere_after_seconds"]}
+        for owner, d in sorted((report["events"].get("owners") or {}).items())
+        if d.get("pinning_claims")
+    ]  # fmt: skip
 
 
 def judge(report, profile):
@@ -311,6 +339,9 @@ def judge(report, profile):
         line = {"target": key, "what": what, "limit": limit, "measured": value, "verdict": verdict}
         if key == "pods_ready_elsewhere" and not met:
             line["late"] = late_owners(report, limit)
+        pinned = pinned_owners(report) if key == "pods_ready_elsewhere" else []
+        if pinned:
+            line.update(pinned=pinned, pinned_why=PINNED_WHY)
         lines.append(line)
     https = report.get("app_https")
     if https is not None:

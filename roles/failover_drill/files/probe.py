@@ -134,6 +134,8 @@ def request_probe(args):
 
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
+# Access modes that bind a volume to one node: a pod using one cannot start elsewhere while the dead node holds it.
+SINGLE_NODE_ACCESS = {"ReadWriteOnce", "ReadWriteOncePod"}
 
 
 def node_ready(node):
@@ -161,10 +163,25 @@ def unreachable_seconds(spec):
     return max(min(seconds), 0) if seconds else "forever"
 
 
-def pod_summary(pod):
-    """[namespace, name, node, ready, owner, terminating, unreachable toleration] of one pod, owner as "Kind/name"
-    or "", the toleration as unreachable_seconds says."""
+def single_node_claims(claims):
+    """The claims ("namespace/name") whose volume only one node may attach (ReadWriteOnce, ReadWriteOncePod)."""
+    return {
+        "%s/%s" % (claim["metadata"].get("namespace", ""), claim["metadata"].get("name", ""))
+        for claim in claims
+        if set(claim.get("spec", {}).get("accessModes") or []) & SINGLE_NODE_ACCESS
+    }
+
+
+def pod_summary(pod, pinning_claims=frozenset()):
+    """[namespace, name, node, ready, owner, terminating, unreachable toleration, pinning claims] of one pod, owner as
+    "Kind/name" or "", the toleration as unreachable_seconds says, the claims it mounts of `pinning_claims` (the
+    single-node ones: its replacement waits until the dead node's attachment is released)."""
     meta, status = pod.get("metadata", {}), pod.get("status", {})
+    mounted = {
+        "%s/%s" % (meta.get("namespace", ""), volume["persistentVolumeClaim"].get("claimName", ""))
+        for volume in pod.get("spec", {}).get("volumes") or []
+        if volume.get("persistentVolumeClaim")
+    }
     owners = [o for o in meta.get("ownerReferences", []) if o.get("controller")]
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
     return [
@@ -175,6 +192,7 @@ def pod_summary(pod):
         "%s/%s" % (owners[0]["kind"], owners[0]["name"]) if owners else "",
         "deletionTimestamp" in meta,
         unreachable_seconds(pod.get("spec", {})),
+        sorted(mounted & set(pinning_claims)),
     ]
 
 
@@ -190,9 +208,11 @@ def watch_probe(args):
     def sample():
         node = read("/api/v1/nodes/" + args.node)
         pods = read("/api/v1/pods")
+        claims = read("/api/v1/persistentvolumeclaims")
+        pinning = single_node_claims(claims.get("items", [])) if claims is not None else frozenset()
         return (
             node_ready(node) if node is not None else None,
-            [pod_summary(p) for p in pods.get("items", [])] if pods is not None else None,
+            [pod_summary(p, pinning) for p in pods.get("items", [])] if pods is not None else None,
         )
 
     samples = run_for(args.seconds, args.interval, sample)
