@@ -288,6 +288,11 @@ def test_a_dead_nodes_pod_takes_its_share_of_new_connections_which_hang_until_en
         timeout=20,
         what="n1's proxy rules to drop n3's pod",
     )
+    # New source ports: a SYN reusing the 4-tuple of a connection that hung above matches n1's SYN_SENT conntrack
+    # entry (120 s) and keeps its old DNAT to the dead pod, in real kube-proxy's iptables mode too (it clears conntrack
+    # for UDP only). With kernel-chosen ports that hit about 1 run in 20.
+    client = pods_lab.namespaces["client"]
+    sh("ip", "netns", "exec", client, "sh", "-c", "echo 20000 20999 > /proc/sys/net/ipv4/ip_local_port_range")
     after = collections.Counter(o for o, _s in pods_lab.probe("client", NODES["n1"], NODE_PORT, 60, 2, "parallel"))
     print(f"n3's pod out of the Endpoints, 60 new connections: {dict(after)}")
     assert set(after) == {"pod-n1", "pod-n2"}, after
