@@ -150,6 +150,7 @@ def watch_summary(watch, cut_at):
     baseline = _baseline(samples, cut_at)
     owners = moving_owners(baseline, node) if baseline is not None else {}
     details = owner_details(baseline, node, owners) if baseline is not None else {}
+    judged = {o: want for o, want in owners.items() if not details[o]["pinning_claims"]}
     done, series = None, []
     for moment, _ready, pods in samples:
         if pods is None or moment < cut_at:
@@ -159,7 +160,6 @@ def watch_summary(watch, cut_at):
         for owner, want in owners.items():
             if details[owner]["ready_elsewhere_after_seconds"] is None and counts[owner] >= max(want, 1):
                 details[owner]["ready_elsewhere_after_seconds"] = round(moment - cut_at, 3)
-        judged = {o: want for o, want in owners.items() if not details[o]["pinning_claims"]}
         if done is None and judged and all(counts[o] >= max(want, 1) for o, want in judged.items()):
             done = moment
     return {
@@ -279,11 +279,11 @@ def not_measured(report, key):
     """Why a target could not be measured in this drill (None: it could)."""
     if key == "app_failure_window" and report["app"] is None:
         return "the app was not probed (no LoadBalancer address)"
-    owners = report["events"].get("owners") or {}
-    if key == "pods_ready_elsewhere" and owners and all(d.get("pinning_claims") for d in owners.values()):
+    pinned = pinned_owners(report) if key == "pods_ready_elsewhere" else []
+    if pinned and len(pinned) == len(report["events"].get("owners") or {}):
         return "every pod of %s that moves mounts a single-node volume (%s): %s" % (
             report["drill"].get("node_name") or report["drill"].get("target"),
-            ", ".join(sorted({c for d in owners.values() for c in d["pinning_claims"]})),
+            ", ".join(sorted({claim for owner in pinned for claim in owner["claims"]})),
             PINNED_WHY,
         )
     if key == "pods_ready_elsewhere" and not report["events"]["moving_owners"]:

@@ -192,7 +192,7 @@ def pod_summary(pod, pinning_claims=frozenset()):
         "%s/%s" % (owners[0]["kind"], owners[0]["name"]) if owners else "",
         "deletionTimestamp" in meta,
         unreachable_seconds(pod.get("spec", {})),
-        sorted(mounted & set(pinning_claims)),
+        sorted(mounted & pinning_claims),
     ]
 
 
@@ -205,14 +205,18 @@ def watch_probe(args):
         ok, _detail, body = fetch(server + path, args.timeout, headers, context)
         return json.loads(body) if ok else None
 
+    pinning = None  # the single-node claims, read once (until a read answers): the report needs them before the cut
+
     def sample():
+        nonlocal pinning
         node = read("/api/v1/nodes/" + args.node)
         pods = read("/api/v1/pods")
-        claims = read("/api/v1/persistentvolumeclaims")
-        pinning = single_node_claims(claims.get("items", [])) if claims is not None else frozenset()
+        if pinning is None:
+            claims = read("/api/v1/persistentvolumeclaims")
+            pinning = single_node_claims(claims.get("items", [])) if claims is not None else None
         return (
             node_ready(node) if node is not None else None,
-            [pod_summary(p, pinning) for p in pods.get("items", [])] if pods is not None else None,
+            [pod_summary(p, pinning or frozenset()) for p in pods.get("items", [])] if pods is not None else None,
         )
 
     samples = run_for(args.seconds, args.interval, sample)
