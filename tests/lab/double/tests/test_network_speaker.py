@@ -163,3 +163,30 @@ def test_members_see_each_other_and_notice_a_silent_one():
     finally:
         first.close()
         second.close()
+
+
+HOLDS_240 = "2: eth0    inet 10.77.0.240/32 scope global eth0\n"
+
+
+def test_the_interface_is_read_again_only_when_the_assignment_changes_or_after_the_reread_interval():
+    now = [0.0]
+    node = speaker.Speaker("node2", "10.77.0.12", held_runner(ADDRESSES), clock=lambda: now[0])
+    node.gratuitous = lambda iface, ip: None
+
+    def reads():
+        return len([c for c in node.runner.commands if c[:6] == ("ip", "-4", "-o", "addr", "show", "dev")])
+
+    def pool(ip):
+        return ip.startswith("10.77.0.24")
+
+    node.announce({"10.77.0.240": "node2"}, pool)
+    node.runner.answers[("ip", "-4", "-o", "addr", "show", "dev")] = (0, ADDRESSES + HOLDS_240)  # as `ip` added it
+    for step in range(1, 10):  # the speak loop's 0.5 s rounds, nothing changes
+        now[0] = step * 0.5
+        node.announce({"10.77.0.240": "node2"}, pool)
+    assert reads() == 1
+    node.announce({"10.77.0.240": "node1"}, pool)  # the assignment moved: read, and withdraw
+    assert reads() == 2 and ("ip", "addr", "del", "10.77.0.240/32", "dev", "eth0") in node.runner.commands
+    now[0] = speaker.REREAD_INTERVAL + 5
+    node.announce({"10.77.0.240": "node1"}, pool)
+    assert reads() == 3

@@ -35,6 +35,9 @@ from .runner import Runner
 MEMBERLIST_PORT = 7946
 DEAD_AFTER = 3.0
 SPAM_SECONDS = 5.0  # MetalLB's spamLoop: gratuitous ARPs until 5 s after the address was taken ...
+# The interface's addresses are read again when the assignment changes, else at most this often (the speak loop runs
+# every 0.5 s: an `ip` process per round cost an idle node more CPU than its datastore's reads).
+REREAD_INTERVAL = 10.0
 SPAM_INTERVAL = 1.1  # ... one at once, then one per 1.1 s tick (metallb/metallb#172)
 
 
@@ -156,6 +159,8 @@ class Speaker:
         self.interface: str | None = None
         self.claimed: set[str] = set()  # the addresses this speaker announces (MetalLB's Announce.ips)
         self.spam: dict[str, list[float]] = {}  # address -> [stop at, next gratuitous ARP at]
+        self.on_interface: set[str] | None = None  # the /32 addresses last read from the interface, and when
+        self.read_at = 0.0
 
     def announce(self, wanted: dict[str, str], pool: Callable[[str], bool]) -> None:
         """Hold exactly the pool addresses assigned to this node: add or delete them; each address this speaker
@@ -165,16 +170,20 @@ class Speaker:
         if interface is None:
             return
         mine = {ip for ip, node in wanted.items() if node == self.name}
-        current = {ip for ip in held(self.runner, interface) if pool(ip)}
+        now = self.clock()
+        if self.on_interface is None or mine != self.claimed or now - self.read_at >= REREAD_INTERVAL:
+            self.on_interface, self.read_at = held(self.runner, interface), now  # else nothing changed: no `ip` run
+        current = {ip for ip in self.on_interface if pool(ip)}
         for ip in sorted(current - mine):
             self.runner.run("ip", "addr", "del", f"{ip}/32", "dev", interface)
+            self.on_interface.discard(ip)
             _log(f"speaker {self.name}: withdrawing {ip} (announcer now {wanted.get(ip) or 'none'})")
         holding = current & mine
         for ip in sorted(mine - current):
             if self.runner.run("ip", "addr", "add", f"{ip}/32", "dev", interface)[0] == 0:
                 holding.add(ip)
+                self.on_interface.add(ip)
                 _log(f"speaker {self.name}: announcing {ip}")
-        now = self.clock()
         for ip in sorted(holding - self.claimed):
             self.spam[ip] = [now + SPAM_SECONDS, now]
         self.claimed = holding
