@@ -24,6 +24,7 @@ import copy
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from . import replica, roles, wire
@@ -144,7 +145,8 @@ class Daemon:
         if self.leader_id != self.self_id:
             return
         behind = [m for m in self.state["members"] if alive.get(m["ID"], self.state["index"]) < self.state["index"]]
-        self.replicate(self.state, behind, until="sent")
+        if behind:
+            self.replicate(self.state, behind, until="sent")
         if time.monotonic() - self.last_rebalance >= self.rebalance_interval:
             self.last_rebalance = time.monotonic()
             with contextlib.suppress(NotLeader):  # lost its majority meanwhile: the next tick finds no leader
@@ -160,17 +162,25 @@ class Daemon:
 
     # -- the leader's work --------------------------------------------------------------------------------------
     def replicate(
-        self, state: dict, members: list[dict], until: str = "all", voters: list[int] | None = None
+        self,
+        state: dict,
+        members: list[dict],
+        until: str = "all",
+        voters: list[int] | None = None,
+        encoded: bytes | None = None,
     ) -> set[int]:
         """Send the state to the members; the IDs that stored it. `until`: "all" answered (or timed out), "majority"
         of the voters (the leader counts itself; slower pushes go on in the background: Raft's commit does not wait
-        for a dead follower) or "sent" (the leader's catch-up: nothing waited for)."""
+        for a dead follower) or "sent" (the leader's catch-up: nothing waited for). `encoded`: the state's
+        `replica.encode`, when the caller has it (encoded once for every member, and stored as received)."""
+        body = replica.encode(state) if encoded is None else encoded
 
         def push(peer: dict) -> int | None:
             host, port = peer["Address"].rsplit(":", 1)
-            body = {"to": peer["ID"], "state": state}
             try:
-                wire.call(host, int(port), "POST", "/replicate", body, timeout=self.request_timeout / 2)
+                wire.call(
+                    host, int(port), "POST", f"/replicate?to={peer['ID']}", body, timeout=self.request_timeout / 2
+                )
                 return peer["ID"]
             except (OSError, wire.RemoteError):
                 return None
@@ -214,12 +224,14 @@ class Daemon:
                 if state != base:
                     state["index"] += 1
                     self.adopt(state)
-                    replica.save_if_current(self.backend, state, self.self_id)
+                    encoded = replica.encode(state)
+                    replica.save_if_current(self.backend, state, self.self_id, encoded)
                 else:
-                    state = base  # the newest entry, still uncommitted: commit it before answering
+                    state, encoded = base, None  # the newest entry, still uncommitted: commit it before answering
                 live = [m for m in self.state["members"] if m["ID"] in self.peer_index]
             voters = [m["ID"] for m in base["members"] if m["Role"] == replica.VOTER]  # the configuration it ran in
-            if not self.majority(self.replicate(state, live, until="majority", voters=voters) | {self.self_id}, voters):
+            acked = self.replicate(state, live, until="majority", voters=voters, encoded=encoded)
+            if not self.majority(acked | {self.self_id}, voters):
                 raise NotLeader()
             self.committed = max(self.committed, state["index"])
             return results
@@ -282,14 +294,15 @@ class Daemon:
         return 200, {"id": self.self_id, "cluster": self.state["cluster"], "index": self.state["index"]}
 
     def on_replicate(self, request: wire.Request):
-        body = request.json()
-        state = body["state"]
+        """POST /replicate?to=<member ID> with the leader's state (`replica.encode`), stored as received."""
+        to = urllib.parse.parse_qs(request.query).get("to", [""])[0]
+        state = request.json()
         with self.lock:
-            if body["to"] != self.self_id or state["cluster"] != self.state["cluster"]:
+            if to != str(self.self_id) or state["cluster"] != self.state["cluster"]:
                 return 409, {"error": "not this node"}
             if state["index"] > self.state["index"]:
                 self.adopt(state)
-                replica.save_if_current(self.backend, state, self.self_id)
+                replica.save_if_current(self.backend, state, self.self_id, request.body)
         return 200, {"index": self.state["index"]}
 
     def on_leader(self, request: wire.Request):

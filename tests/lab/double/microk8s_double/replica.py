@@ -46,11 +46,29 @@ def member_yaml(entry: dict, first: str = "", rest: str = "") -> str:
     return f"{first}Address: {entry['Address']}\n{rest}ID: {entry['ID']}\n{rest}Role: {entry['Role']}\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(text)
+    if isinstance(text, bytes):
+        temporary.write_bytes(text)
+    else:
+        temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Rewrite a small file only when its text changes (the member files change with roles, not with every write)."""
+    try:
+        if path.read_text() == text:
+            return
+    except FileNotFoundError:
+        pass
+    write_atomic(path, text)
+
+
+def encode(state: dict) -> bytes:
+    """The state as stored and as pushed to the members: sorted keys, so the cluster id comes first (`identity`)."""
+    return json.dumps(state, sort_keys=True).encode()
 
 
 @contextlib.contextmanager
@@ -62,22 +80,23 @@ def locked(backend: Path):
         yield
 
 
-def save_if_current(backend: Path, state: dict, self_id: int) -> bool:
+def save_if_current(backend: Path, state: dict, self_id: int, encoded: bytes | None = None) -> bool:
     """Save unless a join or leave replaced the backend meanwhile (then the daemon must reload instead)."""
     with locked(backend):
         if identity(backend) not in (None, (self_id, state["cluster"])):
             return False
-        save(backend, state, self_id)
+        save(backend, state, self_id, encoded)
         return True
 
 
-def save(backend: Path, state: dict, self_id: int) -> None:
-    """Persist the state and the two dqlite files derived from it (callers hold `locked`)."""
-    write_atomic(backend / STATE_FILE, json.dumps(state, sort_keys=True))
-    write_atomic(backend / "cluster.yaml", "".join(member_yaml(m, "- ", "  ") for m in state["members"]))
+def save(backend: Path, state: dict, self_id: int, encoded: bytes | None = None) -> None:
+    """Persist the state and the two dqlite files derived from it (callers hold `locked`). `encoded`: the state's
+    `encode` when the caller already has it (the leader encodes a write once, for its disk and every member)."""
+    write_atomic(backend / STATE_FILE, encode(state) if encoded is None else encoded)
+    write_if_changed(backend / "cluster.yaml", "".join(member_yaml(m, "- ", "  ") for m in state["members"]))
     me = next((m for m in state["members"] if m["ID"] == self_id), None)
     if me:
-        write_atomic(backend / "info.yaml", member_yaml(me))
+        write_if_changed(backend / "info.yaml", member_yaml(me))
     if not (backend / "failure-domain").exists():
         write_atomic(backend / "failure-domain", "1\n")
 
