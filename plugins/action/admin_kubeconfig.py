@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) onprem.microk8s contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the admin kubeconfig on a control-plane node (`microk8s config`) and write it on the controller, in one task.
+
+An action plugin because the credential crosses from a node to the controller: as tasks (read, check, temporary
+file, write, fact) it took five tasks and ~1.5 s per role that talks to the API, three roles per site.yml run, and
+every step had to keep the text out of its result. Here the text never leaves this process: the result holds only
+the path."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+READ = "/snap/bin/microk8s config"
+SERVER = re.compile(r"(?m)^(\s*server:\s*https://)[^:/\s]+")
+
+
+def is_kubeconfig(text: str) -> bool:
+    return "apiVersion" in text and "clusters:" in text
+
+
+def pointed_at(text: str, server_host: str) -> str:
+    """The kubeconfig with its server's host replaced by `server_host` (the port kept); unchanged when empty."""
+    return SERVER.sub(lambda found: found.group(1) + server_host, text) if server_host else text
+
+
+def write_temporary(text: str) -> str:
+    """A new private (0600) file in the controller's temporary directory; its path."""
+    handle, path = tempfile.mkstemp(suffix=".kubeconfig")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    return path
+
+
+def write_kept(dest: str, text: str, check_mode: bool) -> bool:
+    """`dest` (0600) in a 0700 directory, rewritten only when its text or a mode differs; whether anything changed."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    try:
+        with open(dest) as stream:
+            same = stream.read() == text and os.stat(dest).st_mode & 0o777 == 0o600
+    except FileNotFoundError:
+        same = False
+    private = os.path.isdir(directory) and os.stat(directory).st_mode & 0o777 == 0o700
+    if check_mode or (same and private):
+        return not (same and private)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".kubeconfig.")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, dest)
+    return True
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("server_host", "dest"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _spec, args = self.validate_argument_spec(
+            argument_spec={"server_host": {"type": "str", "default": ""}, "dest": {"type": "str", "default": ""}}
+        )
+        check_mode = self._task.check_mode
+        self._task.check_mode = False  # the read changes nothing: it runs in check mode too
+        try:
+            read = self._execute_module(
+                module_name="ansible.builtin.command", module_args={"_raw_params": READ}, task_vars=task_vars
+            )
+        finally:
+            self._task.check_mode = check_mode
+        text = read.get("stdout", "")
+        if read.get("rc") != 0 or not is_kubeconfig(text):
+            raise AnsibleActionFail(
+                "'microk8s config' did not print a kubeconfig (is this a control-plane node, and is MicroK8s "
+                "running?); its output is not shown because it may hold a credential."
+            )
+        text = pointed_at(text, args["server_host"]) + "\n"
+        if args["dest"]:
+            path = os.path.abspath(args["dest"])
+            result["changed"] = write_kept(path, text, bool(check_mode))
+        else:
+            path, result["changed"] = write_temporary(text), False  # scratch space, not a change to anything
+        result.update(path=path, ansible_facts={"kubeconfig_path": path})
+        return result
