@@ -282,8 +282,9 @@ def main(argv=None):
             ).stdout
             or "{}"
         )
-        report_first(nodes, converge("%d-first" % nodes), settings)
-        results[nodes] = report_reruns(nodes, [converge("%d-rerun-%d" % (nodes, i)) for i in range(args.reruns)])
+        report_first(nodes, converge("%d-first" % nodes, args.project), settings)
+        reruns = [converge("%d-rerun-%d" % (nodes, i), args.project) for i in range(args.reruns)]
+        results[nodes] = report_reruns(nodes, reruns)
     if len(results) > 1:
         smallest, largest = min(results), max(results)
         print(
