@@ -146,6 +146,23 @@ def android_network_security_config(domain, raw_name="onprem_ca"):
     )
 
 
+DEVICE_FILES = (("tls.crt", "crt"), ("tls.key", "key"), ("ca.crt", "ca.crt"))
+
+
+def device_files(held, present, directory):
+    """The controller's files of each present device whose Secret holds its certificate yet: `<name>.crt`, `.key` and
+    `.ca.crt` under `<directory>/devices`, for onprem.microk8s.controller_files. `held`: Secret name -> its data."""
+    files = []
+    for device in present:
+        data = held.get("device-%s" % device["name"]) or {}
+        if "tls.crt" not in data:
+            continue
+        for key, ext in DEVICE_FILES:
+            path = "%s/devices/%s.%s" % (directory, device["name"], ext)
+            files.append({"path": path, "content": base64.b64decode(data[key]).decode()})
+    return files
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -153,4 +170,5 @@ class FilterModule:
             "tls_ingress_der": pem_to_der_b64,
             "tls_ingress_c_header": c_header,
             "tls_ingress_android_config": android_network_security_config,
+            "tls_ingress_device_files": device_files,
         }

@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.onprem.microk8s.plugins.filter.tls_ingress import (
     android_network_security_config,
     c_header,
+    device_files,
     pem_to_der_b64,
     tls_ingress_problems,
 )
@@ -131,3 +132,20 @@ def test_the_android_config_trusts_the_ca_for_the_domain_only():
     assert (domain.text, domain.get("includeSubdomains")) == ("home.arpa", "true")
     assert [c.get("src") for c in config.find("trust-anchors")] == ["@raw/onprem_ca"]
     assert root.find("base-config") is None  # the rest of the internet keeps the system's trust
+
+
+def test_device_files_are_each_present_devices_certificate_key_and_ca_once_its_secret_holds_them():
+    def b64(text):
+        return base64.b64encode(text.encode()).decode()
+
+    held = {
+        "device-pi1": {"tls.crt": b64("CRT1"), "tls.key": b64("KEY1"), "ca.crt": b64("CA")},
+        "device-pi2": {},  # its Certificate not issued yet
+        "device-old": {"tls.crt": b64("CRT0"), "tls.key": b64("KEY0"), "ca.crt": b64("CA")},  # not present any more
+    }
+    files = device_files(held, [{"name": "pi1"}, {"name": "pi2"}, {"name": "pi3"}], "tls/home")
+    assert files == [
+        {"path": "tls/home/devices/pi1.crt", "content": "CRT1"},
+        {"path": "tls/home/devices/pi1.key", "content": "KEY1"},
+        {"path": "tls/home/devices/pi1.ca.crt", "content": "CA"},
+    ]
