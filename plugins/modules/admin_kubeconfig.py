@@ -42,6 +42,8 @@ attributes:
       - A kept file is rewritten only when its text or mode differs; a temporary file is never reported changed.
 notes:
   - Runs only as an action plugin (the controller writes the file); the module file holds its documentation.
+author:
+  - onprem.microk8s contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -49,6 +49,8 @@ attributes:
     support: full
 notes:
   - Runs only as an action plugin (the controller writes the files); the module file holds its documentation.
+author:
+  - onprem.microk8s contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
