@@ -10,6 +10,7 @@ the path."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -58,6 +59,21 @@ def write_kept(dest: str, text: str, check_mode: bool) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def quiet(*holders):
+    """no_log on the task and the play contexts while the kubeconfig is read, whatever the task says: at -vvv the ssh
+    connection prints every command's raw output (the module's JSON, the kubeconfig in it) unless no_log is set."""
+    holders = [h for h in holders if h is not None]
+    saved = [h.no_log for h in holders]
+    try:
+        for holder in holders:
+            holder.no_log = True
+        yield
+    finally:
+        for holder, value in zip(holders, saved):
+            holder.no_log = value
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("server_host", "dest"))
@@ -68,13 +84,12 @@ class ActionModule(ActionBase):
             argument_spec={"server_host": {"type": "str", "default": ""}, "dest": {"type": "str", "default": ""}}
         )
         check_mode = self._task.check_mode
-        self._task.check_mode = False  # the read changes nothing: it runs in check mode too
-        try:
+        with quiet(self._task, self._play_context, getattr(self._connection, "_play_context", None)):
+            self._task.check_mode = False  # the read changes nothing: it runs in check mode too
             read = self._execute_module(
                 module_name="ansible.builtin.command", module_args={"_raw_params": READ}, task_vars=task_vars
             )
-        finally:
-            self._task.check_mode = check_mode
+        self._task.check_mode = check_mode
         text = read.get("stdout", "")
         if read.get("rc") != 0 or not is_kubeconfig(text):
             raise AnsibleActionFail(

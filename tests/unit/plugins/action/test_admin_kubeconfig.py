@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from ansible.errors import AnsibleActionFail
+from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 
 from ansible_collections.onprem.microk8s.plugins.action import admin_kubeconfig
@@ -23,11 +24,15 @@ def action(args, read, check_mode=False):
     task = Task()
     task.args = args
     task.check_mode = check_mode
-    plugin = admin_kubeconfig.ActionModule(task, mock.MagicMock(), mock.MagicMock(), None, None, None)
+    task.no_log = False
+    connection, play_context = mock.MagicMock(), PlayContext()
+    connection._play_context = PlayContext()  # the ssh plugin prints raw module output at -vvv unless its no_log
+    plugin = admin_kubeconfig.ActionModule(task, connection, play_context, None, None, None)
     seen = {}
 
     def execute(module_name, module_args, task_vars):
         seen.update(module=module_name, args=module_args, check_mode=task.check_mode)
+        seen.update(quiet=(task.no_log, plugin._play_context.no_log, plugin._connection._play_context.no_log))
         return read
 
     plugin._execute_module = execute
@@ -39,7 +44,8 @@ def test_a_temporary_kubeconfig_is_private_points_at_the_vip_and_stays_out_of_th
     result = plugin.run(task_vars={})
     try:
         assert seen == {"module": "ansible.builtin.command", "args": {"_raw_params": admin_kubeconfig.READ},
-                        "check_mode": False}  # fmt: skip
+                        "check_mode": False, "quiet": (True, True, True)}  # fmt: skip
+        assert (plugin._task.no_log, plugin._play_context.no_log, plugin._task.check_mode) == (False, False, True)
         assert os.stat(result["path"]).st_mode & 0o777 == 0o600
         with open(result["path"]) as stream:
             written = stream.read()
