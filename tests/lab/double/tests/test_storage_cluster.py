@@ -32,6 +32,16 @@ def test_hostpath_claim_is_provisioned_on_the_pod_node_once_the_addon_runs(make_
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
     client.create("persistentvolumeclaims", claim, namespace="default")
+
+    def claim_events():
+        return {
+            e["reason"] for e in client.list("events", namespace="default") if e["involvedObject"]["name"] == "data"
+        }
+
+    # The real PV controller sees a new claim within milliseconds (an informer event), before any pod could be
+    # scheduled; the double's controllers run in rounds: a pod created in the same round could be scheduled first,
+    # and then no WaitForFirstConsumer is due (the claim already names its node), as in kube-controller-manager.
+    wait_for(lambda: "WaitForFirstConsumer" in claim_events(), timeout=20, what="the claim waiting for its consumer")
     mount = {"name": "store", "mountPath": "/data"}
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "writer"},
            "spec": {"containers": [{"name": "app", "image": "hello:local", "volumeMounts": [mount]}],
@@ -56,9 +66,7 @@ def test_hostpath_claim_is_provisioned_on_the_pod_node_once_the_addon_runs(make_
     assert client.get("pods", "writer", "default")["spec"]["nodeName"] == node_name
     (volume,) = client.list("persistentvolumes")
     assert volume["spec"]["hostPath"]["path"].endswith(f"/default-storage/default-data-{volume['metadata']['name']}")
-    reasons = [e["reason"] for e in client.list("events", namespace="default")
-               if e["involvedObject"]["name"] == "data"]  # fmt: skip
-    assert {"WaitForFirstConsumer", "ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"} <= set(reasons)
+    assert {"WaitForFirstConsumer", "ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"} <= claim_events()
     client.delete("pods", "writer", "default", {"gracePeriodSeconds": 0})
     client.delete("persistentvolumeclaims", "data", "default")
     wait_for(lambda: not client.list("persistentvolumes"), timeout=20, what="the volume deleted (reclaim Delete)")
