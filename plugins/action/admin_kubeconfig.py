@@ -18,6 +18,8 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.onprem.microk8s.plugins.action.controller_files import ensure_directory, ensure_file
+
 READ = "/snap/bin/microk8s config"
 SERVER = re.compile(r"(?m)^(\s*server:\s*https://)[^:/\s]+")
 
@@ -41,22 +43,8 @@ def write_temporary(text: str) -> str:
 
 def write_kept(dest: str, text: str, check_mode: bool) -> bool:
     """`dest` (0600) in a 0700 directory, rewritten only when its text or a mode differs; whether anything changed."""
-    directory = os.path.dirname(os.path.abspath(dest))
-    try:
-        with open(dest) as stream:
-            same = stream.read() == text and os.stat(dest).st_mode & 0o777 == 0o600
-    except FileNotFoundError:
-        same = False
-    private = os.path.isdir(directory) and os.stat(directory).st_mode & 0o777 == 0o700
-    if check_mode or (same and private):
-        return not (same and private)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".kubeconfig.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, dest)
-    return True
+    directory = ensure_directory(os.path.dirname(dest), check_mode)
+    return ensure_file(dest, text, 0o600, check_mode) or directory
 
 
 @contextlib.contextmanager
@@ -86,10 +74,12 @@ class ActionModule(ActionBase):
         check_mode = self._task.check_mode
         with quiet(self._task, self._play_context, getattr(self._connection, "_play_context", None)):
             self._task.check_mode = False  # the read changes nothing: it runs in check mode too
-            read = self._execute_module(
-                module_name="ansible.builtin.command", module_args={"_raw_params": READ}, task_vars=task_vars
-            )
-        self._task.check_mode = check_mode
+            try:
+                read = self._execute_module(
+                    module_name="ansible.builtin.command", module_args={"_raw_params": READ}, task_vars=task_vars
+                )
+            finally:
+                self._task.check_mode = check_mode
         text = read.get("stdout", "")
         if read.get("rc") != 0 or not is_kubeconfig(text):
             raise AnsibleActionFail(
