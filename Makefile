@@ -109,7 +109,7 @@ double-test: venv
 # Playbooks through ansible-runner against this machine (syntax of every playbook, bad inventories stop in preflight),
 # and the roles' controller-side helpers and inventories/home (tests/roles: they need the controller's packages).
 runner: venv
-	python -m pytest tests/runner tests/roles --ignore=tests/runner/test_tls_ingress_api.py
+	python -m pytest -n 2 tests/runner tests/roles --ignore=tests/runner/test_tls_ingress_api.py
 
 # tls_ingress's whole Kubernetes side against the double's in-memory API server, no LXD (about 3 minutes; not in
 # `make test`, whose lab stage runs the same role on the lab: tests/lab/scenarios/test_tls.py).
