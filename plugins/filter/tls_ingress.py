@@ -146,6 +146,13 @@ def android_network_security_config(domain, raw_name="onprem_ca"):
     )
 
 
+def held(secrets, names):
+    """Secret name -> its data for each of `names`, from a list of Secrets (k8s_info resources); an empty dict for a
+    name no Secret has yet (a certificate not issued)."""
+    data = {s["metadata"]["name"]: s.get("data") or {} for s in secrets or []}
+    return {name: data.get(name, {}) for name in names}
+
+
 DEVICE_FILES = (("tls.crt", "crt"), ("tls.key", "key"), ("ca.crt", "ca.crt"))
 
 
@@ -171,4 +178,5 @@ class FilterModule:
             "tls_ingress_c_header": c_header,
             "tls_ingress_android_config": android_network_security_config,
             "tls_ingress_device_files": device_files,
+            "tls_ingress_held": held,
         }

@@ -16,6 +16,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.tls_ingress import (
     android_network_security_config,
     c_header,
     device_files,
+    held,
     pem_to_der_b64,
     tls_ingress_problems,
 )
@@ -149,3 +150,16 @@ def test_device_files_are_each_present_devices_certificate_key_and_ca_once_its_s
         {"path": "tls/home/devices/pi1.key", "content": "KEY1"},
         {"path": "tls/home/devices/pi1.ca.crt", "content": "CA"},
     ]
+
+
+def test_held_maps_each_wanted_secret_to_its_data_and_an_unissued_one_to_nothing():
+    secrets = [
+        {"metadata": {"name": "device-pi1"}, "data": {"tls.crt": "Y3J0"}},
+        {"metadata": {"name": "device-auth"}, "data": {"ca.crt": "Y2E="}},  # in the namespace, not wanted
+        {"metadata": {"name": "onprem-device-ca"}},  # a Secret without data yet
+    ]
+    assert held(secrets, ["device-pi1", "device-pi2", "onprem-device-ca"]) == {
+        "device-pi1": {"tls.crt": "Y3J0"},
+        "device-pi2": {},
+        "onprem-device-ca": {},
+    }

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Reading kubernetes.core.k8s results of one and of several objects, and what is worth waiting for."""
+
+from __future__ import annotations
+
+from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import all_ready, applied, is_ready, to_wait_for
+
+READY = {"conditions": [{"type": "Ready", "status": "True"}]}
+NOT_READY = {"conditions": [{"type": "Ready", "status": "False"}]}
+
+
+def _object(kind, name, status=None):
+    return {"apiVersion": "cert-manager.io/v1", "kind": kind, "metadata": {"name": name}, "status": status or {}}
+
+
+def test_one_object_comes_back_at_the_top_level_several_under_results():
+    one = {"changed": False, "result": _object("Certificate", "a", READY)}
+    several = {"changed": True, "result": {"results": [one, {"changed": True, "result": _object("Certificate", "b")}]}}
+    assert applied(one) == [one]
+    assert [r["result"]["metadata"]["name"] for r in applied(several)] == ["a", "b"]
+    assert applied({"skipped": True, "changed": False}) == []
+
+
+def test_changed_and_unready_objects_of_the_kind_are_waited_for_not_unchanged_ready_ones():
+    registered = {
+        "changed": True,
+        "result": {
+            "results": [
+                {"changed": False, "result": _object("ClusterIssuer", "selfsigned")},  # another kind
+                {"changed": False, "result": _object("Certificate", "kept", READY)},
+                {"changed": False, "result": _object("Certificate", "stuck", NOT_READY)},
+                {"changed": True, "result": _object("Certificate", "new", READY)},  # Ready before the change
+            ]
+        },
+    }
+    assert to_wait_for(registered, "Certificate") == ["stuck", "new"]
+    # check mode wrote nothing: a changed object is not there to wait for, an unready unchanged one is
+    assert to_wait_for(registered, "Certificate", check_mode=True) == ["stuck"]
+    assert to_wait_for(registered, "ClusterIssuer") == ["selfsigned"]
+
+
+def test_all_ready_needs_every_named_object_listed_and_ready():
+    listed = [_object("Certificate", "a", READY), _object("Certificate", "b", NOT_READY)]
+    assert all_ready(listed, ["a"])
+    assert not all_ready(listed, ["a", "b"])
+    assert not all_ready(listed, ["c"])  # not created yet
+    assert all_ready([], [])
+    assert is_ready(_object("Certificate", "a", READY)) and not is_ready({})
