@@ -9,6 +9,8 @@ on tls_ingress's no-op path. Nothing is sent to a node: the controller writes, c
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tempfile
 
@@ -23,9 +25,12 @@ SPEC = {
         "default": [],
         "options": {
             "path": {"type": "path", "required": True},
-            "content": {"type": "str", "required": True},
+            "content": {"type": "str"},
+            "content_base64": {"type": "str"},
             "mode": {"type": "str", "default": "0600"},
         },
+        "mutually_exclusive": [["content", "content_base64"]],
+        "required_one_of": [["content", "content_base64"]],
     },
 }
 
@@ -42,22 +47,21 @@ def ensure_directory(path: str, check_mode: bool) -> bool:
     return True
 
 
-def ensure_file(path: str, content: str, mode: int, check_mode: bool) -> bool:
-    """`path` holds `content` with `mode`, written atomically (a temporary file of that mode in the same directory,
-    renamed over it) when either differs; whether anything changed (or would)."""
+def ensure_file(path: str, content: str | bytes, mode: int, check_mode: bool) -> bool:
+    """`path` holds `content` (text, written as UTF-8, or bytes) with `mode`, written atomically (a temporary file of
+    that mode in the same directory, renamed over it) when either differs; whether anything changed (or would)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with open(path, encoding="utf-8") as stream:
-            same = stream.read() == content and os.stat(path).st_mode & 0o777 == mode
+        with open(path, "rb") as stream:
+            same = stream.read() == data and os.stat(path).st_mode & 0o777 == mode
     except FileNotFoundError:
-        same = False
-    except UnicodeDecodeError:
         same = False
     if same or check_mode:
         return not same
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(content)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
@@ -65,6 +69,16 @@ def ensure_file(path: str, content: str, mode: int, check_mode: bool) -> bool:
             os.unlink(temporary)
         raise
     return True
+
+
+def file_content(entry: dict) -> str | bytes:
+    """A file's text, or its bytes from `content_base64` (binary files such as a DER certificate)."""
+    if entry.get("content") is not None:
+        return entry["content"]
+    try:
+        return base64.b64decode(entry["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise AnsibleActionFail(f"content_base64 of {entry['path']} is not base64") from None
 
 
 def parse_mode(text: str, path: str) -> int:
@@ -91,7 +105,7 @@ class ActionModule(ActionBase):
         for entry in args["files"]:
             if not os.path.isdir(os.path.dirname(entry["path"]) or ".") and not check_mode:
                 raise AnsibleActionFail(f"{os.path.dirname(entry['path'])}: no such directory (list it in directories)")
-            if ensure_file(entry["path"], entry["content"], entry["mode"], check_mode):
+            if ensure_file(entry["path"], file_content(entry), entry["mode"], check_mode):
                 changed.append(entry["path"])
         result.update(changed=bool(changed), changed_paths=changed)
         return result

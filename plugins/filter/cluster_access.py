@@ -565,6 +565,22 @@ def apiserver_flag(args_text, flag):
     return value
 
 
+def apiserver_flag_mismatches(contents, flag, wanted):
+    """The nodes (sorted) whose args file text ({node: text}) does not set `flag` to `wanted`."""
+    return sorted(node for node, text in (contents or {}).items() if apiserver_flag(text, flag) != wanted)
+
+
+def files_read(nodes, reads, path):
+    """{node: text} of `path` from each node's node_info answer (`reads`, in the order of `nodes`); a node whose answer
+    lacks the file's text (not read, unreadable, too large) is left out."""
+    texts = {}
+    for node, answer in zip(nodes or [], reads or []):
+        entry = (((answer or {}).get("files") or {}).get(path)) or {}
+        if entry.get("content") is not None:
+            texts[node] = entry["content"]
+    return texts
+
+
 def unix_group_plan(members, wanted):
     """{add, remove}: the accounts to put into and take out of a group so it holds exactly `wanted`."""
     members, wanted = set(members or []), set(wanted or [])
@@ -589,5 +605,7 @@ class FilterModule:
             "cluster_access_held_certs": cluster_access_held_certs,
             "cluster_access_credential_plan": cluster_access_credential_plan,
             "apiserver_flag": apiserver_flag,
+            "apiserver_flag_mismatches": apiserver_flag_mismatches,
+            "cluster_access_files_read": files_read,
             "unix_group_plan": unix_group_plan,
         }

@@ -31,9 +31,11 @@ options:
         type: path
         required: true
       content:
-        description: Its text (UTF-8).
+        description: Its text (UTF-8). One of O(files[].content) and O(files[].content_base64) is required.
         type: str
-        required: true
+      content_base64:
+        description: Its bytes, base64-encoded (binary files such as a DER certificate).
+        type: str
       mode:
         description: Octal mode; group and others may at most read (V(0644)).
         type: str

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from unittest import mock
 
 import pytest
@@ -65,3 +66,24 @@ def test_a_mode_others_could_write_or_run_is_refused_before_any_file_is_written(
 def test_a_file_in_a_missing_directory_is_refused(tmp_path):
     with pytest.raises(AnsibleActionFail, match="no such directory"):
         run({"files": [{"path": str(tmp_path / "missing" / "a.pem"), "content": "A"}]})
+
+
+def test_binary_content_from_base64_is_written_as_bytes_once(tmp_path):
+    der = tmp_path / "ca.der"
+    data = bytes(range(256))  # not UTF-8
+    args = {"files": [{"path": str(der), "content_base64": base64.b64encode(data).decode()}]}
+    assert run(args)["changed"] is True and der.read_bytes() == data
+    assert run(args)["changed"] is False
+    der.write_bytes(data[:-1])
+    assert run(args)["changed_paths"] == [str(der)] and der.read_bytes() == data
+
+
+def test_content_and_base64_content_are_one_or_the_other_and_bad_base64_is_refused(tmp_path):
+    path = str(tmp_path / "f")
+    with pytest.raises(AnsibleActionFail, match="mutually exclusive"):
+        run({"files": [{"path": path, "content": "a", "content_base64": "YQ=="}]})
+    with pytest.raises(AnsibleActionFail, match="one of the following is required"):
+        run({"files": [{"path": path}]})
+    with pytest.raises(AnsibleActionFail, match="is not base64"):
+        run({"files": [{"path": path, "content_base64": "not base64!"}]})
+    assert not (tmp_path / "f").exists()

@@ -490,3 +490,26 @@ def test_csr_objects_for_the_client_signer():
         "expirationSeconds": 3600,
         "usages": ["client auth"],
     }
+
+
+def test_the_nodes_whose_api_server_does_not_authorize_with_rbac_node_are_named():
+    contents = {
+        "node2": "--authorization-mode=AlwaysAllow\n",
+        "node1": "--secure-port=16443\n--authorization-mode=RBAC,Node\n",
+        "node3": "--authorization-mode=RBAC,Node\n--authorization-mode=AlwaysAllow\n",  # the last one wins
+        "node4": "--secure-port=16443\n",  # absent: MicroK8s' default AlwaysAllow
+    }
+    assert ca.apiserver_flag_mismatches(contents, "--authorization-mode", "RBAC,Node") == ["node2", "node3", "node4"]
+    assert ca.apiserver_flag_mismatches({}, "--authorization-mode", "RBAC,Node") == []
+
+
+def test_files_read_keeps_each_node_whose_answer_holds_the_files_text():
+    path = "/var/snap/microk8s/current/args/kube-apiserver"
+    reads = [
+        {"files": {path: {"exists": True, "content": "--authorization-mode=RBAC,Node\n"}}},
+        {"files": {path: {"exists": True, "content": None}}},  # larger than node_info returns
+        {},  # not read (a host outside this run, or its read skipped)
+        {"files": {}},
+    ]
+    texts = ca.files_read(["node1", "node2", "node3", "node4"], reads, path)
+    assert texts == {"node1": "--authorization-mode=RBAC,Node\n"}
