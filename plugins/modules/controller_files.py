@@ -78,12 +78,19 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    files = {"path": {"type": "path", "required": True}, "content": {"type": "str", "required": True},
-             "mode": {"type": "str", "default": "0600"}}  # fmt: skip
+    files = {"path": {"type": "path", "required": True}, "content": {"type": "str"},
+             "content_base64": {"type": "str"}, "mode": {"type": "str", "default": "0600"}}  # fmt: skip
     module = AnsibleModule(
         argument_spec={
             "directories": {"type": "list", "elements": "path", "default": []},
-            "files": {"type": "list", "elements": "dict", "default": [], "options": files},
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": files,
+                "mutually_exclusive": [["content", "content_base64"]],
+                "required_one_of": [["content", "content_base64"]],
+            },
         },
         supports_check_mode=True,
     )
