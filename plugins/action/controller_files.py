@@ -17,22 +17,7 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-SPEC = {
-    "directories": {"type": "list", "elements": "path", "default": []},
-    "files": {
-        "type": "list",
-        "elements": "dict",
-        "default": [],
-        "options": {
-            "path": {"type": "path", "required": True},
-            "content": {"type": "str"},
-            "content_base64": {"type": "str"},
-            "mode": {"type": "str", "default": "0600"},
-        },
-        "mutually_exclusive": [["content", "content_base64"]],
-        "required_one_of": [["content", "content_base64"]],
-    },
-}
+from ansible_collections.onprem.microk8s.plugins.module_utils._controller_files import SPEC
 
 
 def ensure_directory(path: str, check_mode: bool) -> bool:

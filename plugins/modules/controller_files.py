@@ -76,22 +76,12 @@ changed_paths:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.onprem.microk8s.plugins.module_utils._controller_files import SPEC
+
 
 def main():
-    files = {"path": {"type": "path", "required": True}, "content": {"type": "str"},
-             "content_base64": {"type": "str"}, "mode": {"type": "str", "default": "0600"}}  # fmt: skip
     module = AnsibleModule(
-        argument_spec={
-            "directories": {"type": "list", "elements": "path", "default": []},
-            "files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": files,
-                "mutually_exclusive": [["content", "content_base64"]],
-                "required_one_of": [["content", "content_base64"]],
-            },
-        },
+        argument_spec=SPEC,
         supports_check_mode=True,
     )
     module.fail_json(msg="onprem.microk8s.controller_files runs as an action plugin, on the controller")
