@@ -179,10 +179,17 @@ lab-scenarios: venv
 # `make lab-test LAB_TEST_PROFILE=1.20`.
 # LAB_INFERENCE=1: the lab also gets the inference service (site.yml deploys it; tests/lab/scenarios/test_inference.py).
 LAB_TEST_PROFILE ?= 1.32
+# Molecule's state (created, converged) lives in the tree, not in ~/.cache keyed by the directory's name: a state left
+# by a run elsewhere that was stopped before its destroy made `molecule create` skip ("instances already created") and
+# converge an empty inventory (stop 21's CI). lab-test starts from none; LAB_REQUIRED makes the scenarios fail, not
+# skip, when the lab is not up.
+MOLECULE_STATE := $(CURDIR)/build/molecule
+export MOLECULE_EPHEMERAL_DIRECTORY := $(MOLECULE_STATE)
 # COLUMNS: molecule wraps the playbook output it relays at the terminal's width (80 in CI); wide lines keep Ansible's
 # failure lines whole for the closing summary.
 lab-test: venv
-	export LAB_PROFILE=$(LAB_TEST_PROFILE) COLUMNS=240; status=0; \
+	rm -rf $(MOLECULE_STATE)
+	export LAB_PROFILE=$(LAB_TEST_PROFILE) COLUMNS=240 LAB_REQUIRED=1; status=0; \
 	molecule create -s lab && molecule converge -s lab \
 		&& python -m pytest -v --durations=0 tests/lab/scenarios \
 		&& molecule side-effect -s lab \

@@ -96,6 +96,23 @@ def test_too_few_control_planes_for_ha_fail_in_preflight(tmp_path):
     assert _changed(run) == 0
 
 
+@pytest.mark.parametrize(
+    "playbook, masters_group",
+    [
+        ("site.yml", "masters"),
+        ("site.yml", "control_plane"),
+        ("playbooks/verify.yml", "masters"),
+        ("playbooks/upgrade.yml", "masters"),
+        ("playbooks/backup.yml", "masters"),
+    ],
+)
+def test_an_inventory_without_control_plane_nodes_fails_instead_of_doing_nothing(tmp_path, playbook, masters_group):
+    # a wrong -i path or a misspelt group: every play would skip and the run report success
+    run = _run(tmp_path, _inventory(tmp_path, [], {"onprem_masters_group": masters_group}), playbook=playbook)
+    assert run.status == "failed"
+    assert any("no host in group '%s'" % masters_group in m for m in _failure_messages(run))
+
+
 def test_duplicate_machines_fail_in_preflight(tmp_path):
     # three inventory names, one machine: the same host name three times
     run = _run(tmp_path, _inventory(tmp_path, ["pc1", "pc2", "pc3"]))

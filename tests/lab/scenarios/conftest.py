@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Scenario tests against the running LXD lab (`make lab-up`): they drive site.yml and the lab's containers.
 
-They are skipped when the lab is not up; `make lab-scenarios` runs them after a converge.
+They are skipped when the lab is not up (they fail instead under LAB_REQUIRED=1, as `make lab-test` sets it);
+`make lab-scenarios` runs them after a converge.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def lab_hosts():
 def lab():
     hosts = lab_hosts()
     if hosts is None or subprocess.run(["lxc", "info", "node1"], capture_output=True, check=False).returncode != 0:
+        if os.environ.get("LAB_REQUIRED"):  # make lab-test converged a lab for these: its absence is a failure
+            pytest.fail("LAB_REQUIRED is set but the LXD lab is not up (no inventories/lab/hosts.yml or no node1)")
         pytest.skip("the LXD lab is not up (make lab-up)")
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     return hosts
