@@ -44,7 +44,7 @@ class SwallowFirstConnection:
     def _accept(self):
         while True:
             try:
-                client, _ = self.listener.accept()
+                client, _peer = self.listener.accept()
             except OSError:
                 return
             if not self.swallowed:
