@@ -179,7 +179,14 @@ def serve(node: Node, backend=None, timings: kubeargs.Timings | None = None) -> 
 
 
 def tls_context(node: Node):
-    """The serving certificate; a client certificate is asked for (optional) and judged by the authenticator."""
-    context = certs.server_context(node)
-    x509.request_client_certificates(context, authn.flags(node).get("client-ca-file") or str(node.paths.cert("ca.crt")))
-    return context
+    """The serving certificate; a client certificate is asked for (optional) and judged by the authenticator. Built
+    again only when the certificate, its key or the client CA file changed."""
+    ca_file = authn.flags(node).get("client-ca-file") or str(node.paths.cert("ca.crt"))
+
+    def build():
+        context = certs.server_context(node)
+        x509.request_client_certificates(context, ca_file)
+        return context
+
+    files = (node.paths.cert("server.crt"), node.paths.cert("server.key"), ca_file)
+    return certs.cached_context("apiserver", files, build)

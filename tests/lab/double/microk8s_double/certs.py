@@ -22,6 +22,7 @@ import secrets
 import ssl
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .node import Node
@@ -278,6 +279,30 @@ def admin_cert(node: Node) -> tuple[str, str] | None:
     """(certificate, key) paths of the admin client certificate (1.28+), None without one."""
     crt, key = node.paths.cert("client.crt"), node.paths.cert("client.key")
     return (str(crt), str(key)) if crt.exists() and key.exists() and not admin_token(node) else None
+
+
+_CONTEXTS: dict[tuple, ssl.SSLContext] = {}
+
+
+def cached_context(purpose: str, files, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """`build()`'s context for `purpose`, made again only when one of `files` changed (size, mtime, inode), as a
+    join or `refresh-certs` rewrites them: kube-apiserver and client-go reload changed certificate files too. Loading
+    the certificate, key and CA for every connection was a good part of an idle lab node's CPU."""
+    try:
+        key = (purpose, *((str(path), *_version(Path(path))) for path in files))
+    except OSError:  # a file being replaced: no cache this time
+        return build()
+    context = _CONTEXTS.get(key)
+    if context is None:
+        if len(_CONTEXTS) > 64:
+            _CONTEXTS.clear()
+        context = _CONTEXTS[key] = build()
+    return context
+
+
+def _version(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def server_context(node: Node) -> ssl.SSLContext:

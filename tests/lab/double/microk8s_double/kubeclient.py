@@ -60,10 +60,7 @@ class KubeClient:
     ):
         """`token` (bearer) or `cert` ((certificate, key) files of an x509 client certificate) authenticates."""
         self.endpoints, self.token, self.timeout = endpoints, token, timeout
-        self.context = ssl.create_default_context(cafile=ca_file)
-        self.context.check_hostname = False  # workers reach control planes by IP through the proxy's list
-        if cert:
-            self.context.load_cert_chain(*cert)
+        self.context = certs.cached_context("client", (ca_file, *(cert or ())), lambda: _context(ca_file, cert))
 
     @classmethod
     def for_node(cls, node: Node, timeout: float | None = None) -> KubeClient:
@@ -189,6 +186,14 @@ class KubeClient:
             except OSError as error:
                 last = error
         raise last
+
+
+def _context(ca_file: str, cert: tuple[str, str] | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    context.check_hostname = False  # workers reach control planes by IP through the proxy's list
+    if cert:
+        context.load_cert_chain(*cert)
+    return context
 
 
 def decode_error(error: wire.RemoteError) -> ApiError:
