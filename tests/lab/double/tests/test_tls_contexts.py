@@ -18,9 +18,9 @@ def served_certificate(api) -> bytes:
     """The DER certificate a new connection to the API server presents."""
     context = ssl.create_default_context(cafile=str(api.node.paths.cert("ca.crt")))
     context.check_hostname = False
-    with socket.create_connection((api.ip, api.node.port("apiserver")), timeout=10) as raw:
-        with context.wrap_socket(raw) as tls:
-            return tls.getpeercert(binary_form=True)
+    raw = socket.create_connection((api.ip, api.node.port("apiserver")), timeout=10)
+    with raw, context.wrap_socket(raw) as tls:
+        return tls.getpeercert(binary_form=True)
 
 
 def test_the_serving_context_is_kept_until_its_certificate_changes(tmp_path):
