@@ -115,6 +115,7 @@ def test_the_taint_is_made_again_on_a_new_connection_when_the_first_request_gets
         finally:
             proxy.close()
         assert proxy.swallowed, "the proxy never saw a connection: the test proved nothing"
+        assert proxy.relayed, "the second try did not go through the proxy: it did not prove the retry"
         assert run.status == "successful", output[-3000:]
         assert "Timed out after 5 second" in output, output[-3000:]
         assert "rescued=1" in output, output[-3000:]
