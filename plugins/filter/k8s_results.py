@@ -39,10 +39,29 @@ def all_ready(resources, names):
     return all(name in ready for name in names)
 
 
+def drifted(drift):
+    """The definitions among a k8s_drift lookup's entries that differ from the cluster (what to apply)."""
+    return [entry["definition"] for entry in drift or [] if entry.get("drifted")]
+
+
+def in_sync_unready(drift, kind):
+    """Names of the objects of `kind` that a k8s_drift lookup found in sync but not Ready (still worth waiting for,
+    as to_wait_for does for an apply that changed nothing)."""
+    return [
+        entry["definition"]["metadata"]["name"]
+        for entry in drift or []
+        if not entry.get("drifted")
+        and entry["definition"].get("kind") == kind
+        and not is_ready({"status": entry.get("status")})
+    ]
+
+
 class FilterModule:
     def filters(self):
         return {
             "k8s_applied": applied,
             "k8s_to_wait_for": to_wait_for,
             "k8s_all_ready": all_ready,
+            "k8s_drifted": drifted,
+            "k8s_in_sync_unready": in_sync_unready,
         }

@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import all_ready, applied, is_ready, to_wait_for
+from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
+    all_ready,
+    applied,
+    drifted,
+    in_sync_unready,
+    is_ready,
+    to_wait_for,
+)
 
 READY = {"conditions": [{"type": "Ready", "status": "True"}]}
 NOT_READY = {"conditions": [{"type": "Ready", "status": "False"}]}
@@ -46,3 +53,24 @@ def test_all_ready_needs_every_named_object_listed_and_ready():
     assert not all_ready(listed, ["c"])  # not created yet
     assert all_ready([], [])
     assert is_ready(_object("Certificate", "a", READY)) and not is_ready({})
+
+
+def _drift(kind, name, drifted, status=None):
+    return {"definition": _object(kind, name), "drifted": drifted, "reason": "", "status": status or {}}
+
+
+def test_only_drifted_definitions_are_applied():
+    drift = [_drift("Certificate", "a", False, READY), _drift("Certificate", "b", True)]
+    assert [d["metadata"]["name"] for d in drifted(drift)] == ["b"]
+    assert drifted([]) == []
+
+
+def test_in_sync_objects_that_are_not_ready_are_still_waited_for():
+    drift = [
+        _drift("Certificate", "ready", False, READY),
+        _drift("Certificate", "stuck", False, NOT_READY),
+        _drift("Certificate", "no-status-yet", False),
+        _drift("Certificate", "applied-instead", True),  # the apply's own result says whether to wait
+        _drift("ClusterIssuer", "other-kind", False, NOT_READY),
+    ]
+    assert in_sync_unready(drift, "Certificate") == ["stuck", "no-status-yet"]
