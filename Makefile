@@ -95,7 +95,7 @@ sanity: venv get-pip collection-copy
 
 units: venv get-pip collection-copy
 	if [ -d tests/unit ]; then \
-		cd $(COPY) && ansible-test units --venv --python $(CONTROLLER_PYTHON) --color no; \
+		cd $(COPY) && ansible-test units --venv --requirements --python $(CONTROLLER_PYTHON) --color no; \
 	else echo "units: tests/unit does not exist yet"; fi
 
 pytest: venv

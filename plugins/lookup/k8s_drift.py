@@ -76,12 +76,16 @@ from ansible.plugins.lookup import LookupBase
 from ansible_collections.onprem.microk8s.plugins.module_utils._k8s_drift import contains, identity
 
 try:
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
     from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 except ImportError as error:  # reported when the lookup runs, as kubernetes.core's own lookup does
     IMPORT_ERROR = error
 else:
     IMPORT_ERROR = None
+
+try:
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+except ImportError as error:
+    IMPORT_ERROR = IMPORT_ERROR or error
 
 
 def _entry(definition, drifted, reason, status=None):

@@ -15,6 +15,8 @@ description:
     role's C(tasks_from=cleanup)). With O(dest), a kept file (mode 0600, its directory 0700), rewritten only when it
     differs.
   - Sets the fact C(kubeconfig_path), for C(kubernetes.core) modules run with C(delegate_to=localhost).
+  - With O(state=absent), removes the temporary file O(path) names, on the controller only (no node is contacted);
+    a path that is not one of its temporary files is refused.
   - An action plugin; the kubeconfig is a cluster-admin credential (C(system:masters)).
 options:
   server_host:
@@ -25,6 +27,15 @@ options:
     default: ""
   dest:
     description: Path on the controller to keep the kubeconfig at. Empty writes a temporary file.
+    type: str
+    default: ""
+  state:
+    description: C(present) brings the kubeconfig; C(absent) removes the temporary one at O(path).
+    type: str
+    choices: [present, absent]
+    default: present
+  path:
+    description: With O(state=absent), the temporary kubeconfig to remove (the fact C(kubeconfig_path)).
     type: str
     default: ""
 extends_documentation_fragment:
@@ -54,6 +65,13 @@ EXAMPLES = r"""
   delegate_to: "{{ groups['masters'][0] }}"
   run_once: true
   become: true
+
+- name: Remove it when done
+  onprem.microk8s.admin_kubeconfig:
+    state: absent
+    path: "{{ kubeconfig_path }}"
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
@@ -69,7 +87,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 def main():
     module = AnsibleModule(
-        argument_spec={"server_host": {"type": "str", "default": ""}, "dest": {"type": "str", "default": ""}},
+        argument_spec={
+            "server_host": {"type": "str", "default": ""},
+            "dest": {"type": "str", "default": ""},
+            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "path": {"type": "str", "default": ""},
+        },
         supports_check_mode=True,
     )
     module.fail_json(msg="onprem.microk8s.admin_kubeconfig runs as an action plugin, on the controller")

@@ -83,3 +83,21 @@ def test_a_kept_kubeconfig_is_written_once_private_and_not_in_check_mode(tmp_pat
 def test_pointed_at_keeps_the_port_and_an_empty_host_keeps_the_url():
     assert "server: https://api.lan:16443" in admin_kubeconfig.pointed_at(KUBECONFIG, "api.lan")
     assert admin_kubeconfig.pointed_at(KUBECONFIG, "") == KUBECONFIG
+
+
+def test_state_absent_removes_the_temporary_kubeconfig_without_contacting_a_node():
+    plugin, _seen = action({}, {"rc": 0, "stdout": KUBECONFIG})
+    path = plugin.run(task_vars={})["path"]
+    remover, seen = action({"state": "absent", "path": path}, None)
+    assert remover.run(task_vars={})["changed"] is False
+    assert not os.path.exists(path) and seen == {}
+    assert remover.run(task_vars={})["changed"] is False  # gone already
+
+
+def test_state_absent_refuses_a_path_it_did_not_write(tmp_path):
+    kept = tmp_path / "admin.kubeconfig"
+    kept.write_text(KUBECONFIG)
+    plugin, _seen = action({"state": "absent", "path": str(kept)}, None)
+    with pytest.raises(AnsibleActionFail, match="not a temporary kubeconfig"):
+        plugin.run(task_vars={})
+    assert kept.exists()
