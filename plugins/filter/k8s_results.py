@@ -56,6 +56,19 @@ def in_sync_unready(drift, kind):
     ]
 
 
+def after_apply(drift, registered):
+    """Per desired object, in the drift read's order, a result as kubernetes.core.k8s gives one: the apply's own for
+    the objects it wrote (the drifted ones, in the same order), and for the others `changed` false with the status
+    the drift read found."""
+    written = iter(applied(registered))
+    return [
+        next(written, {"changed": False, "result": {}})
+        if entry.get("drifted")
+        else {"changed": False, "result": {**entry["definition"], "status": entry.get("status") or {}}}
+        for entry in drift or []
+    ]
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -63,5 +76,6 @@ class FilterModule:
             "k8s_to_wait_for": to_wait_for,
             "k8s_all_ready": all_ready,
             "k8s_drifted": drifted,
+            "k8s_after_apply": after_apply,
             "k8s_in_sync_unready": in_sync_unready,
         }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
+    after_apply,
     all_ready,
     applied,
     drifted,
@@ -74,3 +75,20 @@ def test_in_sync_objects_that_are_not_ready_are_still_waited_for():
         _drift("ClusterIssuer", "other-kind", False, NOT_READY),
     ]
     assert in_sync_unready(drift, "Certificate") == ["stuck", "no-status-yet"]
+
+
+def test_after_apply_takes_the_apply_s_result_for_written_objects_and_the_read_status_for_the_others():
+    drift = [_drift("Deployment", "hello", False, {"availableReplicas": 3}), _drift("Service", "hello", True)]
+    written = {"changed": True, "result": _object("Service", "hello", {"loadBalancer": {"ingress": [{"ip": "1"}]}})}
+    merged = after_apply(drift, written)
+    assert [m["changed"] for m in merged] == [False, True]
+    assert merged[0]["result"]["status"] == {"availableReplicas": 3}
+    assert merged[0]["result"]["metadata"]["name"] == "hello"
+    assert merged[1]["result"]["status"]["loadBalancer"]["ingress"][0]["ip"] == "1"
+
+
+def test_after_apply_with_nothing_written_reports_every_object_unchanged():
+    drift = [_drift("Deployment", "hello", False, {"availableReplicas": 3})]
+    assert after_apply(drift, {"skipped": True, "changed": False}) == [
+        {"changed": False, "result": {**_object("Deployment", "hello"), "status": {"availableReplicas": 3}}}
+    ]
