@@ -9,6 +9,14 @@ import base64
 import ipaddress
 import re
 
+try:  # community.crypto's dependency on the controller; the filter says so when it is missing
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+except ImportError as error:
+    CRYPTOGRAPHY_ERROR = error
+else:
+    CRYPTOGRAPHY_ERROR = None
+
 MODES = ("local_ca", "acme_http01", "acme_dns01")
 TSIG_ALGORITHMS = ("HMACMD5", "HMACSHA1", "HMACSHA256", "HMACSHA512")
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -170,6 +178,24 @@ def device_files(held, present, directory):
     return files
 
 
+def crl_current(crl_pem, issuer_cn, revoked_pems):
+    """Whether a CRL (PEM; empty: none yet) names `issuer_cn` as its issuer and lists exactly the serials of the
+    revoked certificates (PEMs): then it need not be signed again. Read with cryptography, not community.crypto's
+    x509_crl_info filter, which warns on every run with cryptography 42+ (naive datetimes)."""
+    if not crl_pem:
+        return False
+    if CRYPTOGRAPHY_ERROR is not None:
+        raise ValueError(f"tls_ingress_crl_current needs the cryptography package: {CRYPTOGRAPHY_ERROR}")
+    try:
+        crl = x509.load_pem_x509_crl(crl_pem.encode())
+    except ValueError:
+        return False  # not a CRL: sign it again
+    issuer = [attribute.value for attribute in crl.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    listed = sorted(revoked.serial_number for revoked in crl)
+    wanted = sorted(x509.load_pem_x509_certificate(pem.encode()).serial_number for pem in revoked_pems)
+    return issuer == [issuer_cn] and listed == wanted
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -179,4 +205,5 @@ class FilterModule:
             "tls_ingress_android_config": android_network_security_config,
             "tls_ingress_device_files": device_files,
             "tls_ingress_held": held,
+            "tls_ingress_crl_current": crl_current,
         }

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: k8s_drift
-author: onprem.microk8s contributors
+author:
+  - onprem.microk8s contributors (!UNKNOWN)
 short_description: Which desired Kubernetes objects differ from what the cluster holds
 description:
   - Reads each desired object from the API with kubernetes.core's client and says whether the live object already
