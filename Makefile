@@ -171,8 +171,9 @@ lab-scenarios: venv
 	python -m pytest -v tests/lab/scenarios
 
 # The lab stage of `make test` (root, LXD; the lab installs what it lacks), one lab on MicroK8s 1.32 with the API VIP:
-# molecule create, converge; the failure paths (tests/lab/scenarios: test_converged_lab_is_idempotent, the first
-# site.yml run after the converge, is the default profile's idempotence check, changed=0 with the no-op task counts
+# molecule create, converge; the failure paths (tests/lab/scenarios: the first site.yml run after the converge puts
+# back exactly the three objects test_objects_changed_in_the_cluster_are_put_back changed, and the next,
+# test_converged_lab_is_idempotent, is the default profile's idempotence check, changed=0 with the no-op task counts
 # bounded, so molecule's own idempotence step is not run twice; the scenarios check the cluster, so the first
 # molecule verify is left to the end); the storage refusals, restore and 3 power cuts; the failover drill on
 # MicroK8s' default timings; site.yml again with the failover profile (converge; the names scenario's playbook again,
