@@ -5,7 +5,10 @@ waits for those that are not Ready yet (instead of one module run per object, ea
 
 def applied(registered):
     """The per-object results of a kubernetes.core.k8s run: it returns one object at the top level (`result` is the
-    object) and several under `result.results`. A skipped task applied nothing."""
+    object) and several under `result.results`. A skipped task applied nothing. A list (after_apply's) is already
+    one result per object."""
+    if isinstance(registered, list):
+        return registered
     if not isinstance(registered, dict) or registered.get("skipped"):
         return []
     result = registered.get("result") or {}
@@ -44,18 +47,6 @@ def drifted(drift):
     return [entry["definition"] for entry in drift or [] if entry.get("drifted")]
 
 
-def in_sync_unready(drift, kind):
-    """Names of the objects of `kind` that a k8s_drift lookup found in sync but not Ready (still worth waiting for,
-    as to_wait_for does for an apply that changed nothing)."""
-    return [
-        entry["definition"]["metadata"]["name"]
-        for entry in drift or []
-        if not entry.get("drifted")
-        and entry["definition"].get("kind") == kind
-        and not is_ready({"status": entry.get("status")})
-    ]
-
-
 def after_apply(drift, registered):
     """Per desired object, in the drift read's order, a result as kubernetes.core.k8s gives one: the apply's own for
     the objects it wrote (the drifted ones, in the same order), and for the others `changed` false with the status
@@ -77,5 +68,4 @@ class FilterModule:
             "k8s_all_ready": all_ready,
             "k8s_drifted": drifted,
             "k8s_after_apply": after_apply,
-            "k8s_in_sync_unready": in_sync_unready,
         }

@@ -8,7 +8,6 @@ from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     all_ready,
     applied,
     drifted,
-    in_sync_unready,
     is_ready,
     to_wait_for,
 )
@@ -74,7 +73,11 @@ def test_in_sync_objects_that_are_not_ready_are_still_waited_for():
         _drift("Certificate", "applied-instead", True),  # the apply's own result says whether to wait
         _drift("ClusterIssuer", "other-kind", False, NOT_READY),
     ]
-    assert in_sync_unready(drift, "Certificate") == ["stuck", "no-status-yet"]
+    written = {"changed": False, "result": _object("Certificate", "applied-instead", READY)}
+    merged = after_apply(drift, written)
+    assert to_wait_for(merged, "Certificate") == ["stuck", "no-status-yet"]
+    assert to_wait_for(after_apply(drift, {"changed": True, "result": _object("Certificate", "applied-instead")}),
+                       "Certificate") == ["stuck", "no-status-yet", "applied-instead"]  # fmt: skip
 
 
 def test_after_apply_takes_the_apply_s_result_for_written_objects_and_the_read_status_for_the_others():
