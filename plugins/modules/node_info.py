@@ -73,6 +73,14 @@ options:
     type: list
     elements: str
     default: []
+  kubectl:
+    description:
+      - Argument lists for C(microk8s kubectl get), each run with C(-o json) when MicroK8s is installed; see
+        RV(kubectl).
+      - A read of the cluster in the same call as the node's, so a role plans from one answer. Never name Secrets.
+    type: list
+    elements: list
+    default: []
 extends_documentation_fragment:
   - onprem.microk8s.attributes
   - onprem.microk8s.attributes.info_module
@@ -199,6 +207,14 @@ groups:
   returned: always
   type: dict
   sample: {"microk8s": {"gid": 998, "members": ["labadmin"]}, "snap_microk8s": null}
+kubectl:
+  description:
+    - For each list of O(kubectl), in order - the arguments, the exit code and what the command printed (its JSON
+      on stdout); rc null and nothing printed when MicroK8s is not installed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"args": ["storageclasses"], "rc": 0, "stdout": "{\"items\": []}", "stderr": ""}]
 """
 
 import grp
@@ -374,6 +390,16 @@ def group_entry(name):
     return {"gid": entry.gr_gid, "members": list(entry.gr_mem)}
 
 
+def kubectl_gets(runner, gets, installed):
+    """`microk8s kubectl get ARGS -o json` per argument list: {args, rc, stdout, stderr}; rc null without MicroK8s."""
+    results = []
+    for args in gets:
+        argv = ["kubectl", "get", *map(str, args), "-o", "json"]
+        rc, out, err = runner.run(argv, check=False) if installed else (None, "", "")
+        results.append({"args": args, "rc": rc, "stdout": out, "stderr": err})
+    return results
+
+
 def read(module):
     runner = Microk8sRunner(module, timeout=60)
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
@@ -399,6 +425,7 @@ def read(module):
     result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
     result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
     result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
+    result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], "microk8s" in snaps)
     return result
 
 
@@ -416,6 +443,7 @@ def main():
             images=dict(type="list", elements="str", default=[]),
             accounts=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
+            kubectl=dict(type="list", elements="list", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -177,7 +177,7 @@ def test_nothing_extra_is_read_unless_asked(tmp_path):
     result = out.result
     assert result["microk8s"] is None and result["files"] == {} and result["packages"] == {}
     assert result["services"] == {} and result["addresses"] == [] and result["certificates"] == {}
-    assert result["accounts"] == {} and result["groups"] == {}
+    assert result["accounts"] == {} and result["groups"] == {} and result["kubectl"] == []
 
 
 def test_accounts_and_groups_through_nss_in_the_same_read(tmp_path):
@@ -199,3 +199,34 @@ def test_accounts_and_groups_through_nss_in_the_same_read(tmp_path):
     assert result["accounts"] == {"root": True, "no-such-account-x1": False}
     assert result["groups"]["no-such-group-x1"] is None
     assert result["groups"][root_group] == {"gid": 0, "members": list(grp.getgrgid(0).gr_mem)}
+
+
+def test_kubectl_gets_in_the_same_read_with_their_exit_codes(tmp_path):
+    """Each list of `kubectl` is one `microk8s kubectl get ... -o json`; a refused one is reported, not raised."""
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "kubectl": [["storageclasses"], ["statefulsets", "--all-namespaces"]]},
+        [
+            *READS,
+            Call(["microk8s", "kubectl", "get", "storageclasses", "-o", "json"], 0, '{"items": []}'),
+            Call(
+                ["microk8s", "kubectl", "get", "statefulsets", "--all-namespaces", "-o", "json"],
+                1,
+                "",
+                'error: the server doesn\'t have a resource type "statefulsets"',
+            ),
+        ],
+    )
+    assert not out.failed
+    first, second = out.result["kubectl"]
+    assert first == {"args": ["storageclasses"], "rc": 0, "stdout": '{"items": []}', "stderr": ""}
+    assert second["rc"] == 1 and "resource type" in second["stderr"]
+
+
+def test_kubectl_gets_without_microk8s_run_nothing(tmp_path):
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "kubectl": [["storageclasses"]]},
+        [Call(["snap", "list"], 0, SNAP_LIST.splitlines()[0] + "\n"), Call(["snap", "get", "system", "refresh.hold"])],
+    )
+    assert out.result["kubectl"] == [{"args": ["storageclasses"], "rc": None, "stdout": "", "stderr": ""}]
