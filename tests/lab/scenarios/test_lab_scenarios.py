@@ -54,18 +54,35 @@ NOOP_TASKS_BOOTSTRAP = 78
 
 
 def test_objects_changed_in_the_cluster_are_put_back(lab, tmp_path):
-    """The roles skip an apply when their drift read finds the objects as desired: a change made behind the
-    collection's back (a Deployment scaled, a ClusterRole deleted, a Service's label overwritten) must be found and
-    put back by the next run, with nothing else changed (the first site.yml run after molecule converge: test_access,
-    before this, puts back what it changes). The idempotence test right after is the run that changes nothing."""
+    """The roles skip an apply when their drift read finds the objects as desired, and skip the files of node steps
+    when their read finds nothing to do: a change made behind the collection's back must be found and put back by the
+    next run, with nothing else changed (the first site.yml run after molecule converge: test_access, before this,
+    puts back what it changes). In the cluster: a Deployment scaled, a ClusterRole deleted, a Service's label
+    overwritten. On the nodes: /etc/hosts without the cluster's block, keepalived.conf edited on the last control-plane
+    node (the lowest VRRP priority: its restart does not move the VIP), an account added to MicroK8s' group. The
+    idempotence test right after is the run that changes nothing."""
     kubectl = ("/snap/bin/microk8s", "kubectl")
+    masters = list(lab["all"]["children"]["masters"]["hosts"])
     node("node1", *kubectl, "scale", "deployment/hello", "--replicas=1", "-n", "default")
     node("node1", *kubectl, "delete", "clusterrole", "onprem:namespace-viewer")
     node("node1", *kubectl, "label", "--overwrite", "service", "onprem-ingress", "-n", "ingress",
          "app.kubernetes.io/managed-by=someone-else")  # fmt: skip
+    node("node2", "sed", "-i", "/onprem.microk8s cluster nodes/,/onprem.microk8s cluster nodes/d", "/etc/hosts")
+    # the lab's group_vars give the API a VIP from MicroK8s 1.22 (refresh-certs --cert)
+    vip = int(str(lab["all"]["vars"]["lab_double_profile"]).split(".")[1]) >= 22
+    if vip:
+        node(masters[-1], "sh", "-c", "echo '# edited by hand' >> /etc/keepalived/keepalived.conf")
+    node("node2", "gpasswd", "--add", "nobody", "microk8s")
     repaired, _log = site(tmp_path)
     assert repaired.rc == 0, failure_messages(repaired)
-    assert changed(repaired) == 3  # one apply per role, each of only the object that differed
+    # one apply per role, each of only the object that differed (3); the /etc/hosts block (1); keepalived.conf and the
+    # handler's restart (2); nobody taken out of the group (1)
+    assert changed(repaired) == 3 + 1 + (2 if vip else 0) + 1
+    hosts = node("node2", "cat", "/etc/hosts").stdout
+    assert "onprem.microk8s cluster nodes" in hosts
+    if vip:
+        assert "edited by hand" not in node(masters[-1], "cat", "/etc/keepalived/keepalived.conf").stdout
+    assert "nobody" not in node("node2", "getent", "group", "microk8s").stdout.split(":")[-1]
     replicas = node("node1", *kubectl, "get", "deployment", "hello", "-n", "default", "-o", "jsonpath={.spec.replicas}")
     assert replicas.stdout == "3"
     node("node1", *kubectl, "get", "clusterrole", "onprem:namespace-viewer")
