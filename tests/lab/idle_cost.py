@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,8 @@ def loopback(nodes: int, seconds: float, settle: float) -> None:
         print(f"== {nodes} loopback node(s), idle, {window:.0f} s (load average {os.getloadavg()[0]:.2f})")
         report(rows, window)
         sys.stdout.flush()
+        cluster.stop()  # os._exit skips the fixtures' cleanup: the daemons and files would outlive this script
+        shutil.rmtree(tmp, ignore_errors=True)
         os._exit(0)  # skip the fixture's log dump
 
 

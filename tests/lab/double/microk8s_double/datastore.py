@@ -24,7 +24,7 @@ def execute(node: Node, ops: list[dict], timeout: float | None = None) -> list:
     """Run operations on the leader through this node's daemon; DatastoreError when the datastore cannot answer."""
     wait = timeout or node.setting("request_timeout", 10)
     try:
-        return wire.call(node.ip, node.port("dqlite"), "POST", "/execute", {"ops": ops}, timeout=wait + 5)
+        return wire.call(node.ip, node.port("dqlite"), "POST", "/execute", {"ops": ops}, timeout=wait + 5, keep=True)
     except wire.RemoteError as error:
         raise DatastoreError(error.message) from error
     except OSError as error:
@@ -37,7 +37,8 @@ def wait_change(node: Node, prefixes: list[str], since: int, timeout: float) -> 
     Raises DatastoreError when this node's datastore does not answer."""
     body = {"prefixes": prefixes, "since": since, "timeout": timeout}
     try:
-        return int(wire.call(node.ip, node.port("dqlite"), "POST", "/wait", body, timeout=timeout + 5)["index"])
+        answer = wire.call(node.ip, node.port("dqlite"), "POST", "/wait", body, timeout=timeout + 5, keep=True)
+        return int(answer["index"])
     except (wire.RemoteError, OSError, KeyError, TypeError, ValueError) as error:
         raise DatastoreError(f"failed to watch the datastore: {error}") from error
 

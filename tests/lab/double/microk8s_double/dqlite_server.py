@@ -12,7 +12,10 @@ every `rebalance_interval` seconds (go-dqlite's fixed RolesAdjustmentFrequency, 
 suite can run faster). Without a majority nothing is served: requests fail after `request_timeout`.
 A member forwards to the leader it knows, giving up a connection attempt after the probe timeout and asking again
 (go-dqlite's connector dials the nodes and retries until it finds the leader), so requests get through once the
-survivors agree on a new leader instead of hanging on a dead one.
+survivors agree on a new leader instead of hanging on a dead one. Forwards, probes and pushes keep their
+connections open (wire.call's `keep`): a dead member's kernel closes them (seen before the next call, which then
+connects anew), and a forward's kept connection gives up as a connection attempt does when the leader's TCP does
+not acknowledge the request within the probe timeout (one that vanished without closing them).
 `POST /wait` is the double's change feed (kine's watch): it answers once a key under one of the given prefixes
 changed after a log index, or at the timeout, so kubelite's loops sleep until there is something to do.
 """
@@ -116,7 +119,7 @@ class Daemon:
     def ping(self, peer: dict) -> int | None:
         host, port = peer["Address"].rsplit(":", 1)
         try:
-            answer = wire.call(host, int(port), "GET", "/ping", timeout=PROBE_TIMEOUT)
+            answer = wire.call(host, int(port), "GET", "/ping", timeout=PROBE_TIMEOUT, keep=True)
         except (OSError, wire.RemoteError, ValueError):
             return None
         if answer.get("id") != peer["ID"] or answer.get("cluster") != self.state["cluster"]:
@@ -178,9 +181,8 @@ class Daemon:
         def push(peer: dict) -> int | None:
             host, port = peer["Address"].rsplit(":", 1)
             try:
-                wire.call(
-                    host, int(port), "POST", f"/replicate?to={peer['ID']}", body, timeout=self.request_timeout / 2
-                )
+                path = f"/replicate?to={peer['ID']}"
+                wire.call(host, int(port), "POST", path, body, timeout=self.request_timeout / 2, keep=True)
                 return peer["ID"]
             except (OSError, wire.RemoteError):
                 return None
@@ -284,6 +286,7 @@ class Daemon:
                         {"ops": ops},
                         timeout=self.request_timeout,
                         connect_timeout=PROBE_TIMEOUT,
+                        keep=True,
                     )
             except (NotLeader, OSError, wire.RemoteError):
                 pass

@@ -57,22 +57,27 @@ class KubeClient:
         token: str | None,
         timeout: float = 10.0,
         cert: tuple[str, str] | None = None,
+        keep: bool = True,
     ):
-        """`token` (bearer) or `cert` ((certificate, key) files of an x509 client certificate) authenticates."""
-        self.endpoints, self.token, self.timeout = endpoints, token, timeout
+        """`token` (bearer) or `cert` ((certificate, key) files of an x509 client certificate) authenticates.
+        `keep`: keep connections open between calls (wire.call)."""
+        self.endpoints, self.token, self.timeout, self.keep = endpoints, token, timeout, keep
         self.context = certs.cached_context("client", (ca_file, *(cert or ())), lambda: _context(ca_file, cert))
 
     @classmethod
     def for_node(cls, node: Node, timeout: float | None = None) -> KubeClient:
         """This node's client: its own API server on a control plane, the listed control planes on a worker.
-        `timeout`: per request (default: the datastore's request timeout plus 5 s)."""
-        if datastore.is_worker(node):
+        `timeout`: per request (default: the datastore's request timeout plus 5 s). A control plane keeps its
+        connections to its own API server open; a worker connects anew for each call, so a dead control plane of
+        its list costs a failed connection attempt, not the wait for an answer on an open connection."""
+        worker = datastore.is_worker(node)
+        if worker:
             endpoints = [(host, int(port)) for host, port in (e.rsplit(":", 1) for e in control_planes(node))]
         else:
             endpoints = [(node.ip, node.port("apiserver"))]
         token, cert = certs.admin_token(node), certs.admin_cert(node)  # 1.28+: the admin client certificate
         limit = node.setting("request_timeout", 10) + 5 if timeout is None else timeout
-        return cls(endpoints, str(node.paths.cert("ca.crt")), token, limit, cert=cert)
+        return cls(endpoints, str(node.paths.cert("ca.crt")), token, limit, cert=cert, keep=not worker)
 
     # -- verbs ----------------------------------------------------------------------------------------------------
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
@@ -179,7 +184,7 @@ class KubeClient:
         for host, port in self.endpoints:
             try:
                 return wire.call(
-                    host, port, method, url, body, timeout=self.timeout, context=self.context, headers=headers
+                    host, port, method, url, body, self.timeout, self.context, headers=headers, keep=self.keep
                 )
             except wire.RemoteError as error:
                 raise decode_error(error) from error
