@@ -41,8 +41,8 @@ def echo():
 
 def test_calls_with_keep_share_one_connection_and_those_without_connect_anew():
     with echo() as call:
-        assert len({call(keep=True) for _ in range(5)}) == 1
-        assert len({call() for _ in range(5)}) == 5
+        assert len({call(keep=True) for _call in range(5)}) == 1
+        assert len({call() for _call in range(5)}) == 5
 
 
 def test_a_connection_the_server_closed_when_idle_is_not_reused(monkeypatch):
@@ -75,6 +75,6 @@ def test_an_api_client_makes_one_tls_connection_for_many_calls(tmp_path, monkeyp
     with api_server(tmp_path) as api:
         build = apiserver.tls_context
         monkeypatch.setattr(apiserver, "tls_context", lambda node: accepted.append(node) or build(node))
-        for _ in range(5):
+        for _call in range(5):
             assert api.client.get("namespaces", "default")["metadata"]["name"] == "default"
         assert len(accepted) == 1  # the server wraps each accepted connection in the context once
