@@ -1,6 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Pure filters over kubernetes.core results, so that one k8s run applies a list of objects and one k8s_info run
-waits for those that are not Ready yet (instead of one module run per object, each a new Python process)."""
+waits for those that are not Ready yet (instead of one module run per object, each a new Python process); and the
+drift of desired objects from one `microk8s kubectl get` on a node (node_info's `kubectl`), without a kubeconfig on
+the controller."""
+
+import json
+
+from ansible_collections.onprem.microk8s.plugins.module_utils._k8s_drift import drift_entry, identity
 
 
 def applied(registered):
@@ -60,6 +66,59 @@ def after_apply(drift, registered):
     ]
 
 
+def _resource(who):
+    """kubectl's KIND[.GROUP]/NAME of an object (the group keeps kinds of the same name apart)."""
+    group = who["api_version"].rpartition("/")[0]
+    return "%s%s/%s" % (who["kind"].lower(), "." + group if group else "", who["name"])
+
+
+def get_args(definitions):
+    """node_info `kubectl` argument lists that read the desired objects: one `get` per namespace (`-n`), and one for
+    the objects without a namespace (cluster-scoped), in the order the namespaces first appear."""
+    by_namespace = {}
+    for definition in definitions or []:
+        who = identity(definition)
+        by_namespace.setdefault(who["namespace"] or "", []).append(_resource(who))
+    return [names + (["-n", namespace] if namespace else []) for namespace, names in by_namespace.items()]
+
+
+def _live_objects(reads):
+    """{(group, kind, namespace, name): object} of every object the `kubectl get` reads printed, and whether every
+    read answered (rc 0, or 1 with only NotFound errors: kubectl prints what it found and fails for the rest)."""
+    found, answered = {}, True
+    for read in reads or []:
+        errors = [line for line in (read.get("stderr") or "").splitlines() if line.strip()]
+        if read.get("rc") != 0 and (
+            read.get("rc") is None or not errors or not all("(NotFound)" in line for line in errors)
+        ):
+            answered = False
+        try:
+            printed = json.loads(read.get("stdout") or "{}")
+        except ValueError:
+            answered = False
+            continue
+        for obj in printed.get("items", [printed] if printed.get("kind") not in (None, "List") else []):
+            who = identity(obj)
+            key = (who["api_version"].rpartition("/")[0], who["kind"], who["namespace"] or "", who["name"])
+            found[key] = obj
+    return found, answered
+
+
+def drift_from(definitions, reads):
+    """k8s_drift's entries (see the lookup) from node_info's `kubectl` results of get_args(definitions): an object
+    the reads did not print is missing when every read answered, else unreadable; either way it is applied."""
+    found, answered = _live_objects(reads)
+    entries = []
+    for definition in definitions or []:
+        who = identity(definition)
+        live = found.get((who["api_version"].rpartition("/")[0], who["kind"], who["namespace"] or "", who["name"]))
+        if live is None:
+            entries.append(drift_entry(definition, reason="missing" if answered else "unreadable"))
+        else:
+            entries.append(drift_entry(definition, live))
+    return entries
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -68,4 +127,6 @@ class FilterModule:
             "k8s_all_ready": all_ready,
             "k8s_drifted": drifted,
             "k8s_after_apply": after_apply,
+            "k8s_get_args": get_args,
+            "k8s_drift_from": drift_from,
         }

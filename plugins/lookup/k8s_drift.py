@@ -74,7 +74,7 @@ _list:
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.onprem.microk8s.plugins.module_utils._k8s_drift import contains, identity
+from ansible_collections.onprem.microk8s.plugins.module_utils._k8s_drift import drift_entry, identity
 
 try:
     from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
@@ -89,10 +89,6 @@ except ImportError as error:
     IMPORT_ERROR = IMPORT_ERROR or error
 
 
-def _entry(definition, drifted, reason, status=None):
-    return {"definition": definition, "drifted": drifted, "reason": reason, "status": status or {}}
-
-
 def read_drift(client, definition):
     """The drift entry of one desired object, read with a kubernetes.core client."""
     who = identity(definition)
@@ -101,17 +97,16 @@ def read_drift(client, definition):
     try:
         resource = client.resource(who["kind"], who["api_version"])
     except ResourceNotFoundError:
-        return _entry(definition, True, "kind not served")
+        return drift_entry(definition, reason="kind not served")
     if resource.namespaced and not who["namespace"]:
-        return _entry(definition, True, "no namespace given")
+        return drift_entry(definition, reason="no namespace given")
     try:
         live = client.get(resource, name=who["name"], namespace=who["namespace"]).to_dict()
     except NotFoundError:
-        return _entry(definition, True, "missing")
+        return drift_entry(definition, reason="missing")
     except Exception as error:  # pylint: disable=broad-except  # the apply runs and reports it
-        return _entry(definition, True, f"unreadable ({type(error).__name__})")
-    drifted = not contains(live, definition)
-    return _entry(definition, drifted, "differs" if drifted else "in sync", live.get("status"))
+        return drift_entry(definition, reason=f"unreadable ({type(error).__name__})")
+    return drift_entry(definition, live)
 
 
 class LookupModule(LookupBase):
@@ -126,5 +121,5 @@ class LookupModule(LookupBase):
         try:
             client = get_api_client(kubeconfig=kwargs.get("kubeconfig"), context=kwargs.get("context"))
         except Exception as error:  # pylint: disable=broad-except  # every object then counts as differing
-            return [_entry(one, True, f"unreadable ({type(error).__name__})") for one in definitions]
+            return [drift_entry(one, reason=f"unreadable ({type(error).__name__})") for one in definitions]
         return [read_drift(client, one) for one in definitions]

@@ -41,3 +41,14 @@ def identity(definition) -> dict:
         "name": metadata.get("name"),
         "namespace": metadata.get("namespace"),
     }
+
+
+def drift_entry(definition, live=None, reason=None) -> dict:
+    """One object's drift: the desired definition, whether it must be applied, why, and the live object's status.
+    With `live` (the object as the API holds it) and no `reason`: drifted when it does not hold the definition."""
+    if reason is None:
+        drifted = not contains(live, definition)
+        reason = "differs" if drifted else "in sync"
+    else:
+        drifted = True
+    return {"definition": definition, "drifted": drifted, "reason": reason, "status": (live or {}).get("status") or {}}

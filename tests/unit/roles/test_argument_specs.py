@@ -43,4 +43,9 @@ def test_every_option_is_described(role):
 def test_the_shared_role_holds_only_collection_wide_names():
     defaults = _load(ALL_ROLES / "onprem" / "defaults" / "main.yml")
     assert defaults and all(name.startswith("onprem_") for name in defaults)
-    assert not (ALL_ROLES / "onprem" / "tasks").exists()
+    assert all(name.startswith("onprem_") for name in _load(ALL_ROLES / "onprem" / "vars" / "main.yml"))
+    # no entry point of its own (nothing runs where it is a dependency); what the others share are reads
+    assert not (ALL_ROLES / "onprem" / "tasks" / "main.yml").exists()
+    for tasks in (ALL_ROLES / "onprem" / "tasks").glob("*.yml"):
+        for task in _load(tasks):
+            assert "onprem.microk8s.microk8s_status" in task, "%s: %s is not a read" % (tasks.name, task["name"])

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     after_apply,
     all_ready,
     applied,
+    drift_from,
     drifted,
+    get_args,
     is_ready,
     to_wait_for,
 )
@@ -95,3 +99,64 @@ def test_after_apply_with_nothing_written_reports_every_object_unchanged():
     assert after_apply(drift, {"skipped": True, "changed": False}) == [
         {"changed": False, "result": {**_object("Deployment", "hello"), "status": {"availableReplicas": 3}}}
     ]
+
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "hello", "namespace": "default"},
+    "spec": {"replicas": 3},
+}
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hello", "namespace": "default"}}
+CLUSTER_ROLE = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "viewer"}}
+
+
+def _read(items, rc=0, stderr=""):
+    return {"args": [], "rc": rc, "stdout": json.dumps({"kind": "List", "items": items}), "stderr": stderr}
+
+
+def _live(definition, **changes):
+    return {**definition, **changes, "metadata": {**definition["metadata"], "uid": "1"}, "status": {"ready": 1}}
+
+
+def test_one_get_per_namespace_names_kind_group_and_name():
+    assert get_args([DEPLOYMENT, SERVICE, CLUSTER_ROLE]) == [
+        ["deployment.apps/hello", "service/hello", "-n", "default"],
+        ["clusterrole.rbac.authorization.k8s.io/viewer"],
+    ]
+    assert get_args([]) == []
+
+
+def test_objects_the_get_printed_are_compared_with_their_definitions():
+    reads = [_read([_live(DEPLOYMENT), _live(SERVICE)]), _read([_live(CLUSTER_ROLE, rules=[])])]
+    entries = drift_from([DEPLOYMENT, SERVICE, CLUSTER_ROLE], reads)
+    assert [(e["drifted"], e["reason"]) for e in entries] == [(False, "in sync")] * 3
+    assert entries[0]["status"] == {"ready": 1}  # what the waits after an apply look at
+    scaled = _live(DEPLOYMENT, spec={"replicas": 1})
+    entries = drift_from([DEPLOYMENT, SERVICE], [_read([scaled, _live(SERVICE)])])
+    assert [(e["drifted"], e["reason"]) for e in entries] == [(True, "differs"), (False, "in sync")]
+    assert drifted(entries) == [DEPLOYMENT]
+
+
+def test_an_object_of_the_same_name_but_another_kind_or_namespace_is_not_it():
+    elsewhere = {**_live(SERVICE), "metadata": {"name": "hello", "namespace": "other"}}
+    other_kind = {**_live(SERVICE), "kind": "Endpoints"}
+    entries = drift_from([SERVICE], [_read([elsewhere, other_kind])])
+    assert (entries[0]["drifted"], entries[0]["reason"]) == (True, "missing")
+
+
+def test_a_missing_object_is_applied_and_a_failed_read_applies_everything():
+    not_found = 'Error from server (NotFound): services "hello" not found'
+    entries = drift_from([DEPLOYMENT, SERVICE], [_read([_live(DEPLOYMENT)], rc=1, stderr=not_found)])
+    assert [(e["drifted"], e["reason"]) for e in entries] == [(False, "in sync"), (True, "missing")]
+    refused = {"args": [], "rc": 1, "stdout": "", "stderr": "The connection to the server was refused"}
+    assert [e["reason"] for e in drift_from([DEPLOYMENT, SERVICE], [refused])] == ["unreadable", "unreadable"]
+    no_microk8s = {"args": [], "rc": None, "stdout": "", "stderr": ""}
+    assert [e["drifted"] for e in drift_from([DEPLOYMENT], [no_microk8s])] == [True]
+    garbled = {"args": [], "rc": 0, "stdout": "{not json", "stderr": ""}
+    assert [e["reason"] for e in drift_from([DEPLOYMENT], [garbled])] == ["unreadable"]
+
+
+def test_a_single_object_printed_without_a_list_is_read_too():
+    one = {"args": [], "rc": 0, "stdout": json.dumps(_live(SERVICE)), "stderr": ""}
+    assert drift_from([SERVICE], [one])[0]["reason"] == "in sync"
