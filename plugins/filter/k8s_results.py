@@ -66,9 +66,20 @@ def after_apply(drift, registered):
     ]
 
 
+def _group(who):
+    """The API group of an identity ("" for the core group's v1)."""
+    return who["api_version"].rpartition("/")[0]
+
+
+def _key(obj):
+    """Which object a definition or a live object is: (group, kind, namespace, name)."""
+    who = identity(obj)
+    return (_group(who), who["kind"], who["namespace"] or "", who["name"])
+
+
 def _resource(who):
     """kubectl's KIND[.GROUP]/NAME of an object (the group keeps kinds of the same name apart)."""
-    group = who["api_version"].rpartition("/")[0]
+    group = _group(who)
     return "%s%s/%s" % (who["kind"].lower(), "." + group if group else "", who["name"])
 
 
@@ -98,9 +109,7 @@ def _live_objects(reads):
             answered = False
             continue
         for obj in printed.get("items", [printed] if printed.get("kind") not in (None, "List") else []):
-            who = identity(obj)
-            key = (who["api_version"].rpartition("/")[0], who["kind"], who["namespace"] or "", who["name"])
-            found[key] = obj
+            found[_key(obj)] = obj
     return found, answered
 
 
@@ -110,8 +119,7 @@ def drift_from(definitions, reads):
     found, answered = _live_objects(reads)
     entries = []
     for definition in definitions or []:
-        who = identity(definition)
-        live = found.get((who["api_version"].rpartition("/")[0], who["kind"], who["namespace"] or "", who["name"]))
+        live = found.get(_key(definition))
         if live is None:
             entries.append(drift_entry(definition, reason="missing" if answered else "unreadable"))
         else:
