@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.onprem.microk8s.plugins.action.controller_files import ensure_directory, ensure_file
+from ansible_collections.onprem.microk8s.plugins.module_utils._kubeconfig import is_kubeconfig, pointed_at
 
 READ = "/snap/bin/microk8s config"
-SERVER = re.compile(r"(?m)^(\s*server:\s*https://)[^:/\s]+")
-
-
-def is_kubeconfig(text: str) -> bool:
-    return "apiVersion" in text and "clusters:" in text
-
-
-def pointed_at(text: str, server_host: str) -> str:
-    """The kubeconfig with its server's host replaced by `server_host` (the port kept); unchanged when empty."""
-    return SERVER.sub(lambda found: found.group(1) + server_host, text) if server_host else text
 
 
 def write_temporary(text: str) -> str:

@@ -6,6 +6,8 @@ the controller."""
 
 import json
 
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.onprem.microk8s.plugins.module_utils._k8s_drift import drift_entry, identity
 
 
@@ -108,7 +110,7 @@ def _live_objects(reads):
         except ValueError:
             answered = False
             continue
-        for obj in printed.get("items", [printed] if printed.get("kind") not in (None, "List") else []):
+        for obj in _items(printed):
             found[_key(obj)] = obj
     return found, answered
 
@@ -127,6 +129,27 @@ def drift_from(definitions, reads):
     return entries
 
 
+def listed(read):
+    """The objects one node_info `kubectl get` read printed (a List's items, or the one object). A read that did not
+    answer fails here with kubectl's message: a plan made from nothing would delete or create what it should not."""
+    read = read or {}
+    if read.get("rc") != 0:
+        raise AnsibleFilterError(
+            "microk8s kubectl get %s failed (rc %s): %s"
+            % (" ".join(map(str, read.get("args") or [])), read.get("rc"), (read.get("stderr") or "").strip())
+        )
+    try:
+        printed = json.loads(read.get("stdout") or "{}")
+    except ValueError as exc:
+        raise AnsibleFilterError("microk8s kubectl get printed no JSON: %s" % exc) from exc
+    return _items(printed)
+
+
+def _items(printed):
+    """The objects of what `kubectl get -o json` printed: a List's items, or the one object."""
+    return printed.get("items", [printed] if printed.get("kind") not in (None, "List") else [])
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -137,4 +160,5 @@ class FilterModule:
             "k8s_after_apply": after_apply,
             "k8s_get_args": get_args,
             "k8s_drift_from": drift_from,
+            "k8s_listed": listed,
         }

@@ -81,6 +81,17 @@ options:
     type: list
     elements: list
     default: []
+  api_server:
+    description:
+      - Also return the API's address and CA as the admin kubeconfig of C(microk8s config) gives them, its server's
+        host replaced by O(api_server_host) when set (as M(onprem.microk8s.admin_kubeconfig) writes it); see
+        RV(api_server). The credential in that output is never read into the result.
+    type: bool
+    default: false
+  api_server_host:
+    description: The host the admin kubeconfig's server is pointed at (the API's virtual IP); empty keeps MicroK8s'.
+    type: str
+    default: ""
 extends_documentation_fragment:
   - onprem.microk8s.attributes
   - onprem.microk8s.attributes.info_module
@@ -215,6 +226,13 @@ kubectl:
   type: list
   elements: dict
   sample: [{"args": ["storageclasses"], "rc": 0, "stdout": "{\"items\": []}", "stderr": ""}]
+api_server:
+  description:
+    - With O(api_server=true) on a control-plane node - the server URL and the CA (PEM) of the admin kubeconfig.
+    - Null otherwise, and when C(microk8s config) printed no kubeconfig (MicroK8s missing, stopped or a worker).
+  returned: always
+  type: dict
+  sample: {"server": "https://10.77.0.10:16443", "ca": "-----BEGIN CERTIFICATE-----\n..."}
 """
 
 import grp
@@ -229,6 +247,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
+from ansible_collections.onprem.microk8s.plugins.module_utils import _kubeconfig as kubeconfigs
 from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
 from ansible_collections.onprem.microk8s.plugins.module_utils._ctr import DEFAULT_NAMESPACE, Ctr
 from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
@@ -400,6 +419,18 @@ def kubectl_gets(runner, gets, installed):
     return results
 
 
+def api_server(runner, installed, server_host):
+    """{server, ca} of `microk8s config`'s kubeconfig, pointed at `server_host`; None when it printed none. Its
+    output holds the admin credential: only the cluster's address and CA leave this function, never in an error."""
+    if not installed:
+        return None
+    try:
+        rc, out, _err = runner.run(["config"], check=False)
+    except Microk8sError:
+        return None
+    return kubeconfigs.public_part(out, server_host) if rc == 0 else None
+
+
 def read(module):
     runner = Microk8sRunner(module, timeout=60)
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
@@ -426,6 +457,8 @@ def read(module):
     result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
     result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
     result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], "microk8s" in snaps)
+    wanted = module.params["api_server"]
+    result["api_server"] = api_server(runner, "microk8s" in snaps, module.params["api_server_host"]) if wanted else None
     return result
 
 
@@ -444,6 +477,8 @@ def main():
             accounts=dict(type="list", elements="str", default=[]),
             groups=dict(type="list", elements="str", default=[]),
             kubectl=dict(type="list", elements="list", default=[]),
+            api_server=dict(type="bool", default=False),
+            api_server_host=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

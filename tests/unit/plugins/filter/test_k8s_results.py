@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     after_apply,
     all_ready,
@@ -13,6 +16,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     drifted,
     get_args,
     is_ready,
+    listed,
     to_wait_for,
 )
 
@@ -160,3 +164,16 @@ def test_a_missing_object_is_applied_and_a_failed_read_applies_everything():
 def test_a_single_object_printed_without_a_list_is_read_too():
     one = {"args": [], "rc": 0, "stdout": json.dumps(_live(SERVICE)), "stderr": ""}
     assert drift_from([SERVICE], [one])[0]["reason"] == "in sync"
+
+
+def test_listed_gives_what_a_read_printed_and_refuses_a_read_that_did_not_answer():
+    assert listed(_read([_live(SERVICE), _live(DEPLOYMENT)])) == [_live(SERVICE), _live(DEPLOYMENT)]
+    assert listed({"args": [], "rc": 0, "stdout": json.dumps(_live(SERVICE)), "stderr": ""}) == [_live(SERVICE)]
+    assert listed(_read([])) == []
+    refused = {"args": ["namespaces"], "rc": 1, "stdout": "", "stderr": "The connection to the server was refused"}
+    with pytest.raises(AnsibleFilterError, match=r"get namespaces failed .*refused"):
+        listed(refused)
+    with pytest.raises(AnsibleFilterError, match="no JSON"):
+        listed({"args": [], "rc": 0, "stdout": "{not json", "stderr": ""})
+    with pytest.raises(AnsibleFilterError):
+        listed({"args": ["namespaces"], "rc": None, "stdout": "", "stderr": ""})  # MicroK8s not installed

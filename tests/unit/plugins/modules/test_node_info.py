@@ -230,3 +230,57 @@ def test_kubectl_gets_without_microk8s_run_nothing(tmp_path):
         [Call(["snap", "list"], 0, SNAP_LIST.splitlines()[0] + "\n"), Call(["snap", "get", "system", "refresh.hold"])],
     )
     assert out.result["kubectl"] == [{"args": ["storageclasses"], "rc": None, "stdout": "", "stderr": ""}]
+
+
+ADMIN_KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUNBCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K
+    server: https://10.77.0.11:16443
+  name: microk8s-cluster
+contexts:
+- context: {cluster: microk8s-cluster, user: admin}
+  name: microk8s
+current-context: microk8s
+kind: Config
+users:
+- name: admin
+  user:
+    client-certificate-data: Q0VSVA==
+    client-key-data: S0VZLXNlY3JldA==
+"""
+
+
+@pytest.mark.parametrize(
+    ("host", "server"), [("", "https://10.77.0.11:16443"), ("10.77.0.10", "https://10.77.0.10:16443")]
+)
+def test_api_server_is_the_admin_kubeconfigs_address_and_ca_without_its_credential(tmp_path, host, server):
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "api_server": True, "api_server_host": host},
+        [*READS, Call(["microk8s", "config"], 0, ADMIN_KUBECONFIG)],
+    )
+    assert out.result["api_server"] == {
+        "server": server,
+        "ca": "-----BEGIN CERTIFICATE-----\nMIICA\n-----END CERTIFICATE-----\n",
+    }
+    printed = repr(out.result)
+    assert "S0VZLXNlY3JldA==" not in printed and "KEY-secret" not in printed and "Q0VSVA==" not in printed
+
+
+def test_api_server_is_null_when_microk8s_config_prints_no_kubeconfig(tmp_path):
+    """A worker's `microk8s config` prints a pointer to the control plane, rc 0 (the contract): no address from it."""
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "api_server": True},
+        [
+            *READS,
+            Call(
+                ["microk8s", "config"],
+                0,
+                "This MicroK8s deployment is acting as a node in a cluster."
+                " Please use the microk8s config on the master.\n",
+            ),
+        ],
+    )
+    assert not out.failed and out.result["api_server"] is None
