@@ -185,7 +185,12 @@ def test_build_rerun_check_and_revoke(cluster, tmp_path):
     probe = {"ingressClassName": "public", "rules": [{"host": "p.home.arpa"}]}
     api.client.create("ingresses", {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                                     "metadata": {"name": "probe", "namespace": "default"}, "spec": probe})  # fmt: skip
-    ingressstatus.sync(api.client)
+    # the fixture's controller loop publishes the address (a direct sync here raced it: 409 Conflict)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        (api.client.get("ingresses", "probe", "default").get("status") or {}).get("loadBalancer", {}).get("ingress")
+    ):
+        time.sleep(0.3)
     assert api.client.get("ingresses", "probe", "default")["status"]["loadBalancer"]["ingress"] == [
         {"ip": "10.77.0.250"}
     ]
