@@ -24,13 +24,15 @@ def pointed_at(text: str, server_host: str) -> str:
 
 
 def public_part(text: str, server_host: str) -> dict | None:
-    """{server, ca (PEM)} of the kubeconfig's first cluster, its server pointed at `server_host` as the admin
-    kubeconfig is; None when the text is no kubeconfig. Nothing of its user (the credential) is read."""
+    """{server, ca_data} of the kubeconfig's first cluster, its server pointed at `server_host` as the admin
+    kubeconfig is; None when the text is no kubeconfig. Nothing of its user (the credential) is read. The CA stays
+    base64 as the kubeconfig carries it: no PEM in a -vvv log, where a certificate is taken for a leak."""
     if not is_kubeconfig(text or ""):
         return None
     server, ca_data = SERVER_URL.search(pointed_at(text, server_host)), CA_DATA.search(text)
+    ca = ca_data.group(1) if ca_data else ""
     try:
-        ca = base64.b64decode(ca_data.group(1)).decode() if ca_data else ""
+        base64.b64decode(ca, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         ca = ""
-    return {"server": server.group(1) if server else "", "ca": ca}
+    return {"server": server.group(1) if server else "", "ca_data": ca}

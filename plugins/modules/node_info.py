@@ -228,11 +228,12 @@ kubectl:
   sample: [{"args": ["storageclasses"], "rc": 0, "stdout": "{\"items\": []}", "stderr": ""}]
 api_server:
   description:
-    - With O(api_server=true) on a control-plane node - the server URL and the CA (PEM) of the admin kubeconfig.
+    - With O(api_server=true) on a control-plane node - the server URL and the CA of the admin kubeconfig (C(ca_data),
+      base64 as in its C(certificate-authority-data)).
     - Null otherwise, and when C(microk8s config) printed no kubeconfig (MicroK8s missing, stopped or a worker).
   returned: always
   type: dict
-  sample: {"server": "https://10.77.0.10:16443", "ca": "-----BEGIN CERTIFICATE-----\n..."}
+  sample: {"server": "https://10.77.0.10:16443", "ca_data": "LS0tLS1CRUdJTi..."}
 """
 
 import grp
