@@ -78,6 +78,8 @@ options:
       - Argument lists for C(microk8s kubectl get), each run with C(-o json) when MicroK8s is installed; see
         RV(kubectl).
       - A read of the cluster in the same call as the node's, so a role plans from one answer. Never name Secrets.
+      - Up to four gets run at the same time (and C(microk8s config) for O(api_server) beside them); the results keep
+        the order of the lists.
     type: list
     elements: list
     default: []
@@ -244,6 +246,7 @@ import pwd
 import socket
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -259,6 +262,7 @@ from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
 
 #: Files larger than this are reported without their content (the sha1 still compares them).
 MAX_CONTENT = 65536
+PARALLEL_GETS = 4  # `microk8s kubectl get` runs at once in one read
 
 
 def staging_entries(path):
@@ -410,18 +414,24 @@ def group_entry(name):
     return {"gid": entry.gr_gid, "members": list(entry.gr_mem)}
 
 
-def kubectl_gets(runner, gets, installed):
-    """`microk8s kubectl get ARGS -o json` per argument list: {args, rc, stdout, stderr}; rc null without MicroK8s."""
-    results = []
-    for args in gets:
+def kubectl_gets(runner, gets, installed, workers=PARALLEL_GETS):
+    """`microk8s kubectl get ARGS -o json` per argument list, up to `workers` side by side (kubectl's start-up is most
+    of each get, and the API server answers them in parallel): {args, rc, stdout, stderr} in the order asked; rc
+    null without MicroK8s. A get that runs out of time raises, as one run alone would."""
+
+    def get(args):
         argv = ["kubectl", "get", *map(str, args), "-o", "json"]
         rc, out, err = runner.run(argv, check=False) if installed else (None, "", "")
-        results.append({"args": args, "rc": rc, "stdout": out, "stderr": err})
-    return results
+        return {"args": args, "rc": rc, "stdout": out, "stderr": err}
+
+    if not installed or len(gets) < 2:
+        return [get(args) for args in gets]
+    with ThreadPoolExecutor(max_workers=min(workers, len(gets))) as pool:
+        return list(pool.map(get, gets))
 
 
 def api_server(runner, installed, server_host):
-    """{server, ca} of `microk8s config`'s kubeconfig, pointed at `server_host`; None when it printed none. Its
+    """{server, ca_data} of `microk8s config`'s kubeconfig, pointed at `server_host`; None when it printed none. Its
     output holds the admin credential: only the cluster's address and CA leave this function, never in an error."""
     if not installed:
         return None
@@ -457,9 +467,13 @@ def read(module):
     result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
     result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
     result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
-    result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], "microk8s" in snaps)
+    installed = "microk8s" in snaps
     wanted = module.params["api_server"]
-    result["api_server"] = api_server(runner, "microk8s" in snaps, module.params["api_server_host"]) if wanted else None
+    # `microk8s config` runs beside the gets: two independent reads of the API's side of the node
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        server = beside.submit(api_server, runner, installed and wanted, module.params["api_server_host"])
+        result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], installed)
+        result["api_server"] = server.result()
     return result
 
 

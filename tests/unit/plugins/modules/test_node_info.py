@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import threading
 
 import pytest
 
@@ -221,6 +223,31 @@ def test_kubectl_gets_in_the_same_read_with_their_exit_codes(tmp_path):
     first, second = out.result["kubectl"]
     assert first == {"args": ["storageclasses"], "rc": 0, "stdout": '{"items": []}', "stderr": ""}
     assert second["rc"] == 1 and "resource type" in second["stderr"]
+
+
+class _GetsMeetingRunner:
+    """A runner whose gets return only once `together` of them run at the same time (a serial read times out)."""
+
+    def __init__(self, together, timeout=5):
+        self.meeting = threading.Barrier(together, timeout=timeout)
+
+    def run(self, argv, check=True):
+        self.meeting.wait()
+        return 0, json.dumps({"kind": "List", "asked": argv[2]}), ""
+
+
+def test_kubectl_gets_run_side_by_side_and_answer_in_the_order_asked():
+    gets = [["namespaces"], ["pods", "-n", "a"], ["services", "-n", "b"], ["secrets", "-n", "c"]]
+    results = node_info.kubectl_gets(_GetsMeetingRunner(together=4), gets, installed=True)
+    assert [r["args"] for r in results] == gets
+    assert [json.loads(r["stdout"])["asked"] for r in results] == ["namespaces", "pods", "services", "secrets"]
+    assert all(r["rc"] == 0 for r in results)
+
+
+def test_kubectl_gets_run_at_most_the_set_number_at_once():
+    gets = [["namespaces"], ["pods"], ["services"], ["secrets"]]
+    with pytest.raises(threading.BrokenBarrierError):  # 3 never meet when only 2 run at once
+        node_info.kubectl_gets(_GetsMeetingRunner(together=3, timeout=0.5), gets, installed=True, workers=2)
 
 
 def test_kubectl_gets_without_microk8s_run_nothing(tmp_path):
