@@ -33,6 +33,9 @@ class Csi:
         self.client, self.node_name, self.root, self.port = client, node_name, Path(kubelet_root).absolute(), port
         self.starting: dict[str, subprocess.Popen] = {}  # mount target -> nexus process
         self.in_use: list[str] | None = None
+        # PV name -> its volumesInUse name, or None for a PV that is not CSI (a PV's source never changes): the
+        # kubelet reads PVs from its informer cache, not from the API server on every round
+        self.unique_names: dict[str, str | None] = {}
 
     def target(self, pod_uid: str, pv_name: str) -> Path:
         return self.root / "pods" / pod_uid / "volumes" / "kubernetes.io~csi" / pv_name / "mount"
@@ -97,7 +100,7 @@ class Csi:
 
     def report(self) -> None:
         """node.status.volumesInUse: the CSI volumes mounted here for pods (patched when it changes)."""
-        used = set()
+        mounted = set()
         for point in mount_points():
             target = Path(point)
             if (
@@ -105,9 +108,13 @@ class Csi:
                 and target.parent.parent.name == "kubernetes.io~csi"
                 and target.is_relative_to(self.root / "pods")
             ):
-                pv = self.client.get("persistentvolumes", target.parent.name)
-                if pv and (pv.get("spec") or {}).get("csi"):
-                    used.add(unique_name(pv))
+                mounted.add(target.parent.name)
+        self.unique_names = {name: known for name, known in self.unique_names.items() if name in mounted}
+        for name in mounted - set(self.unique_names):
+            pv = self.client.get("persistentvolumes", name)
+            if pv:  # a PV not found yet is asked for again next round
+                self.unique_names[name] = unique_name(pv) if (pv.get("spec") or {}).get("csi") else None
+        used = {known for known in self.unique_names.values() if known}
         if sorted(used) != self.in_use:
             body = {"status": {"volumesInUse": sorted(used) or None}}
             self.client.patch("nodes", self.node_name, body, subresource="status")
