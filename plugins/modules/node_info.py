@@ -468,12 +468,15 @@ def read(module):
     result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
     result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
     installed = "microk8s" in snaps
-    wanted = module.params["api_server"]
-    # `microk8s config` runs beside the gets: two independent reads of the API's side of the node
+    # `microk8s config`, when asked for, runs beside the gets: two independent reads of the API's side of the node
     with ThreadPoolExecutor(max_workers=1) as beside:
-        server = beside.submit(api_server, runner, installed and wanted, module.params["api_server_host"])
+        server = (
+            beside.submit(api_server, runner, installed, module.params["api_server_host"])
+            if module.params["api_server"]
+            else None
+        )
         result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], installed)
-        result["api_server"] = server.result()
+        result["api_server"] = server.result() if server else None
     return result
 
 

@@ -237,15 +237,15 @@ class _GetsMeetingRunner:
 
 
 def test_kubectl_gets_run_side_by_side_and_answer_in_the_order_asked():
-    gets = [["namespaces"], ["pods", "-n", "a"], ["services", "-n", "b"], ["secrets", "-n", "c"]]
+    gets = [["namespaces"], ["pods", "-n", "a"], ["services", "-n", "b"], ["configmaps", "-n", "c"]]
     results = node_info.kubectl_gets(_GetsMeetingRunner(together=4), gets, installed=True)
     assert [r["args"] for r in results] == gets
-    assert [json.loads(r["stdout"])["asked"] for r in results] == ["namespaces", "pods", "services", "secrets"]
+    assert [json.loads(r["stdout"])["asked"] for r in results] == ["namespaces", "pods", "services", "configmaps"]
     assert all(r["rc"] == 0 for r in results)
 
 
 def test_kubectl_gets_run_at_most_the_set_number_at_once():
-    gets = [["namespaces"], ["pods"], ["services"], ["secrets"]]
+    gets = [["namespaces"], ["pods"], ["services"], ["configmaps"]]
     with pytest.raises(threading.BrokenBarrierError):  # 3 never meet when only 2 run at once
         node_info.kubectl_gets(_GetsMeetingRunner(together=3, timeout=0.5), gets, installed=True, workers=2)
 
