@@ -119,11 +119,36 @@ def drift_from(definitions, reads):
     """k8s_drift's entries (see the lookup) from node_info's `kubectl` results of get_args(definitions): an object
     the reads did not print is missing when every read answered, else unreadable; either way it is applied."""
     found, answered = _live_objects(reads)
+    return _drift(definitions, lambda definition: found.get(_key(definition)), "missing" if answered else "unreadable")
+
+
+def drift_against(definitions, objects):
+    """k8s_drift's entries from live objects already read (e.g. kubernetes.core.k8s's lookup of one kind in a
+    namespace, whose list items carry no kind or apiVersion: such an item is taken as the definition's kind, matched
+    by namespace and name); a definition none of them is counts as missing."""
+    found = {}
+    for obj in objects or []:
+        metadata = obj.get("metadata") or {}
+        found[(obj.get("kind"), metadata.get("namespace") or "", metadata.get("name"))] = obj
+
+    def live_of(definition):
+        who = identity(definition)
+        where = (who["namespace"] or "", who["name"])
+        listed_item = found.get((None, *where))
+        if listed_item is not None:
+            listed_item = {"apiVersion": definition.get("apiVersion"), "kind": who["kind"], **listed_item}
+        return found.get((who["kind"], *where)) or listed_item
+
+    return _drift(definitions, live_of, "missing")
+
+
+def _drift(definitions, live_of, reason_when_absent):
+    """A drift entry per definition, compared with live_of(definition) (None: absent, applied for that reason)."""
     entries = []
     for definition in definitions or []:
-        live = found.get(_key(definition))
+        live = live_of(definition)
         if live is None:
-            entries.append(drift_entry(definition, reason="missing" if answered else "unreadable"))
+            entries.append(drift_entry(definition, reason=reason_when_absent))
         else:
             entries.append(drift_entry(definition, live))
     return entries
@@ -160,5 +185,6 @@ class FilterModule:
             "k8s_after_apply": after_apply,
             "k8s_get_args": get_args,
             "k8s_drift_from": drift_from,
+            "k8s_drift_against": drift_against,
             "k8s_listed": listed,
         }

@@ -74,11 +74,12 @@ def changed(run):
     return sum((run.stats or {}).get("changed", {}).values())
 
 
-def tasks_run_per_host(run):
-    """Tasks each host ran (ok, changed or failed; skipped ones not counted) in a run."""
+def tasks_per_host(run, events=("runner_on_ok", "runner_on_failed")):
+    """How many tasks each host reported with one of these events in a run (by default the tasks it ran: ok, changed
+    or failed; skipped ones not counted)."""
     counts = {}
     for event in run.events:
-        if event.get("event") in ("runner_on_ok", "runner_on_failed"):
+        if event.get("event") in events:
             host = event["event_data"].get("host")
             counts[host] = counts.get(host, 0) + 1
     return counts

@@ -12,6 +12,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     after_apply,
     all_ready,
     applied,
+    drift_against,
     drift_from,
     drifted,
     get_args,
@@ -159,6 +160,27 @@ def test_a_missing_object_is_applied_and_a_failed_read_applies_everything():
     assert [e["drifted"] for e in drift_from([DEPLOYMENT], [no_microk8s])] == [True]
     garbled = {"args": [], "rc": 0, "stdout": "{not json", "stderr": ""}
     assert [e["reason"] for e in drift_from([DEPLOYMENT], [garbled])] == ["unreadable"]
+
+
+def test_objects_already_read_are_compared_and_list_items_without_kind_take_the_definitions():
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "auth", "namespace": "devices", "labels": {"app": "x"}},
+        "data": {"ca.crt": "QQ=="},
+    }
+    as_listed = {key: value for key, value in _live(secret).items() if key not in ("kind", "apiVersion")}
+    assert [e["reason"] for e in drift_against([secret], [as_listed])] == ["in sync"]
+    assert [e["reason"] for e in drift_against([secret], [_live(secret)])] == ["in sync"]
+    relabelled = {**as_listed, "metadata": {**as_listed["metadata"], "labels": {"app": "someone-else"}}}
+    assert [e["reason"] for e in drift_against([secret], [relabelled])] == ["differs"]
+    other_data = {**as_listed, "data": {"ca.crt": "Qg=="}}
+    assert drifted(drift_against([secret], [other_data])) == [secret]
+    elsewhere = {**as_listed, "metadata": {**as_listed["metadata"], "namespace": "default"}}
+    other_kind = {**_live(secret), "kind": "ConfigMap"}
+    assert [e["reason"] for e in drift_against([secret], [elsewhere, other_kind])] == ["missing"]
+    assert [e["reason"] for e in drift_against([secret], [])] == ["missing"]
 
 
 def test_a_single_object_printed_without_a_list_is_read_too():
