@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 from conftest import changed, failure_messages, node, site, tasks_per_host
 
 TOKENS = "/var/snap/microk8s/current/credentials/cluster-tokens.txt"
@@ -109,6 +110,21 @@ def test_converged_lab_is_idempotent(lab, tmp_path):
     assert max(tasks.values()) <= NOOP_TASKS_PER_NODE, tasks
     # a step skipped one by one costs about as much as a quick one run: whole blocks are skipped as one include
     assert skipped[bootstrap] <= NOOP_SKIPPED_BOOTSTRAP, skipped
+
+
+def test_a_vip_run_limited_to_one_control_plane_node_keeps_every_peer(lab, tmp_path):
+    """`--tags api_vip --limit <node>` (the tag skips site.yml's whole-cluster check): keepalived there keeps every
+    other control-plane node as a unicast peer, nothing changes and exactly one node holds the VIP. Before the fix
+    the limited run rewrote the peer list with the limited nodes only: a node hearing no peer takes the VIP too."""
+    masters = list(lab["all"]["children"]["masters"]["hosts"])
+    conf = "/etc/keepalived/keepalived.conf"
+    if len(masters) < 2 or node(masters[1], "test", "-e", conf, check=False).returncode != 0:
+        pytest.skip("no API VIP in this lab (MicroK8s before 1.22)")
+    run, _log = site(tmp_path, cmdline=f"--tags api_vip --limit {masters[1]}")
+    assert run.rc == 0, failure_messages(run)
+    assert changed(run) == 0
+    peers = node(masters[1], "cat", conf).stdout.split("unicast_peer {")[1].split("}")[0].split()
+    assert len(peers) == len(masters) - 1, peers
 
 
 def test_every_node_installed_offline_tracks_the_inventory_channel(lab):
