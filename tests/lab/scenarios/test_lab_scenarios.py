@@ -127,6 +127,22 @@ def test_a_vip_run_limited_to_one_control_plane_node_keeps_every_peer(lab, tmp_p
     assert len(peers) == len(masters) - 1, peers
 
 
+def test_the_cluster_tag_alone_and_limited_to_one_node_changes_nothing_and_mints_no_token(lab, tmp_path):
+    """`--tags cluster` skips microk8s_node (and its facts): ha_join asks the nodes for their host names itself (it
+    failed on the missing facts). With `--limit <node>` too, the nodes outside the run are not taken for joiners:
+    before, a single-use join token was minted on the bootstrap node for each of them (left valid until its TTL)."""
+    nodes = [
+        *lab["all"]["children"]["masters"]["hosts"],
+        *((lab["all"]["children"].get("workers") or {}).get("hosts") or {}),
+    ]
+    for cmdline in ("--tags cluster", f"--tags cluster --limit {nodes[-1]}"):
+        before = _tokens()
+        run, _log = site(tmp_path, cmdline=cmdline)
+        assert run.rc == 0, (cmdline, failure_messages(run))
+        assert changed(run) == 0, cmdline
+        assert _tokens() == before, cmdline
+
+
 def test_every_node_installed_offline_tracks_the_inventory_channel(lab):
     """A snap installed from a file tracks no channel (Tracking -): snapd would refresh an asserted one from
     latest/stable once online, and store-based tools would see a channel change. site.yml switches it (no download)."""
