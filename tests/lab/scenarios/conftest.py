@@ -48,15 +48,16 @@ def node(name, *argv, check=True, timeout=120):
     return done
 
 
-def site(tmp_path, verbosity=0, playbook="site.yml", extravars=None, cmdline=None):
-    """Run a playbook against the lab; return (runner, full stdout text). cmdline: e.g. "--check", "--limit node4"."""
+def site(tmp_path, verbosity=0, playbook="site.yml", extravars=None, cmdline=None, inventory=INVENTORY):
+    """Run a playbook against the lab; return (runner, full stdout text). cmdline: e.g. "--check", "--limit node4".
+    inventory: another inventory directory (a changed copy of the lab's)."""
     data = tmp_path / ("runner-%d" % len(list(tmp_path.iterdir())))
     data.mkdir()
     run = ansible_runner.run(
         private_data_dir=str(data),
         project_dir=str(REPO),
         playbook=playbook,
-        inventory=str(INVENTORY),
+        inventory=str(inventory),
         verbosity=verbosity,
         extravars=extravars or {},
         cmdline=cmdline,
