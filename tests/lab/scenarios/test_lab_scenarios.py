@@ -129,6 +129,8 @@ def test_a_vip_run_limited_to_one_control_plane_node_keeps_every_peer(lab, tmp_p
     assert changed(run) == 0
     peers = node(masters[1], "cat", conf).stdout.split("unicast_peer {")[1].split("}")[0].split()
     assert len(peers) == len(masters) - 1, peers
+    hosts = lab["all"]["children"]["masters"]["hosts"]
+    assert sorted(peers) == sorted(hosts[name]["ansible_host"] for name in masters if name != masters[1]), peers
 
 
 def test_a_vip_run_limited_to_one_node_stops_by_name_when_another_control_plane_node_is_silent(lab, tmp_path):
