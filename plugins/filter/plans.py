@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
-
 
 def _bare(name):
     return str(name).rsplit("/", 1)[-1]
@@ -69,6 +67,11 @@ def lineinfile_pending(items, contents):
 def image_archive(path):
     """What an image archive on the controller holds: {format, compression, images: [{ref, digest, config}]} (the
     identity ctr_image_import compares: the manifest or index digest of an OCI archive, the image ID otherwise)."""
+    # Imported here, not at the top: Ansible imports every filter file of the collection in each task's worker
+    # process to find one filter by name, and the archive readers' imports (tarfile, lzma, bz2) are most of this
+    # file's import time. Only the hello_app and inference roles' archive reads need them.
+    from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
+
     try:
         return archives.read_archive(path)
     except archives.ArchiveError as exc:
