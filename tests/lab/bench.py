@@ -10,8 +10,10 @@ tuned lab.
 
 Prints, per lab size: wall time of the first converge and the median of the no-op re-runs (of every play the lab's
 inventory enables, then of the core alone: nodes, HA cluster, addons, hello), time per play (phase),
-tasks per host on the no-op path (run: ok/changed/failed; skipped apart), the machine's load average, and the
-double's simulated waits (its `join_wait` and `addon_delay` settings) apart from orchestration time; then the ratio
+tasks per host on the no-op path (run: ok/changed/failed; skipped apart), the machine's load average, the CPU the
+run cost (the whole machine's busy CPU-seconds, the controller's share: ansible-playbook, its workers and ssh
+clients; the rest is the nodes' side and the lab's idle cost) and how many of the machine's cores that kept busy, and
+the double's simulated waits (its `join_wait` and `addon_delay` settings) apart from orchestration time; then the ratio
 of the 8-node to the 4-node re-run. Aims (issue 8): a no-op re-run of 4 nodes <= 12 s on an idle machine, <= 15
 tasks per host, 8 nodes <= 1.3 x 4 nodes.
 The soak (4 nodes, profile 1.32, LAB_FAILOVER_PROFILE=tuned, no node touched) reads every node's Ready condition
@@ -26,6 +28,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,14 +46,40 @@ RUN_EVENTS = ("runner_on_ok", "runner_on_failed")
 BEYOND_CORE = "api_vip,failover_profile,cluster_access,tls_ingress,cluster_names,storage,inference_service"
 
 
+def machine_busy_seconds(stat="/proc/stat"):
+    """CPU-seconds the whole machine (host and lab containers) has spent busy since boot: /proc/stat's first line,
+    every column but idle and iowait."""
+    with open(stat) as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    return (sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """User + system CPU-seconds of this process's waited-for children (ansible-playbook and its descendants)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_figure(run):
+    """One line: the run's busy CPU-seconds, the controller's share, and cores kept busy on average."""
+    return "cpu: %.1f cpu-s on the machine, %.1f of them the controller; %.1f of %d cores busy on average" % (
+        run["cpu"],
+        run["controller_cpu"],
+        run["cpu"] / run["wall"] if run["wall"] else 0.0,
+        os.cpu_count() or 1,
+    )
+
+
 def converge(label, project=REPO, env=None, skip_tags=None):
     """Run site.yml through ansible-runner (`skip_tags`: plays left out); return a dict of wall seconds, per-play
-    seconds, tasks run and skipped per host, the changed count and the load average at the start."""
+    seconds, tasks run and skipped per host, the changed count, the load average at the start and the CPU spent
+    (machine and controller, see cpu_figure)."""
     data = REPO / "build" / "bench" / label
     data.mkdir(parents=True, exist_ok=True)
     plays, run, skipped, current, started = {}, {}, {}, None, time.monotonic()
     play_started = started
     load = os.getloadavg()[0]
+    busy_before, children_before = machine_busy_seconds(), children_cpu_seconds()
 
     def on_event(event):
         nonlocal current, play_started
@@ -76,12 +105,22 @@ def converge(label, project=REPO, env=None, skip_tags=None):
         **({"skip_tags": skip_tags} if skip_tags else {}),
     )
     wall = time.monotonic() - started
+    cpu, controller_cpu = machine_busy_seconds() - busy_before, children_cpu_seconds() - children_before
     if current:
         plays[current] = plays.get(current, 0.0) + time.monotonic() - play_started
     if result.rc != 0:
         raise SystemExit("site.yml failed during %s (rc %s): see %s" % (label, result.rc, data))
     changed = sum((result.stats or {}).get("changed", {}).values())
-    return {"wall": wall, "plays": plays, "run": run, "skipped": skipped, "changed": changed, "load": load}
+    return {
+        "wall": wall,
+        "plays": plays,
+        "run": run,
+        "skipped": skipped,
+        "changed": changed,
+        "load": load,
+        "cpu": cpu,
+        "controller_cpu": controller_cpu,
+    }
 
 
 def simulated_waits(nodes, settings):
@@ -113,6 +152,7 @@ def report_reruns(nodes, reruns, scope="every play of the lab's inventory"):
         print("    %-50s %7.1f s" % (play, seconds))
     print("  no-op tasks per host, run: %s" % per_host(middle["run"]))
     print("  no-op tasks per host, skipped: %s" % per_host(middle["skipped"]))
+    print("  no-op %s" % cpu_figure(middle))
     print("  (aims: <= 12 s for 4 nodes on an idle machine, <= 15 tasks run per host)")
     return median
 
@@ -135,6 +175,7 @@ def report_first(nodes, first, settings):
     for play, seconds in first["plays"].items():
         print("    %-50s %7.1f s" % (play, seconds))
     print("  tasks per host (first run, changed=%d): %s" % (first["changed"], per_host(first["run"])))
+    print("  first converge %s" % cpu_figure(first))
 
 
 SOAK_NODES, SOAK_PROFILE = 4, "1.32"

@@ -82,3 +82,17 @@ def test_a_quiet_lab_reports_no_false_not_ready(scripted, capsys):
     out = capsys.readouterr().out
     assert "false NotReady: 0 (none)" in out
     assert "timings: node-monitor grace period 10s, node Lease 8 s" in out
+
+
+def test_machine_busy_seconds_counts_every_column_but_idle_and_iowait(tmp_path, monkeypatch):
+    # user nice system idle iowait irq softirq steal: busy 100+5+50+3+2+1 = 161 ticks
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 50 9000 400 3 2 1 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    monkeypatch.setattr(bench.os, "sysconf", lambda name: 100)
+    assert bench.machine_busy_seconds(str(stat)) == pytest.approx(1.61)
+
+
+def test_the_cpu_figure_says_how_many_cores_the_run_kept_busy(monkeypatch):
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    line = bench.cpu_figure({"cpu": 33.0, "controller_cpu": 15.5, "wall": 20.0})
+    assert line == "cpu: 33.0 cpu-s on the machine, 15.5 of them the controller; 1.6 of 2 cores busy on average"
