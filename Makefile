@@ -25,7 +25,7 @@ help:
 	@echo "make lint          ruff check/format, yamllint, ansible-lint (production), antsibull-changelog lint, shellcheck"
 	@echo "make sanity        ansible-test sanity on a copy under build/ansible_collections/onprem/microk8s"
 	@echo "make units         ansible-test units (tests/unit) on the same copy"
-	@echo "make pytest        plain pytest: tests/unit, the lab double tests, tests/ci (fast)"
+	@echo "make pytest        plain pytest, one directory at a time: the double, the lab kit, tests/ci, tests/device (tests/unit: make units)"
 	@echo "make runner        playbooks through ansible-runner on this machine (syntax, preflight refusals)"
 	@echo "make runner-tls-api  tls_ingress against the double's in-memory API server, no LXD (about 3 min; not in make test)"
 	@echo "make double-test   the lab double's contract suite (tests/lab/double/tests)"
@@ -98,8 +98,12 @@ units: venv get-pip collection-copy
 		cd $(COPY) && ansible-test units --venv --requirements --python $(CONTROLLER_PYTHON) --color no; \
 	else echo "units: tests/unit does not exist yet"; fi
 
+# One pytest process per test directory: each has a conftest.py its tests import as `conftest`, which one process
+# would load only once (the second directory's tests then fail to import their helpers). tests/unit runs under
+# ansible-test (make units): two of its modules share a file name, and a module's warnings are per process there.
+PYTEST_DIRS := tests/lab/double/tests tests/lab/tests tests/ci tests/device
 pytest: venv
-	python -m pytest
+	status=0; for dir in $(PYTEST_DIRS); do python -m pytest -q $$dir || status=1; done; exit $$status
 
 # Timing tests of a suite this size meet an occasional scheduling stall on a loaded 2-core machine: a failed test is
 # run once more (a broken behaviour fails twice), and each retried test is named in the log and the closing summary.
