@@ -55,7 +55,8 @@ def machine_busy_seconds(stat="/proc/stat"):
 
 
 def children_cpu_seconds():
-    """User + system CPU-seconds of this process's waited-for children (ansible-playbook and its descendants)."""
+    """User + system CPU-seconds of this process's waited-for children (ansible-playbook and its descendants; ssh's
+    persistent ControlMaster detaches itself, so its share counts with the rest of the machine)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
