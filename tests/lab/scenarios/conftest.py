@@ -38,10 +38,10 @@ def lab():
     return hosts
 
 
-def node(name, *argv, check=True, timeout=120):
-    """Run a command in a lab container (as its root)."""
+def node(name, *argv, check=True, timeout=120, input=None):
+    """Run a command in a lab container (as its root); `input`: text for its stdin."""
     done = subprocess.run(
-        ["lxc", "exec", name, "--", *argv], capture_output=True, text=True, timeout=timeout, check=False
+        ["lxc", "exec", name, "--", *argv], input=input, capture_output=True, text=True, timeout=timeout, check=False
     )
     if check and done.returncode != 0:
         raise AssertionError("%s on %s failed (%s): %s" % (argv, name, done.returncode, done.stderr or done.stdout))

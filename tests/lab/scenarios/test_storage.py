@@ -221,3 +221,52 @@ def test_storage_drill(lab, replicated_class, tmp_path):
         assert not any(t["key"] == "node.kubernetes.io/out-of-service" for t in taints), taints
         ready = _kubectl_json("get", "node", name)["status"]["conditions"]
         assert any(c["type"] == "Ready" and c["status"] == "True" for c in ready), ready
+
+
+GUARDED = """apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: lab-node-local}
+provisioner: microk8s.io/hostpath
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: guarded, namespace: default}
+spec:
+  replicas: 2
+  serviceName: guarded
+  selector: {matchLabels: {app: guarded}}
+  template:
+    metadata: {labels: {app: guarded}}
+    spec:
+      containers: [{name: main, image: hello:local}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      storageClassName: lab-node-local
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"""
+
+
+def test_a_stateful_set_with_replicas_on_node_local_volumes_is_refused_unless_allowed(lab, tmp_path):
+    """The hostpath guard reads the cluster's StatefulSets as MicroK8s serves them: the set's first claim and pod
+    exist (OrderedReady, no provisioner for the class: both Pending), the preflight names it and changes nothing;
+    the opt-in lets the same run through."""
+    node("node1", *KUBECTL, "apply", "-f", "-", input=GUARDED)
+    try:
+        claims = _kubectl_json("get", "pvc", "-n", "default", "-l", "app=guarded")["items"]
+        deadline = time.monotonic() + 60
+        while not claims and time.monotonic() < deadline:  # the StatefulSet controller's first round
+            time.sleep(1)
+            claims = _kubectl_json("get", "pvc", "-n", "default", "-l", "app=guarded")["items"]
+        assert [c["metadata"]["name"] for c in claims] == ["data-guarded-0"], claims
+        message = _refused(*site(tmp_path, playbook="playbooks/storage.yml"))
+        assert "default/guarded (2 replicas, class lab-node-local)" in message, message
+        allowed, log = site(
+            tmp_path, playbook="playbooks/storage.yml", extravars={"storage_allow_hostpath_multi_replica": True}
+        )
+        assert allowed.rc == 0 and changed(allowed) == 0, log[-3000:]
+    finally:
+        node("node1", *KUBECTL, "delete", "statefulset", "guarded", "-n", "default", "--ignore-not-found")
+        node("node1", *KUBECTL, "delete", "pvc", "-n", "default", "-l", "app=guarded", "--ignore-not-found")
+        node("node1", *KUBECTL, "delete", "storageclass", "lab-node-local", "--ignore-not-found")

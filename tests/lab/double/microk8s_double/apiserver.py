@@ -46,6 +46,7 @@ class ApiServer:
             field_validation="Warn" if node.profile.since(25) else None,
             name_label=node.profile.since(21),
             mixed_protocol_lb=kubeargs.apiserver_gate(node, "MixedProtocolLBService"),  # as read at start
+            minor=node.profile.minor,
         )
 
     def route(self, method: str, path: str):

@@ -245,3 +245,26 @@ def test_python_client_reads_a_registered_node_and_cordons_it(api, tmp_path):
     assert node.status.node_info.boot_id and node.status.node_info.machine_id and node.status.node_info.system_uuid
     core.patch_node(api.node.hostname, {"spec": {"unschedulable": True}})
     assert core.read_node(api.node.hostname).spec.unschedulable is True
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_lists_applies_scales_and_prints_stateful_sets(api, tmp_path):
+    config = api.kubeconfig(tmp_path)
+
+    def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", str(config), *args], input=stdin, capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    empty = kubectl("get", "statefulsets", "--all-namespaces")
+    assert empty.returncode == 0 and "No resources found" in empty.stderr
+    manifest = MANIFEST.replace("kind: Deployment", "kind: StatefulSet").replace(
+        "spec:\n  replicas", "spec:\n  serviceName: web\n  replicas"
+    )
+    applied = kubectl("apply", "-f", "-", stdin=manifest)
+    assert applied.stdout == "statefulset.apps/web created\n", applied.stderr
+    assert kubectl("apply", "-f", "-", stdin=manifest).stdout == "statefulset.apps/web unchanged\n"
+    assert kubectl("scale", "sts", "web", "--replicas=3").stdout == "statefulset.apps/web scaled\n"
+    header, row = kubectl("get", "sts", "-o", "wide").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]
+    assert row.split()[:2] == ["web", "0/3"] and row.split()[3:] == ["web", "hello:local"]
+    assert "statefulset.apps/web" in kubectl("get", "all").stdout

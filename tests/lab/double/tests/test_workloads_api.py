@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The workload controllers and kubelets together against the real API server (in-memory datastore, loopback):
 a Deployment comes up spread over the nodes, scales down with graceful deletion, a wrong image stays in
-ErrImagePull, and the pods of a silent node are evicted and replaced elsewhere."""
+ErrImagePull, and the pods of a silent node are evicted and replaced elsewhere; a StatefulSet comes up in order,
+rolls an update and keeps its frozen fields."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api_fixtures import api_server
 from kubelet_fakes import FakeHost, FakeNetwork
 from microk8s_double import kubeargs, nodes
 from microk8s_double.controllers import workloads
+from microk8s_double.kubeclient import ApiError
 from microk8s_double.kubelet.pods import Kubelet
 from microk8s_double.kubelet.runtime import Runtime
 
@@ -140,3 +142,78 @@ def test_pods_of_a_silent_node_are_evicted_and_replaced(cluster):
 
     lost = cluster.until(replaced)
     assert lost[0]["status"]["reason"] == "NodeLost"
+
+
+def stateful_manifest(replicas: int = 2, **spec) -> dict:
+    body = manifest(replicas=replicas)
+    body.update(kind="StatefulSet", metadata={"name": "web", "namespace": "default"})
+    body["spec"].update(serviceName="web", **spec)
+    return body
+
+
+def test_a_stateful_set_comes_up_in_order_and_rolls_an_update_from_the_top(cluster):
+    cluster.client.create("statefulsets", stateful_manifest())
+    stored = cluster.client.get("statefulsets", "web", namespace="default")
+    assert stored["spec"]["podManagementPolicy"] == "OrderedReady"
+    assert stored["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
+    seen = []
+
+    def ready():
+        seen.append(sorted(p["metadata"]["name"] for p in cluster.pods()))
+        return (
+            cluster.client.get("statefulsets", "web", namespace="default").get("status", {}).get("readyReplicas") == 2
+        )
+
+    cluster.until(ready)
+    assert ["web-0"] in seen and ["web-1"] not in seen  # web-0 alone first, never web-1 alone
+    pods = {p["metadata"]["name"]: p for p in cluster.pods()}
+    assert pods["web-1"]["spec"]["hostname"] == "web-1" and pods["web-1"]["spec"]["subdomain"] == "web"
+    cluster.client.patch(
+        "statefulsets",
+        "web",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "hello", "image": "hello:local", "env": [{"name": "V", "value": "2"}]}]
+                    }
+                }
+            }
+        },
+        namespace="default",
+    )
+
+    def rolled():
+        status = cluster.client.get("statefulsets", "web", namespace="default")["status"]
+        done = status.get("updatedReplicas") == status.get("readyReplicas") == 2
+        return done and status["currentRevision"] == status["updateRevision"] and status
+
+    status = cluster.until(rolled, rounds=30)
+    assert {p["metadata"]["labels"]["controller-revision-hash"] for p in cluster.pods()} == {status["updateRevision"]}
+
+
+def test_a_stateful_sets_claim_comes_before_its_pod_and_the_next_pod_waits(cluster):
+    template = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    cluster.client.create("statefulsets", stateful_manifest(volumeClaimTemplates=[template]))
+    for _round in range(5):
+        cluster.round()
+    claims = cluster.client.list("persistentvolumeclaims", namespace="default")
+    assert [c["metadata"]["name"] for c in claims] == ["data-web-0"]  # no class, no provisioner: Pending
+    assert [p["metadata"]["name"] for p in cluster.pods()] == ["web-0"]  # unschedulable, so web-1 waits
+    assert not cluster.pods()[0]["spec"].get("nodeName")
+
+
+def test_a_stateful_set_refuses_other_restart_policies_and_changes_to_frozen_fields(cluster):
+    never = stateful_manifest()
+    never["spec"]["template"]["spec"]["restartPolicy"] = "Never"
+    with pytest.raises(ApiError) as refused:
+        cluster.client.create("statefulsets", never)
+    assert refused.value.status == 422 and 'supported values: "Always"' in str(refused.value)
+    cluster.client.create("statefulsets", stateful_manifest())
+    with pytest.raises(ApiError) as refused:
+        cluster.client.patch("statefulsets", "web", {"spec": {"serviceName": "other"}}, namespace="default")
+    assert refused.value.status == 422 and "updates to statefulset spec for fields other than" in str(refused.value)
+    cluster.client.patch("statefulsets", "web", {"spec": {"replicas": 1}}, namespace="default")  # allowed

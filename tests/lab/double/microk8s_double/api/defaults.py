@@ -13,10 +13,12 @@ POD_DEFAULTS = {
 }
 
 
-def apply(resource: str, obj: dict) -> dict:
+def apply(resource: str, obj: dict, minor: int = 99) -> dict:
     spec = obj.setdefault("spec", {}) if resource in SPEC_DEFAULTS else obj.get("spec")
     if resource in SPEC_DEFAULTS:
         SPEC_DEFAULTS[resource](spec)
+    if resource == "statefulsets" and minor >= 27:  # StatefulSetAutoDeletePVC: beta, on by default, from 1.27
+        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
     if resource == "namespaces":
         obj.setdefault("status", {})["phase"] = obj.get("status", {}).get("phase", "Active")
     if resource == "secrets":
@@ -71,6 +73,23 @@ def deployment(spec: dict) -> None:
     spec.setdefault("progressDeadlineSeconds", 600)
 
 
+def stateful_set(spec: dict) -> None:
+    """SetDefaults_StatefulSet, and the claim templates' volumeMode (SetDefaults_PersistentVolumeClaimSpec)."""
+    replica_set(spec)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    if not strategy.get("type"):  # an empty strategy gets a RollingUpdate with its defaults
+        strategy.update(type="RollingUpdate", rollingUpdate=strategy.get("rollingUpdate") or {})
+    if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+        strategy["rollingUpdate"].setdefault("partition", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    for claim in spec.get("volumeClaimTemplates") or []:
+        claim.setdefault("apiVersion", "v1")
+        claim.setdefault("kind", "PersistentVolumeClaim")
+        claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+        claim.setdefault("status", {}).setdefault("phase", "Pending")
+
+
 def service(spec: dict) -> None:
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -91,5 +110,5 @@ def network_policy(spec: dict) -> None:
             port.setdefault("protocol", "TCP")
 
 
-SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "services": service,
-                 "networkpolicies": network_policy}  # fmt: skip
+SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "statefulsets": stateful_set,
+                 "services": service, "networkpolicies": network_policy}  # fmt: skip

@@ -50,6 +50,11 @@ TYPES = {
     "revisionHistoryLimit paused progressDeadlineSeconds",
     "ReplicaSet": f"{TOP} spec:ReplicaSetSpec status:*",
     "ReplicaSetSpec": "replicas minReadySeconds selector:LabelSelector template:PodTemplateSpec",
+    "StatefulSet": f"{TOP} spec:StatefulSetSpec status:*",
+    "StatefulSetSpec": "replicas selector:LabelSelector template:PodTemplateSpec "
+    "volumeClaimTemplates:[PersistentVolumeClaimTemplate] serviceName podManagementPolicy updateStrategy:* "
+    "revisionHistoryLimit minReadySeconds persistentVolumeClaimRetentionPolicy:* ordinals:*",
+    "PersistentVolumeClaimTemplate": "apiVersion kind metadata:ObjectMeta spec:PersistentVolumeClaimSpec status:*",
     "Service": f"{TOP} spec:ServiceSpec status:*",
     "ServiceSpec": "ports:[ServicePort] selector:{} clusterIP clusterIPs type externalIPs sessionAffinity "
     "loadBalancerIP loadBalancerSourceRanges externalName externalTrafficPolicy healthCheckNodePort "
@@ -88,9 +93,9 @@ TYPES = {
     "PodDisruptionBudgetSpec": "minAvailable maxUnavailable selector:LabelSelector unhealthyPodEvictionPolicy",
 }
 FIELDS = {name: dict(f.partition(":")[::2] for f in text.split()) for name, text in TYPES.items()}
-KINDS = {"Pod", "Deployment", "ReplicaSet", "Service", "ConfigMap", "Secret", "Namespace", "ServiceAccount",
-         "Ingress", "PersistentVolumeClaim", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-         "PodDisruptionBudget", "NetworkPolicy"}  # fmt: skip
+KINDS = {"Pod", "Deployment", "ReplicaSet", "StatefulSet", "Service", "ConfigMap", "Secret", "Namespace",
+         "ServiceAccount", "Ingress", "PersistentVolumeClaim", "Role", "ClusterRole", "RoleBinding",
+         "ClusterRoleBinding", "PodDisruptionBudget", "NetworkPolicy"}  # fmt: skip
 
 
 def prune(kind: str, obj: dict) -> tuple[dict, list[str]]:

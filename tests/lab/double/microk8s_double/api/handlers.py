@@ -134,11 +134,13 @@ class Handlers:
     """`toleration_seconds`: the DefaultTolerationSeconds admission's values, per taint key (kube-apiserver's
     `--default-{not-ready,unreachable}-toleration-seconds`); `field_validation`: the default directive (1.25+: Warn),
     None when the server predates the `fieldValidation` parameter (it is then ignored); `name_label`: namespaces get
-    the `kubernetes.io/metadata.name` label (1.21+, the NamespaceDefaultLabelName gate)."""
+    the `kubernetes.io/metadata.name` label (1.21+, the NamespaceDefaultLabelName gate); `minor`: the Kubernetes
+    minor version, for what differs between releases (which StatefulSet fields may change)."""
 
     def __init__(self, store, toleration_seconds: dict | None = None, field_validation="Warn", name_label=True,
-                 mixed_protocol_lb=True):  # fmt: skip
+                 mixed_protocol_lb=True, minor=99):  # fmt: skip
         self.store = store
+        self.minor = minor
         self.mixed_protocol_lb = mixed_protocol_lb
         self.name_label = name_label
         self.toleration_seconds = toleration_seconds or dict.fromkeys(NODE_TAINTS, 300)
@@ -280,7 +282,7 @@ class Handlers:
         self.label_namespace(resource.name, obj)
         if resource.name == "persistentvolumeclaims":
             self.default_storage_class(obj.setdefault("spec", {}))
-        self.check(target, defaults.apply(resource.name, obj))
+        self.check(target, defaults.apply(resource.name, obj, self.minor))
         named = Target(resource, target.namespace, meta["name"], None)
         if write.dry_run:
             if self.read(named.key()) is not None:
@@ -339,6 +341,8 @@ class Handlers:
         found = validate.errors(target.resource.name, obj)
         if target.resource.name == "services" and not self.mixed_protocol_lb:  # ValidateConditionalService
             found += validate.mixed_protocol_errors(obj, old)
+        if target.resource.name == "statefulsets" and target.subresource is None:
+            found += validate.stateful_set_update_errors(obj, old, self.minor)
         if not found:
             return
         name = obj.get("metadata", {}).get("name", "")
@@ -372,7 +376,7 @@ class Handlers:
             result["status"] = current.get("status", {})
         if resource.name == "services":
             result = service_alloc.patch_allocated_values(result, current)
-        defaults.apply(resource.name, result)
+        defaults.apply(resource.name, result, self.minor)
         self.label_namespace(resource.name, result)
         if resource.generation and result.get("spec") != current.get("spec"):
             meta["generation"] = int(current["metadata"].get("generation", 1)) + 1

@@ -93,6 +93,15 @@ RESOURCES = [
         generation=True,
     ),
     Resource(
+        "statefulsets",
+        "StatefulSet",
+        group="apps",
+        short_names=("sts",),
+        subresources=("status", "scale"),
+        categories=WORKLOAD,
+        generation=True,
+    ),
+    Resource(
         "daemonsets",
         "DaemonSet",
         group="apps",

@@ -151,6 +151,12 @@ def replicaset_counts(obj: dict) -> tuple:
     return obj["spec"].get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0)
 
 
+def stateful_set_row(obj: dict) -> list:
+    """printStatefulSet: ready/desired and age; wide: containers and images (no selector)."""
+    ready = f"{obj.get('status', {}).get('readyReplicas', 0)}/{obj['spec'].get('replicas', 1)}"
+    return [obj["metadata"]["name"], ready, age(obj), *workload_wide(obj)[:2]]
+
+
 def event_row(event: dict) -> list:
     """kubectl's event printer: last seen, type, reason, kind/name, message; wide: subobject, source, first seen,
     count, name."""
@@ -201,6 +207,7 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
     ),
     "deployments": (["Name", "Ready", "Up-to-date", "Available", "Age"], WIDE, workload_row(deployment_counts)),
     "replicasets": (["Name", "Desired", "Current", "Ready", "Age"], WIDE, workload_row(replicaset_counts)),
+    "statefulsets": (["Name", "Ready", "Age"], WIDE[:2], stateful_set_row),
     "services": (["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"], ["Selector"], service_row),
     "endpoints": (["Name", "Endpoints", "Age"], [], lambda o: [o["metadata"]["name"], endpoints_text(o), age(o)]),
     "configmaps": (

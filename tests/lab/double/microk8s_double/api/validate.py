@@ -92,6 +92,45 @@ def controller_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found + pod_spec_errors(spec.get("template", {}).get("spec", {}), "spec.template.spec")
 
 
+def stateful_set_errors(obj: dict) -> list[tuple[str, str, str]]:
+    """ValidateStatefulSet: a controller's checks, and pods that always restart."""
+    found = controller_errors(obj)
+    policy = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
+    if policy != "Always":
+        found.append(
+            (
+                "spec.template.spec.restartPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{policy}": supported values: "Always"',
+            )
+        )
+    return found
+
+
+def stateful_set_mutable(minor: int) -> tuple[str, ...]:
+    """The spec fields an update may change: minReadySeconds from 1.22, persistentVolumeClaimRetentionPolicy from
+    1.23, ordinals from 1.26 (revisionHistoryLimit only after 1.32, past the double's profiles)."""
+    return (
+        ("replicas", *(("ordinals",) if minor >= 26 else ()), "template", "updateStrategy")
+        + (("persistentVolumeClaimRetentionPolicy",) if minor >= 23 else ())
+        + (("minReadySeconds",) if minor >= 22 else ())
+    )
+
+
+def stateful_set_update_errors(obj: dict, old: dict | None, minor: int = 99) -> list[tuple[str, str, str]]:
+    """ValidateStatefulSetUpdate: only some spec fields may change, named in the message as the release names them."""
+    if old is None:
+        return []
+    mutable = stateful_set_mutable(minor)
+    frozen = [{k: v for k, v in (o.get("spec") or {}).items() if k not in mutable} for o in (obj, old)]
+    if frozen[0] == frozen[1]:
+        return []
+    quoted = [f"'{name}'" for name in mutable]
+    listed = ", ".join(quoted[:-1]) + (", and " if minor < 22 else " and ") + quoted[-1]
+    text = f"Forbidden: updates to statefulset spec for fields other than {listed} are forbidden"
+    return [("spec", "FieldValueForbidden", text)]
+
+
 def labels_text(labels: dict) -> str:
     return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
 
@@ -282,5 +321,6 @@ def network_policy_errors(obj: dict) -> list[tuple[str, str, str]]:
 
 
 CHECKS = {"pods": pod_errors, "deployments": controller_errors, "replicasets": controller_errors,
+          "statefulsets": stateful_set_errors,
           "services": service_errors, "networkpolicies": network_policy_errors,
           "certificatesigningrequests": csr_errors}  # fmt: skip

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet is gone
+"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet or StatefulSet is gone
 (background propagation, what `kubectl delete` asks for), and the pod GC's force deletes: pods bound to a node that
 no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then GA in 1.28) terminating pods on a node that
 is not Ready and carries the `node.kubernetes.io/out-of-service` taint (so their volumes detach at once)."""
@@ -35,7 +35,9 @@ def collect(
     pods: list[dict],
     nodes: list[dict],
     minor: int = 99,
+    stateful_sets: list[dict] | None = None,
 ) -> list[Action]:
+    """`stateful_sets`: also delete pods whose StatefulSet is gone (None: callers that do not list them)."""
     actions = []
     deployment_uids = {d["metadata"]["uid"] for d in deployments}
     live_sets = []
@@ -47,9 +49,13 @@ def collect(
             live_sets.append(meta["uid"])
     node_names = {n["metadata"]["name"] for n in nodes}
     down = out_of_service(nodes) if minor >= 26 else set()
+    live_owners = {"ReplicaSet": set(live_sets)}
+    if stateful_sets is not None:
+        live_owners["StatefulSet"] = {s["metadata"]["uid"] for s in stateful_sets}
     for pod in pods:
         meta = pod["metadata"]
-        if owner_kind(pod) == "ReplicaSet" and controller_uid(pod) not in live_sets:
+        owners = live_owners.get(owner_kind(pod) or "")
+        if owners is not None and controller_uid(pod) not in owners:
             actions.append(Action("delete", "pods", meta["namespace"], meta["name"]))
         elif (bound := pod["spec"].get("nodeName")) and (
             bound not in node_names or (meta.get("deletionTimestamp") and bound in down)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The workload controllers' round on the lease holder: one snapshot of deployments, replicasets, pods and nodes,
-then garbage collection, the Deployment and ReplicaSet controllers, the scheduler and the node lifecycle
+then garbage collection, the Deployment, ReplicaSet and StatefulSet controllers, the scheduler and the node lifecycle
 controller, each deciding on that snapshot (what one creates, the next sees a round later, as with informers).
 Timings (node monitor period and grace period, default toleration seconds) come from kubelite's args files
 (kubeargs.py), read when kubelite starts; `forget()` drops the node monitor's clocks when the lease is lost."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..kubeargs import Timings
 from ..kubeclient import KubeClient
-from . import deployment, garbage, nodelifecycle, replicaset, scheduler
+from . import deployment, garbage, nodelifecycle, replicaset, scheduler, statefulset
 from .actions import apply
 from .podutil import in_namespace, now
 
@@ -56,9 +56,9 @@ def all_ready(nodes: list[dict]) -> bool:
 def sync(client: KubeClient, node, timings: Timings) -> None:
     moment = now()
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
-    pods = client.list("pods")
+    stateful_sets, pods = client.list("statefulsets"), client.list("pods")
     nodes = monitor_nodes(client, node, timings, client.list("nodes"))
-    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor)
+    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor, stateful_sets)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}
     replica_sets = [o for o in replica_sets if ("replicasets", *key(o)) not in gone]
@@ -71,9 +71,16 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
-    storage = scheduler.Storage(
-        client.list("persistentvolumeclaims"), client.list("persistentvolumes"), client.list("storageclasses")
-    )
+    claims = client.list("persistentvolumeclaims")
+    for item in stateful_sets:
+        namespace = item["metadata"]["namespace"]
+        apply(
+            client,
+            statefulset.reconcile(
+                item, in_namespace(pods, namespace), in_namespace(claims, namespace), moment, node.profile.minor
+            ),
+        )
+    storage = scheduler.Storage(claims, client.list("persistentvolumes"), client.list("storageclasses"))
     apply(client, scheduler.schedule(pods, nodes, moment, storage))
     tolerations = {
         nodelifecycle.NOT_READY: timings.not_ready_toleration,
