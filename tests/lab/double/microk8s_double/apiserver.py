@@ -22,7 +22,7 @@ from http.server import ThreadingHTTPServer
 
 from . import certs, datastore, kubeargs, wire
 from .addons import DEFAULT_ENABLED, ENABLED_KEY
-from .api import handlers, resources, store
+from .api import handlers, health, resources, store
 from .auth import authn, authz, endpoints, reviews, x509
 from .commands.addon_workloads import coredns_config
 from .node import Node
@@ -52,6 +52,8 @@ class ApiServer:
     def route(self, method: str, path: str):
         if method == "GET" and path == "/openapi/v2":
             return self.guard(lambda request: (200, b""))
+        if method == "GET" and health.parse(path):
+            return self.guard(lambda request: health.answer(request.path, request.query, self.datastore_answers))
         if method == "GET" and (path in ("/version", "/api", "/apis") or self.group_version(path)):
             return self.guard(self.discovery)
         if reviews.parse(path):
@@ -63,6 +65,14 @@ class ApiServer:
         if target is None:  # authorized first: a path the user may not get is a 403, not a 404
             return self.guard(lambda request: (404, {"error": "404 page not found"}))
         return self.guard(lambda request: self.handle(method, target, request))
+
+    def datastore_answers(self) -> bool:
+        """The etcd health check: one read of the datastore."""
+        try:
+            self.handlers.store.execute([{"op": "get", "key": "/registry/health"}])
+        except (datastore.DatastoreError, OSError):
+            return False
+        return True
 
     def handle(self, method: str, target: handlers.Target, request: wire.Request):
         if target.resource.crd and target.resource.crd_name not in self.crds():

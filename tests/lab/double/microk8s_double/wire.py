@@ -77,7 +77,9 @@ def serve(
             request = Request(self, read_body(self.rfile, self.headers))
             route = routes(method, request.path)
             status, body, *extra = route(request) if route else (404, {"error": "404 page not found"})
-            self.reply(status, body, headers=extra[0] if extra else None)
+            headers = extra[0] if extra else []
+            kind = next((value for name, value in headers if name.lower() == "content-type"), "application/json")
+            self.reply(status, body, kind, [(n, v) for n, v in headers if n.lower() != "content-type"])
 
         def reply(self, status: int, body: object, content_type: str = "application/json", headers=None) -> None:
             if isinstance(body, Iterator):

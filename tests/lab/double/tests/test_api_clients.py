@@ -268,3 +268,30 @@ def test_kubectl_lists_applies_scales_and_prints_stateful_sets(api, tmp_path):
     assert header.split() == ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]
     assert row.split()[:2] == ["web", "0/3"] and row.split()[3:] == ["web", "hello:local"]
     assert "statefulset.apps/web" in kubectl("get", "all").stdout
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_the_health_endpoints_answer_ok_list_their_checks_and_fail_without_the_datastore(api, tmp_path, monkeypatch):
+    config = api.kubeconfig(tmp_path)
+
+    def raw(path: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", str(config), "get", "--raw", path], capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    assert [raw(path).stdout for path in ("/livez", "/readyz", "/healthz", "/readyz/etcd")] == ["ok"] * 4
+    verbose = raw("/readyz?verbose").stdout.splitlines()
+    assert verbose[0] == "[+]ping ok" and "[+]etcd ok" in verbose and verbose[-1] == "readyz check passed"
+    assert "[+]etcd excluded: ok" in raw("/livez?verbose&exclude=etcd").stdout
+    assert raw("/livez/nothing").returncode != 0
+    real = api.store.execute
+
+    def datastore_down(ops):
+        if any(op.get("key") == "/registry/health" for op in ops):
+            raise OSError("connection refused")
+        return real(ops)
+
+    monkeypatch.setattr(api.store, "execute", datastore_down)
+    down = raw("/livez")
+    assert down.returncode != 0 and "[-]etcd failed: reason withheld" in down.stderr, down.stderr
+    assert "livez check failed" in down.stderr and raw("/livez/ping").stdout == "ok"
+    assert raw("/livez?exclude=etcd").stdout == "ok"
