@@ -295,3 +295,21 @@ def test_the_health_endpoints_answer_ok_list_their_checks_and_fail_without_the_d
     assert down.returncode != 0 and "[-]etcd failed: reason withheld" in down.stderr, down.stderr
     assert "livez check failed" in down.stderr and raw("/livez/ping").stdout == "ok"
     assert raw("/livez?exclude=etcd").stdout == "ok"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_creates_and_prints_jobs(api, tmp_path):
+    config = api.kubeconfig(tmp_path)
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert kubectl("create", "job", "pi", "--image=hello:local") == "job.batch/pi created\n"
+    header, row = kubectl("get", "jobs").splitlines()
+    assert header.split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert row.split()[:3] == ["pi", "Running", "0/1"]
+    assert "job.batch/pi" in kubectl("get", "all")
+    assert kubectl("get", "job", "pi", "-o", "jsonpath={.spec.template.spec.restartPolicy}") == "Never"

@@ -217,3 +217,37 @@ def test_a_stateful_set_refuses_other_restart_policies_and_changes_to_frozen_fie
         cluster.client.patch("statefulsets", "web", {"spec": {"serviceName": "other"}}, namespace="default")
     assert refused.value.status == 422 and "updates to statefulset spec for fields other than" in str(refused.value)
     cluster.client.patch("statefulsets", "web", {"spec": {"replicas": 1}}, namespace="default")  # allowed
+
+
+def test_a_job_runs_its_pods_to_completion_and_reports_it(cluster):
+    body = manifest(replicas=1)
+    body.update(apiVersion="batch/v1", kind="Job", metadata={"name": "pi", "namespace": "default"})
+    body["spec"] = {"completions": 2, "template": {"spec": {"restartPolicy": "Never", "containers": [
+        {"name": "pi", "image": "hello:local"}]}}}  # fmt: skip
+    stored = cluster.client.create("jobs", body)
+    uid = stored["metadata"]["uid"]
+    assert stored["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert stored["spec"]["template"]["metadata"]["labels"]["job-name"] == "pi"
+    assert (stored["spec"]["parallelism"], stored["spec"]["backoffLimit"]) == (1, 6)
+
+    def running():
+        pods = [p for p in cluster.pods() if p.get("status", {}).get("phase") == "Running"]
+        return pods[0] if pods else None
+
+    for _completion in range(2):  # one pod at a time (parallelism 1); each exits 0
+        first = cluster.until(running)
+        host = cluster.kubelets[first["spec"]["nodeName"]].runtime.host
+        host.exit(next(iter(host.live)), 0)
+        cluster.until(lambda name=first["metadata"]["name"]: any(
+            p["metadata"]["name"] == name and p["status"]["phase"] == "Succeeded" for p in cluster.pods()))  # fmt: skip
+
+    def complete():
+        status = cluster.client.get("jobs", "pi", namespace="default")["status"]
+        return any(c["type"] == "Complete" for c in status.get("conditions", [])) and status
+
+    status = cluster.until(complete)
+    assert status["succeeded"] == 2 and "active" not in status and status["completionTime"]
+    with pytest.raises(ApiError) as refused:
+        forever = {"template": {"spec": {"containers": [{"name": "a", "image": "b"}]}}}
+        cluster.client.create("jobs", dict(body, metadata={"name": "forever", "namespace": "default"}, spec=forever))
+    assert refused.value.status == 422 and 'supported values: "OnFailure", "Never"' in str(refused.value)

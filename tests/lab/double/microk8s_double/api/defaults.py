@@ -90,6 +90,38 @@ def stateful_set(spec: dict) -> None:
         claim.setdefault("status", {}).setdefault("phase", "Pending")
 
 
+def job(spec: dict) -> None:
+    """SetDefaults_Job (NonIndexed): one pod to one completion unless told, 6 retries."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    template(spec)
+
+
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def job_selector(obj: dict, minor: int) -> None:
+    """The Job strategy's generateSelector (unless spec.manualSelector): the template gets the Job's uid and name as
+    labels (1.27+ both the batch.kubernetes.io/ ones and the old ones, before only the old) and the selector matches
+    the uid; the Job's own labels, when it has none, are the template's (SetDefaults_Job on every read)."""
+    spec, meta = obj.setdefault("spec", {}), obj["metadata"]
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    if not spec.get("manualSelector"):
+        names = slice(0, 2) if minor >= 27 else slice(1, 2)
+        labels = dict(template_meta.get("labels") or {})
+        labels.update({key: meta["uid"] for key in JOB_UID_LABELS[names]})
+        labels.update({key: meta["name"] for key in JOB_NAME_LABELS[names]})
+        template_meta["labels"] = labels
+        spec["selector"] = {"matchLabels": {JOB_UID_LABELS[names][0]: meta["uid"]}}
+    if not meta.get("labels") and template_meta.get("labels"):
+        meta["labels"] = dict(template_meta["labels"])
+
+
 def service(spec: dict) -> None:
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -111,4 +143,4 @@ def network_policy(spec: dict) -> None:
 
 
 SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "statefulsets": stateful_set,
-                 "services": service, "networkpolicies": network_policy}  # fmt: skip
+                 "jobs": job, "services": service, "networkpolicies": network_policy}  # fmt: skip

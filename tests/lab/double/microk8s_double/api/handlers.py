@@ -282,7 +282,10 @@ class Handlers:
         self.label_namespace(resource.name, obj)
         if resource.name == "persistentvolumeclaims":
             self.default_storage_class(obj.setdefault("spec", {}))
-        self.check(target, defaults.apply(resource.name, obj, self.minor))
+        defaults.apply(resource.name, obj, self.minor)
+        if resource.name == "jobs":
+            defaults.job_selector(obj, self.minor)
+        self.check(target, obj)
         named = Target(resource, target.namespace, meta["name"], None)
         if write.dry_run:
             if self.read(named.key()) is not None:

@@ -110,6 +110,14 @@ RESOURCES = [
         categories=WORKLOAD,
         generation=True,
     ),
+    Resource(
+        "jobs",
+        "Job",
+        group="batch",
+        subresources=("status",),
+        categories=WORKLOAD,
+        generation=True,
+    ),
     Resource("leases", "Lease", group="coordination.k8s.io"),
     Resource("events", "Event", group="events.k8s.io", short_names=("ev",)),
     Resource(

@@ -157,6 +157,31 @@ def stateful_set_row(obj: dict) -> list:
     return [obj["metadata"]["name"], ready, age(obj), *workload_wide(obj)[:2]]
 
 
+def job_row(obj: dict) -> list:
+    """printJob (1.28+ columns): status, completions (`1/1`, `0/1 of 3` for a work queue), duration; wide as a
+    workload's."""
+    spec, status = obj["spec"], obj.get("status") or {}
+    held = {c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"}
+    state = next((k for k in ("Complete", "Failed") if k in held), None)
+    if state is None:
+        state = (
+            "Terminating"
+            if obj["metadata"].get("deletionTimestamp")
+            else next((k for k in ("Suspended", "FailureTarget", "SuccessCriteriaMet") if k in held), "Running")
+        )
+    succeeded, parallelism = status.get("succeeded", 0), spec.get("parallelism")
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    else:
+        completions = f"{succeeded}/1 of {parallelism}" if (parallelism or 1) > 1 else f"{succeeded}/1"
+    start, end = status.get("startTime"), status.get("completionTime")
+    duration = ""
+    if start:
+        until = nodes.parse(end) if end else nodes.now()
+        duration = nodes.human_duration((until - nodes.parse(start)).total_seconds())
+    return [obj["metadata"]["name"], state, completions, duration, age(obj), *workload_wide(obj)]
+
+
 def event_row(event: dict) -> list:
     """kubectl's event printer: last seen, type, reason, kind/name, message; wide: subobject, source, first seen,
     count, name."""
@@ -208,6 +233,7 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
     "deployments": (["Name", "Ready", "Up-to-date", "Available", "Age"], WIDE, workload_row(deployment_counts)),
     "replicasets": (["Name", "Desired", "Current", "Ready", "Age"], WIDE, workload_row(replicaset_counts)),
     "statefulsets": (["Name", "Ready", "Age"], WIDE[:2], stateful_set_row),
+    "jobs": (["Name", "Status", "Completions", "Duration", "Age"], WIDE, job_row),
     "services": (["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"], ["Selector"], service_row),
     "endpoints": (["Name", "Endpoints", "Age"], [], lambda o: [o["metadata"]["name"], endpoints_text(o), age(o)]),
     "configmaps": (

@@ -107,6 +107,16 @@ def stateful_set_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found
 
 
+def job_errors(obj: dict) -> list[tuple[str, str, str]]:
+    """ValidateJob: a controller's checks (after the generated selector), and pods that do not restart forever."""
+    found = controller_errors(obj)
+    policy = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
+    if policy not in ("OnFailure", "Never"):
+        detail = f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
+        found.append(("spec.template.spec.restartPolicy", "FieldValueNotSupported", detail))
+    return found
+
+
 def stateful_set_mutable(minor: int) -> tuple[str, ...]:
     """The spec fields an update may change: minReadySeconds from 1.22, persistentVolumeClaimRetentionPolicy from
     1.23, ordinals from 1.26 (revisionHistoryLimit only after 1.32, past the double's profiles)."""
@@ -321,6 +331,6 @@ def network_policy_errors(obj: dict) -> list[tuple[str, str, str]]:
 
 
 CHECKS = {"pods": pod_errors, "deployments": controller_errors, "replicasets": controller_errors,
-          "statefulsets": stateful_set_errors,
+          "statefulsets": stateful_set_errors, "jobs": job_errors,
           "services": service_errors, "networkpolicies": network_policy_errors,
           "certificatesigningrequests": csr_errors}  # fmt: skip

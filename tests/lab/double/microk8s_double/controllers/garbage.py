@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet or StatefulSet is gone
-(background propagation, what `kubectl delete` asks for), and the pod GC's force deletes: pods bound to a node that
-no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then GA in 1.28) terminating pods on a node that
-is not Ready and carries the `node.kubernetes.io/out-of-service` taint (so their volumes detach at once)."""
+"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet, StatefulSet or Job
+is gone (background propagation, what `kubectl delete` asks for), and the pod GC's force deletes: pods bound to a
+node that no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then GA in 1.28) terminating pods on a
+node that is not Ready and carries the `node.kubernetes.io/out-of-service` taint (so their volumes detach at once)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,10 @@ def collect(
     nodes: list[dict],
     minor: int = 99,
     stateful_sets: list[dict] | None = None,
+    jobs: list[dict] | None = None,
 ) -> list[Action]:
-    """`stateful_sets`: also delete pods whose StatefulSet is gone (None: callers that do not list them)."""
+    """`stateful_sets`, `jobs`: also delete pods whose StatefulSet or Job is gone (None: callers that do not list
+    them)."""
     actions = []
     deployment_uids = {d["metadata"]["uid"] for d in deployments}
     live_sets = []
@@ -52,6 +54,8 @@ def collect(
     live_owners = {"ReplicaSet": set(live_sets)}
     if stateful_sets is not None:
         live_owners["StatefulSet"] = {s["metadata"]["uid"] for s in stateful_sets}
+    if jobs is not None:
+        live_owners["Job"] = {j["metadata"]["uid"] for j in jobs}
     for pod in pods:
         meta = pod["metadata"]
         owners = live_owners.get(owner_kind(pod) or "")

@@ -1,15 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The workload controllers' round on the lease holder: one snapshot of deployments, replicasets, pods and nodes,
-then garbage collection, the Deployment, ReplicaSet and StatefulSet controllers, the scheduler and the node lifecycle
-controller, each deciding on that snapshot (what one creates, the next sees a round later, as with informers).
-Timings (node monitor period and grace period, default toleration seconds) come from kubelite's args files
-(kubeargs.py), read when kubelite starts; `forget()` drops the node monitor's clocks when the lease is lost."""
+"""The workload controllers' round on the lease holder: one snapshot of deployments, replicasets, statefulsets, jobs,
+pods and nodes, then garbage collection (and finished Jobs past their TTL), the Deployment, ReplicaSet, StatefulSet
+and Job controllers, the scheduler and the node lifecycle controller, each deciding on that snapshot (what one
+creates, the next sees a round later, as with informers). Timings (node monitor period and grace period, default
+toleration seconds) come from kubelite's args files (kubeargs.py), read when kubelite starts; `forget()` drops the
+node monitor's clocks when the lease is lost."""
 
 from __future__ import annotations
 
 from ..kubeargs import Timings
 from ..kubeclient import KubeClient
-from . import deployment, garbage, nodelifecycle, replicaset, scheduler, statefulset
+from . import deployment, garbage, job, nodelifecycle, replicaset, scheduler, statefulset
 from .actions import apply
 from .podutil import in_namespace, now
 
@@ -56,9 +57,10 @@ def all_ready(nodes: list[dict]) -> bool:
 def sync(client: KubeClient, node, timings: Timings) -> None:
     moment = now()
     deployments, replica_sets = client.list("deployments"), client.list("replicasets")
-    stateful_sets, pods = client.list("statefulsets"), client.list("pods")
+    stateful_sets, jobs, pods = client.list("statefulsets"), client.list("jobs"), client.list("pods")
     nodes = monitor_nodes(client, node, timings, client.list("nodes"))
-    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor, stateful_sets)
+    collected = garbage.collect(deployments, replica_sets, pods, nodes, node.profile.minor, stateful_sets, jobs)
+    collected += job.expired(jobs, moment)
     apply(client, collected)
     gone = {(a.resource, a.namespace, a.name) for a in collected}
     replica_sets = [o for o in replica_sets if ("replicasets", *key(o)) not in gone]
@@ -71,6 +73,10 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
+    for item in jobs:
+        if ("jobs", *key(item)) not in gone:
+            namespace = item["metadata"]["namespace"]
+            apply(client, job.reconcile(item, in_namespace(pods, namespace), moment, node.profile.minor))
     claims = client.list("persistentvolumeclaims")
     for item in stateful_sets:
         namespace = item["metadata"]["namespace"]
