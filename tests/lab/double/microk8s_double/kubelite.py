@@ -41,8 +41,8 @@ PACKAGE = __name__.rsplit(".", 1)[0]
 # What wakes the controllers and the kubelet at once. Nodes are left out (every heartbeat changes them): the node
 # monitor's pass, every --node-monitor-period, starts a full round when a node's spec, labels or readiness changed.
 # The last, microk8s-double: the enabled addons (their provisioners start and stop with them).
-CONTROLLED = ["deployments", "replicasets", "statefulsets", "jobs", "daemonsets", "pods", "services", "endpoints",
-              "clusterroles", "certificatesigningrequests", "persistentvolumeclaims", "persistentvolumes",
+CONTROLLED = ["deployments", "replicasets", "statefulsets", "jobs", "cronjobs", "daemonsets", "pods", "services",
+              "endpoints", "clusterroles", "certificatesigningrequests", "persistentvolumeclaims", "persistentvolumes",
               "storageclasses", "ingresses", "secrets", "customresourcedefinitions", "certificates",
               "certificaterequests", "issuers", "clusterissuers", "volumeattachments", "microk8s-double"]  # fmt: skip
 KUBELET_WATCH = ["pods"]

@@ -313,3 +313,21 @@ def test_kubectl_creates_and_prints_jobs(api, tmp_path):
     assert row.split()[:3] == ["pi", "Running", "0/1"]
     assert "job.batch/pi" in kubectl("get", "all")
     assert kubectl("get", "job", "pi", "-o", "jsonpath={.spec.template.spec.restartPolicy}") == "Never"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
+def test_kubectl_creates_and_prints_cron_jobs(api, tmp_path):
+    config = api.kubeconfig(tmp_path)
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    created = kubectl("create", "cronjob", "backup", "--image=hello:local", "--schedule=*/5 * * * *")
+    assert created == "cronjob.batch/backup created\n"
+    header, row = kubectl("get", "cj").splitlines()
+    assert header.split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]
+    assert row.split()[:9] == ["backup", "*/5", "*", "*", "*", "*", "<none>", "False", "0"]
+    assert "cronjob.batch/backup" in kubectl("get", "all")

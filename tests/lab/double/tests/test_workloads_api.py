@@ -12,7 +12,8 @@ import pytest
 from api_fixtures import api_server
 from kubelet_fakes import FakeHost, FakeNetwork
 from microk8s_double import kubeargs, nodes
-from microk8s_double.controllers import workloads
+from microk8s_double.controllers import cronjob, workloads
+from microk8s_double.controllers.actions import apply
 from microk8s_double.kubeclient import ApiError
 from microk8s_double.kubelet.pods import Kubelet
 from microk8s_double.kubelet.runtime import Runtime
@@ -251,3 +252,25 @@ def test_a_job_runs_its_pods_to_completion_and_reports_it(cluster):
         forever = {"template": {"spec": {"containers": [{"name": "a", "image": "b"}]}}}
         cluster.client.create("jobs", dict(body, metadata={"name": "forever", "namespace": "default"}, spec=forever))
     assert refused.value.status == 422 and 'supported values: "OnFailure", "Never"' in str(refused.value)
+
+
+def test_a_cron_jobs_job_is_accepted_by_the_api_and_run_by_the_job_controller(cluster):
+    body = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick", "namespace": "default"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never", "containers": [{"name": "tick", "image": "hello:local"}]}}}}}}  # fmt: skip
+    stored = cluster.client.create("cronjobs", body)
+    assert (stored["spec"]["concurrencyPolicy"], stored["spec"]["successfulJobsHistoryLimit"]) == ("Allow", 3)
+    later = nodes.now() + datetime.timedelta(seconds=61)  # past the next minute
+    actions, _wake = cronjob.reconcile(stored, [], later, minor=28)
+    apply(cluster.client, actions)
+    (made,) = cluster.client.list("jobs", namespace="default")
+    assert made["metadata"]["ownerReferences"][0]["uid"] == stored["metadata"]["uid"]
+    assert made["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"] == made["metadata"]["uid"]
+    cluster.until(lambda: any(p.get("status", {}).get("phase") == "Running" for p in cluster.pods()))
+    status = cluster.client.get("cronjobs", "tick", namespace="default")["status"]
+    assert status["lastScheduleTime"]
+    bad = dict(body, metadata={"name": "bad", "namespace": "default"})
+    bad["spec"] = dict(body["spec"], schedule="61 * * * *")
+    with pytest.raises(ApiError) as refused:
+        cluster.client.create("cronjobs", bad)
+    assert 'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61' in str(refused.value)

@@ -101,6 +101,15 @@ def job(spec: dict) -> None:
     template(spec)
 
 
+def cron_job(spec: dict) -> None:
+    """SetDefaults_CronJob; the job template's pod spec gets the pod defaults."""
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    template(spec.setdefault("jobTemplate", {}).setdefault("spec", {}))
+
+
 JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
@@ -143,4 +152,4 @@ def network_policy(spec: dict) -> None:
 
 
 SPEC_DEFAULTS = {"pods": pod_spec, "deployments": deployment, "replicasets": replica_set, "statefulsets": stateful_set,
-                 "jobs": job, "services": service, "networkpolicies": network_policy}  # fmt: skip
+                 "jobs": job, "cronjobs": cron_job, "services": service, "networkpolicies": network_policy}  # fmt: skip

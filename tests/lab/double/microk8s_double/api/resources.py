@@ -118,6 +118,16 @@ RESOURCES = [
         categories=WORKLOAD,
         generation=True,
     ),
+    Resource(
+        "cronjobs",
+        "CronJob",
+        group="batch",
+        short_names=("cj",),
+        subresources=("status",),
+        categories=WORKLOAD,
+        generation=True,
+        minors=(21, 999),
+    ),
     Resource("leases", "Lease", group="coordination.k8s.io"),
     Resource("events", "Event", group="events.k8s.io", short_names=("ev",)),
     Resource(

@@ -182,6 +182,18 @@ def job_row(obj: dict) -> list:
     return [obj["metadata"]["name"], state, completions, duration, age(obj), *workload_wide(obj)]
 
 
+def cron_job_row(obj: dict) -> list:
+    """printCronJob: schedule, time zone, suspend, active Jobs, last schedule; wide: containers, images, selector of
+    the job template."""
+    spec, status = obj["spec"], obj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    since = nodes.human_duration((nodes.now() - nodes.parse(last)).total_seconds()) if last else NONE
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    wide = workload_wide({"spec": job_spec})
+    return [obj["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or NONE,
+            str(bool(spec.get("suspend"))), len(status.get("active") or []), since, age(obj), *wide]  # fmt: skip
+
+
 def event_row(event: dict) -> list:
     """kubectl's event printer: last seen, type, reason, kind/name, message; wide: subobject, source, first seen,
     count, name."""
@@ -234,6 +246,7 @@ PRINTERS = {  # resource -> (columns, wide columns (priority 1), row function gi
     "replicasets": (["Name", "Desired", "Current", "Ready", "Age"], WIDE, workload_row(replicaset_counts)),
     "statefulsets": (["Name", "Ready", "Age"], WIDE[:2], stateful_set_row),
     "jobs": (["Name", "Status", "Completions", "Duration", "Age"], WIDE, job_row),
+    "cronjobs": (["Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"], WIDE, cron_job_row),
     "services": (["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"], ["Selector"], service_row),
     "endpoints": (["Name", "Endpoints", "Age"], [], lambda o: [o["metadata"]["name"], endpoints_text(o), age(o)]),
     "configmaps": (

@@ -12,6 +12,10 @@ import ipaddress
 import json
 import re
 
+import zoneinfo
+
+from .. import cronschedule
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_NAMED = ("namespaces", "services")  # names that must be DNS-1123 labels
@@ -114,6 +118,34 @@ def job_errors(obj: dict) -> list[tuple[str, str, str]]:
     if policy not in ("OnFailure", "Never"):
         detail = f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
         found.append(("spec.template.spec.restartPolicy", "FieldValueNotSupported", detail))
+    return found
+
+
+def cron_job_errors(obj: dict) -> list[tuple[str, str, str]]:
+    """ValidateCronJob: a schedule robfig/cron parses (no TZ= prefix), a known time zone, a valid job template."""
+    spec, found = obj.get("spec") or {}, []
+    schedule = spec.get("schedule", "")
+    if not schedule:
+        found.append(("spec.schedule", *REQUIRED))
+    elif "TZ" in schedule:
+        found.append(("spec.schedule", "FieldValueInvalid", f'Invalid value: "{schedule}": cannot use TZ or CRON_TZ in'
+                      " schedule, use timeZone field instead"))  # fmt: skip
+    else:
+        try:
+            cronschedule.parse(schedule)
+        except cronschedule.ScheduleError as error:
+            found.append(("spec.schedule", "FieldValueInvalid", f'Invalid value: "{schedule}": {error}'))
+    zone = spec.get("timeZone")
+    if zone is not None:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            found.append(("spec.timeZone", "FieldValueInvalid", f'Invalid value: "{zone}": unknown time zone {zone}'))
+    template = (spec.get("jobTemplate") or {}).get("spec") or {}
+    policy = (template.get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
+    if policy not in ("OnFailure", "Never"):
+        detail = f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
+        found.append(("spec.jobTemplate.spec.template.spec.restartPolicy", "FieldValueNotSupported", detail))
     return found
 
 
@@ -331,6 +363,6 @@ def network_policy_errors(obj: dict) -> list[tuple[str, str, str]]:
 
 
 CHECKS = {"pods": pod_errors, "deployments": controller_errors, "replicasets": controller_errors,
-          "statefulsets": stateful_set_errors, "jobs": job_errors,
+          "statefulsets": stateful_set_errors, "jobs": job_errors, "cronjobs": cron_job_errors,
           "services": service_errors, "networkpolicies": network_policy_errors,
           "certificatesigningrequests": csr_errors}  # fmt: skip
