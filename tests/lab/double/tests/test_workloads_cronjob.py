@@ -5,6 +5,7 @@ the time, only the latest missed time, the starting deadline, concurrency polici
 from __future__ import annotations
 
 import datetime
+import types
 
 import pytest
 from microk8s_double import cronschedule
@@ -108,3 +109,11 @@ def test_finished_jobs_beyond_the_history_limits_go_oldest_first():
     assert sorted(a.name for a in actions if a.verb == "delete") == ["broken", "old"]
     status = next(a.body["status"] for a in actions if a.verb == "status")
     assert status["lastSuccessfulTime"] == ago(290)
+
+
+def test_the_1_20_profile_serves_no_cron_jobs_and_its_controller_asks_for_none():
+    class Refusing:
+        def list(self, resource):
+            raise AssertionError(f"listed {resource}")
+
+    controller.sync(Refusing(), types.SimpleNamespace(profile=types.SimpleNamespace(minor=20)))

@@ -15,6 +15,7 @@ import threading
 
 import zoneinfo
 
+from ..api import resources
 from ..cronschedule import ScheduleError, parse
 from ..kubeclient import KubeClient
 from .actions import Action, apply, status_update
@@ -34,6 +35,8 @@ def due() -> float | None:
 
 
 def sync(client: KubeClient, node) -> None:
+    if not resources.find("cronjobs").served(node.profile.minor):
+        return
     cronjobs, jobs = client.list("cronjobs"), client.list("jobs")
     live = {c["metadata"]["uid"] for c in cronjobs}
     apply(client, [Action("delete", "jobs", j["metadata"]["namespace"], j["metadata"]["name"])
