@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 
 import pytest
 from api_fixtures import api_server
@@ -37,6 +38,18 @@ spec:
         ports:
         - containerPort: 8080
 """
+
+
+def kubectl_for(config) -> Callable[..., str]:
+    """The host's kubectl with this kubeconfig: its output, the command asserted to succeed."""
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return kubectl
 
 
 @pytest.fixture
@@ -299,13 +312,7 @@ def test_the_health_endpoints_answer_ok_list_their_checks_and_fail_without_the_d
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
 def test_kubectl_creates_and_prints_jobs(api, tmp_path):
-    config = api.kubeconfig(tmp_path)
-
-    def kubectl(*args: str) -> str:
-        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
-                              timeout=60, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    kubectl = kubectl_for(api.kubeconfig(tmp_path))
 
     assert kubectl("create", "job", "pi", "--image=hello:local") == "job.batch/pi created\n"
     header, row = kubectl("get", "jobs").splitlines()
@@ -317,13 +324,7 @@ def test_kubectl_creates_and_prints_jobs(api, tmp_path):
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on this host")
 def test_kubectl_creates_and_prints_cron_jobs(api, tmp_path):
-    config = api.kubeconfig(tmp_path)
-
-    def kubectl(*args: str) -> str:
-        done = subprocess.run(["kubectl", "--kubeconfig", str(config), *args], capture_output=True, text=True,
-                              timeout=60, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    kubectl = kubectl_for(api.kubeconfig(tmp_path))
 
     created = kubectl("create", "cronjob", "backup", "--image=hello:local", "--schedule=*/5 * * * *")
     assert created == "cronjob.batch/backup created\n"

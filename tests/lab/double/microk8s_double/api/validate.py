@@ -96,29 +96,24 @@ def controller_errors(obj: dict) -> list[tuple[str, str, str]]:
     return found + pod_spec_errors(spec.get("template", {}).get("spec", {}), "spec.template.spec")
 
 
+def restart_policy_errors(spec: dict, field: str, allowed: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """A controller's pod template (`spec`: the object's spec holding `template`) restarting as its kind requires."""
+    policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy", "Always")
+    if policy in allowed:
+        return []
+    supported = ", ".join(f'"{value}"' for value in allowed)
+    detail = f'Unsupported value: "{policy}": supported values: {supported}'
+    return [(f"{field}.template.spec.restartPolicy", "FieldValueNotSupported", detail)]
+
+
 def stateful_set_errors(obj: dict) -> list[tuple[str, str, str]]:
     """ValidateStatefulSet: a controller's checks, and pods that always restart."""
-    found = controller_errors(obj)
-    policy = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
-    if policy != "Always":
-        found.append(
-            (
-                "spec.template.spec.restartPolicy",
-                "FieldValueNotSupported",
-                f'Unsupported value: "{policy}": supported values: "Always"',
-            )
-        )
-    return found
+    return controller_errors(obj) + restart_policy_errors(obj.get("spec") or {}, "spec", ("Always",))
 
 
 def job_errors(obj: dict) -> list[tuple[str, str, str]]:
     """ValidateJob: a controller's checks (after the generated selector), and pods that do not restart forever."""
-    found = controller_errors(obj)
-    policy = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
-    if policy not in ("OnFailure", "Never"):
-        detail = f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
-        found.append(("spec.template.spec.restartPolicy", "FieldValueNotSupported", detail))
-    return found
+    return controller_errors(obj) + restart_policy_errors(obj.get("spec") or {}, "spec", ("OnFailure", "Never"))
 
 
 def cron_job_errors(obj: dict) -> list[tuple[str, str, str]]:
@@ -142,11 +137,7 @@ def cron_job_errors(obj: dict) -> list[tuple[str, str, str]]:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             found.append(("spec.timeZone", "FieldValueInvalid", f'Invalid value: "{zone}": unknown time zone {zone}'))
     template = (spec.get("jobTemplate") or {}).get("spec") or {}
-    policy = (template.get("template") or {}).get("spec", {}).get("restartPolicy", "Always")
-    if policy not in ("OnFailure", "Never"):
-        detail = f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'
-        found.append(("spec.jobTemplate.spec.template.spec.restartPolicy", "FieldValueNotSupported", detail))
-    return found
+    return found + restart_policy_errors(template, "spec.jobTemplate.spec", ("OnFailure", "Never"))
 
 
 def stateful_set_mutable(minor: int) -> tuple[str, ...]:
