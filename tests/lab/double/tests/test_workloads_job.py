@@ -128,3 +128,15 @@ def test_a_finished_job_past_its_ttl_is_deleted_and_its_pods_collected():
     assert [a.name for a in controller.expired([finished], later)] == ["pi"]
     leftovers = garbage.collect([], [], world.objects["pods"], [node("n1")], jobs=[])
     assert [a.name for a in leftovers] == ["a"]
+
+
+def test_no_wake_up_is_kept_in_the_past_or_for_a_job_that_is_gone():
+    owner = job(ttlSecondsAfterFinished=60)
+    done = [worker(owner, "a", "Succeeded", 5)]
+    owner["status"] = status_of(controller.reconcile(owner, done, NOW))
+    assert controller.due() == NOW.timestamp() + 60
+    controller.reconcile(owner, done, NOW + datetime.timedelta(seconds=61))  # expired: its deletion wakes kubelite
+    assert controller.due() is None  # kubelite would otherwise loop without waiting
+    controller.reconcile(owner, done, NOW)
+    controller.keep_only(set())  # the Job was deleted
+    assert controller.due() is None

@@ -42,6 +42,13 @@ def note_due(uid: str, when: float | None) -> None:
             _due[uid] = when
 
 
+def keep_only(uids: set[str]) -> None:
+    """Forget the wake-ups of Jobs that are gone (deleted, or expired by their TTL)."""
+    with _due_lock:
+        for uid in [u for u in _due if u not in uids]:
+            del _due[uid]
+
+
 def condition(job: dict, kind: str) -> dict | None:
     return next((c for c in (job.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
 
@@ -85,7 +92,8 @@ def reconcile(
             scaled, wake = scale(job, owned, active, counts, now, rng)
             actions += scaled
     status = job_status(old, active, owned, counts, start, conditions, now, minor)
-    note_due(meta["uid"], wake if wake is not None else ttl_expiry({**job, "status": status}))
+    when = wake if wake is not None else ttl_expiry({**job, "status": status})
+    note_due(meta["uid"], when if when is not None and when > now.timestamp() else None)  # a past one would spin
     return actions + status_update("jobs", job, status)
 
 

@@ -77,6 +77,7 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         if ("jobs", *key(item)) not in gone:
             namespace = item["metadata"]["namespace"]
             apply(client, job.reconcile(item, in_namespace(pods, namespace), moment, node.profile.minor))
+    job.keep_only({j["metadata"]["uid"] for j in jobs if ("jobs", *key(j)) not in gone})
     claims = client.list("persistentvolumeclaims")
     for item in stateful_sets:
         namespace = item["metadata"]["namespace"]
