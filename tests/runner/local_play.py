@@ -13,8 +13,9 @@ import yaml
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def run_play(playbook: pathlib.Path, play: dict, check: bool = False):
-    """Write `play` to `playbook` and run it (a fresh runner directory beside it each time); return the runner."""
+def run_play(playbook: pathlib.Path, play: dict, check: bool = False, extravars: dict | None = None):
+    """Write `play` to `playbook` and run it (a fresh runner directory beside it each time) with `extravars` (-e);
+    return the runner."""
     playbook.write_text(yaml.safe_dump([play]))
     data = playbook.parent / ("runner-%d" % len(list(playbook.parent.glob("runner-*"))))
     data.mkdir()
@@ -24,6 +25,7 @@ def run_play(playbook: pathlib.Path, play: dict, check: bool = False):
         playbook=str(playbook),
         inventory="localhost ansible_connection=local ansible_python_interpreter=" + sys.executable,
         cmdline="--check" if check else None,
+        extravars=extravars or {},
         envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
         quiet=True,
         timeout=600,
