@@ -140,3 +140,10 @@ def test_no_wake_up_is_kept_in_the_past_or_for_a_job_that_is_gone():
     controller.reconcile(owner, done, NOW)
     controller.keep_only(set())  # the Job was deleted
     assert controller.due() is None
+
+
+def test_kubelite_wakes_for_a_running_jobs_deadline():
+    owner = job(activeDeadlineSeconds=30)
+    owner["status"] = {"startTime": ago(10)}
+    controller.reconcile(owner, [worker(owner, "a")], NOW)
+    assert controller.due() == NOW.timestamp() + 20

@@ -92,6 +92,9 @@ def reconcile(
             scaled, wake = scale(job, owned, active, counts, now, rng)
             actions += scaled
     status = job_status(old, active, owned, counts, start, conditions, now, minor)
+    deadline = spec.get("activeDeadlineSeconds")
+    if finished({**job, "status": status}) is None and deadline is not None and start:
+        wake = min(wake or float("inf"), parse(start).timestamp() + deadline)  # fail it on time, not at a resync
     when = wake if wake is not None else ttl_expiry({**job, "status": status})
     note_due(meta["uid"], when if when is not None and when > now.timestamp() else None)  # a past one would spin
     return actions + status_update("jobs", job, status)
