@@ -18,7 +18,17 @@ import random
 import threading
 
 from .actions import Action, status_update
-from .podutil import controller_uid, is_active, is_ready, is_terminating, owner_reference, parse, random_suffix, stamp
+from .podutil import (
+    condition,
+    controller_uid,
+    is_active,
+    is_ready,
+    is_terminating,
+    owner_reference,
+    parse,
+    random_suffix,
+    stamp,
+)
 
 BACKOFF_BASE = 10.0  # DefaultJobPodFailureBackOff
 BACKOFF_MAX = 360.0  # MaxJobPodFailureBackOff
@@ -47,10 +57,6 @@ def keep_only(uids: set[str]) -> None:
     with _due_lock:
         for uid in [u for u in _due if u not in uids]:
             del _due[uid]
-
-
-def condition(job: dict, kind: str) -> dict | None:
-    return next((c for c in (job.get("status") or {}).get("conditions") or [] if c.get("type") == kind), None)
 
 
 def finished(job: dict) -> dict | None:

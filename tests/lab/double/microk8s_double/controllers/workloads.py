@@ -73,11 +73,11 @@ def sync(client: KubeClient, node, timings: Timings) -> None:
         )
     for item in replica_sets:
         apply(client, replicaset.reconcile(item, in_namespace(pods, item["metadata"]["namespace"]), moment))
+    jobs = [o for o in jobs if ("jobs", *key(o)) not in gone]
     for item in jobs:
-        if ("jobs", *key(item)) not in gone:
-            namespace = item["metadata"]["namespace"]
-            apply(client, job.reconcile(item, in_namespace(pods, namespace), moment, node.profile.minor))
-    job.keep_only({j["metadata"]["uid"] for j in jobs if ("jobs", *key(j)) not in gone})
+        namespace = item["metadata"]["namespace"]
+        apply(client, job.reconcile(item, in_namespace(pods, namespace), moment, node.profile.minor))
+    job.keep_only({j["metadata"]["uid"] for j in jobs})
     claims = client.list("persistentvolumeclaims")
     for item in stateful_sets:
         namespace = item["metadata"]["namespace"]
