@@ -59,3 +59,31 @@ def test_an_unknown_role_template_is_refused_by_the_argument_specs(tmp_path):
     assert run.rc != 0
     assert any("owner" in message and "namespace-admin" in message for message in _failure_messages(run))
     assert _changed(run) == 0
+
+
+def _csr(path, common_name, organisations):
+    """A PEM CSR for common_name with the organisations given, as a person would hand it in."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    names = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    names += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation) for organisation in organisations]
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(names)).sign(key, hashes.SHA256())
+    path.write_bytes(request.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def test_a_handed_in_csr_for_someone_else_stops_before_any_change(tmp_path):
+    """A CSR a person hands in must name that person (CN) and exactly their groups (O): one naming someone else is
+    refused on the controller before the cluster is read or anything changes."""
+    csr = _csr(tmp_path / "alice.csr", "mallory", [])
+    extra = {"cluster_access_users": [{**ALICE, "csr": csr}]}
+    run = _run(tmp_path, _inventory(tmp_path, ["pc1"], extra), playbook="playbooks/cluster_access.yml")
+    assert run.rc != 0
+    # the check loops over the CSRs: each refused one is a failed item with its own message
+    messages = [e["event_data"]["res"].get("msg", "") for e in run.events if e.get("event") == "runner_item_on_failed"]
+    assert any(f"The CSR {csr} of alice must ask for CN=alice" in message for message in messages), messages
+    assert _changed(run) == 0
