@@ -512,3 +512,20 @@ def parse_subject_alt_names(text):
         elif key == "DNS":
             names["dns"].append(value.strip())
     return names
+
+
+def parse_hosts_block_names(text, marker):
+    """The host names of an /etc/hosts block between `marker`'s BEGIN and END lines (blockinfile's `{mark}`), in
+    order; none when the block is missing or not closed."""
+    begin, end = marker.replace("{mark}", "BEGIN"), marker.replace("{mark}", "END")
+    names, inside = [], None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            inside = []
+        elif stripped == end and inside is not None:
+            names.extend(inside)
+            inside = None
+        elif inside is not None and stripped and not stripped.startswith("#"):
+            inside.extend(stripped.split()[1:])
+    return names

@@ -25,6 +25,23 @@ options:
     type: list
     elements: str
     default: []
+  resolve_block:
+    description:
+      - Also resolve every host name listed in the /etc/hosts block between this marker's BEGIN and END lines
+        (blockinfile's V({mark}), e.g. V(# {mark} onprem.microk8s cluster nodes)), into RV(resolved).
+      - Lets a node read that also gathers RV(ansible_facts) check the names other nodes' facts give, without a
+        second read once the block is written.
+    type: str
+    default: ""
+  facts:
+    description:
+      - Also return the host facts the collection's roles use, as M(ansible.builtin.setup) gathers them with
+        O(ansible.builtin.setup#module:gather_subset=platform,network), in RV(ansible_facts): V(hostname),
+        V(system), V(architecture), V(default_ipv4) (V(interface), V(address), V(gateway), V(netmask),
+        V(network), V(prefix), V(broadcast), V(alias)), V(interfaces), V(all_ipv4_addresses).
+      - One module run per node instead of two (setup and this read).
+    type: bool
+    default: false
   status:
     description:
       - Also read C(microk8s status --format yaml) (without waiting) when MicroK8s is installed; see RV(microk8s).
@@ -114,6 +131,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description: The host facts of O(facts) (set on the host, as setup's would be).
+  returned: when O(facts=true)
+  type: dict
+  sample: {hostname: node1, system: Linux, architecture: x86_64, interfaces: [eth0, lo],
+           all_ipv4_addresses: [10.77.0.11],
+           default_ipv4: {interface: eth0, address: 10.77.0.11, gateway: 10.77.0.1, netmask: 255.255.255.0,
+                          network: 10.77.0.0, prefix: "24", broadcast: 10.77.0.255, alias: eth0}}
 snapd:
   description: Whether the C(snap) command exists.
   returned: always
@@ -252,6 +277,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
 from ansible_collections.onprem.microk8s.plugins.module_utils import _kubeconfig as kubeconfigs
+from ansible_collections.onprem.microk8s.plugins.module_utils import _node_facts as node_facts
 from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
 from ansible_collections.onprem.microk8s.plugins.module_utils._ctr import DEFAULT_NAMESPACE, Ctr
 from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
@@ -262,6 +288,7 @@ from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
 
 #: Files larger than this are reported without their content (the sha1 still compares them).
 MAX_CONTENT = 65536
+HOSTS_FILE = "/etc/hosts"
 PARALLEL_GETS = 4  # `microk8s kubectl get` runs at once in one read
 
 
@@ -358,6 +385,31 @@ def image_reads(runner, refs, installed):
         return dict.fromkeys(refs)
 
 
+def host_facts(runner):
+    """The facts setup's platform and network collectors give the roles (module_utils/_node_facts.py)."""
+    try:
+        interfaces = os.listdir("/sys/class/net")
+    except OSError:
+        interfaces = []
+    return node_facts.host_facts(
+        host_platform.node(),
+        host_platform.system(),
+        host_platform.machine(),
+        interfaces,
+        output(runner, "ip", ["-4", "route", "get", node_facts.ROUTE_PROBE]),
+        output(runner, "ip", ["-o", "-4", "addr", "show"]),
+    )
+
+
+def block_names(marker):
+    """The host names listed in the marked /etc/hosts block (none without the file or the block)."""
+    try:
+        with open(HOSTS_FILE, encoding="utf-8", errors="replace") as handle:
+            return parsers.parse_hosts_block_names(handle.read(), marker)
+    except OSError:
+        return []
+
+
 def output(runner, program, args):
     """stdout of a read-only command; empty when the program is missing."""
     try:
@@ -444,6 +496,8 @@ def api_server(runner, installed, server_host):
 
 def read(module):
     runner = Microk8sRunner(module, timeout=60)
+    params = module.params
+    names = list(params["resolve"]) + (block_names(params["resolve_block"]) if params["resolve_block"] else [])
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
     snaps, hold = {}, ""
     if snapd:
@@ -460,9 +514,11 @@ def read(module):
         "memory_mb": memory_mb(),
         "clock": time.time(),
         "staging": staging_entries(module.params["staging_dir"]),
-        "resolved": {name: first_ipv4(name) for name in module.params["resolve"]},
+        "resolved": {name: first_ipv4(name) for name in names},
         "microk8s": microk8s_state(runner, snaps.get("microk8s")) if module.params["status"] else None,
     }
+    if params["facts"]:
+        result["ansible_facts"] = host_facts(runner)
     result.update(system_reads(module, runner))
     result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
     result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
@@ -485,6 +541,8 @@ def main():
         argument_spec=dict(
             staging_dir=dict(type="path", required=True),
             resolve=dict(type="list", elements="str", default=[]),
+            resolve_block=dict(type="str", default=""),
+            facts=dict(type="bool", default=False),
             status=dict(type="bool", default=False),
             files=dict(type="list", elements="path", default=[]),
             packages=dict(type="list", elements="str", default=[]),

@@ -312,3 +312,28 @@ def test_api_server_is_null_when_microk8s_config_prints_no_kubeconfig(tmp_path):
         ],
     )
     assert not out.failed and out.result["api_server"] is None
+
+
+def test_facts_and_the_names_of_the_hosts_block_in_the_same_read(tmp_path, monkeypatch):
+    """facts=true returns setup's platform and network facts the roles use (one module run instead of two);
+    resolve_block resolves the names the marked /etc/hosts block lists."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# BEGIN nodes\n127.0.0.1 localhost\n# END nodes\n")
+    monkeypatch.setattr(node_info, "HOSTS_FILE", str(hosts))
+    route = "8.8.8.8 via 10.77.0.1 dev eth0 src 10.77.0.11 uid 0\n"
+    addresses = "2: eth0    inet 10.77.0.11/24 brd 10.77.0.255 scope global eth0\n"
+    out = run(
+        node_info.main,
+        {"staging_dir": str(tmp_path), "facts": True, "resolve_block": "# {mark} nodes"},
+        [
+            *READS,
+            Call(["ip", "-4", "route", "get", "8.8.8.8"], 0, route),
+            Call(["ip", "-o", "-4", "addr", "show"], 0, addresses),
+        ],
+    )
+    assert not out.failed
+    host = out.result["ansible_facts"]
+    assert host["default_ipv4"]["address"] == "10.77.0.11" and host["default_ipv4"]["gateway"] == "10.77.0.1"
+    assert host["default_ipv4"]["network"] == "10.77.0.0" and host["default_ipv4"]["netmask"] == "255.255.255.0"
+    assert host["all_ipv4_addresses"] == ["10.77.0.11"] and host["system"]
+    assert out.result["resolved"] == {"localhost": "127.0.0.1"}
