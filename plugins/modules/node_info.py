@@ -28,7 +28,7 @@ options:
   resolve_block:
     description:
       - Also resolve every host name listed in the /etc/hosts block between this marker's BEGIN and END lines
-        (blockinfile's V({mark}), e.g. V(# {mark} onprem.microk8s cluster nodes)), into RV(resolved).
+        (blockinfile's V({mark}), for example V(# {mark} onprem.microk8s cluster nodes)), into RV(resolved).
       - Lets a node read that also gathers RV(ansible_facts) check the names other nodes' facts give, without a
         second read once the block is written.
     type: str
@@ -36,7 +36,7 @@ options:
   facts:
     description:
       - Also return the host facts the collection's roles use, as M(ansible.builtin.setup) gathers them with
-        O(ansible.builtin.setup#module:gather_subset=platform,network), in RV(ansible_facts): V(hostname),
+        O(ansible.builtin.setup#module:gather_subset=platform,network), in RV(ansible_facts); V(hostname),
         V(system), V(architecture), V(default_ipv4) (V(interface), V(address), V(gateway), V(netmask),
         V(network), V(prefix), V(broadcast), V(alias)), V(interfaces), V(all_ipv4_addresses).
       - One module run per node instead of two (setup and this read).
