@@ -5,6 +5,7 @@ skip the tasks (and their round trips to the node) that would change nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 
 
@@ -66,14 +67,16 @@ def lineinfile_pending(items, contents):
 
 def image_archive(path):
     """What an image archive on the controller holds: {format, compression, images: [{ref, digest, config}]} (the
-    identity ctr_image_import compares: the manifest or index digest of an OCI archive, the image ID otherwise)."""
+    identity ctr_image_import compares: the manifest or index digest of an OCI archive, the image ID otherwise).
+    Remembered per file version in the controller user's cache ($XDG_CACHE_HOME or ~/.cache, onprem-microk8s/)."""
     # Imported here, not at the top: Ansible imports every filter file of the collection in each task's worker
     # process to find one filter by name, and the archive readers' imports (tarfile, lzma, bz2) are most of this
     # file's import time. Only the hello_app and inference roles' archive reads need them.
     from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive as archives
 
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     try:
-        return archives.read_archive(path)
+        return archives.read_archive_cached(path, os.path.join(cache_home, "onprem-microk8s", "image-archives.json"))
     except archives.ArchiveError as exc:
         # ValueError, not AnsibleFilterError: importing ansible.errors here would make module unit tests in the same
         # process take the controller's warning path. Ansible shows the message either way.

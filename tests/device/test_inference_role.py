@@ -105,8 +105,9 @@ def render(tmp_path, artifact, **overrides):
                     "gather_facts": False,
                     "tasks": [
                         {
-                            "ansible.builtin.slurp": {"src": "{{ inference_service_models[0].artifact }}"},
-                            "register": "blob",
+                            "ansible.builtin.slurp": {"src": "{{ item.artifact }}"},
+                            "loop": "{{ inference_service_models }}",
+                            "register": "__inference_service_blobs",
                         },
                         {
                             "ansible.builtin.copy": {
@@ -119,10 +120,9 @@ def render(tmp_path, artifact, **overrides):
                         {
                             "ansible.builtin.copy": {
                                 "dest": f"{out}/configmap.json",
-                                "content": f"{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/'"
-                                " ~ 'configmap.yml.j2') | from_yaml | to_json }}",
+                                "content": f"{{{{ (lookup('ansible.builtin.template', '{ROLE}/templates/'"
+                                " ~ 'configmaps.yml.j2') | from_yaml)['items'][0] | to_json }}",
                             },
-                            "loop": "{{ inference_service_models | zip([blob]) | list }}",
                         },
                     ],
                 }

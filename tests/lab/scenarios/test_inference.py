@@ -104,6 +104,38 @@ def test_site_again_changes_nothing_in_the_service(service, tmp_path):
     assert changed(run) == 0
 
 
+def test_objects_changed_in_the_cluster_are_put_back_and_then_left_alone(service, tmp_path):
+    """Each group of the role's objects (the server, the model versions' ConfigMaps, the samples store) is compared with
+    the cluster and applied only when one of it differs: one changed object per group is put back, and the next
+    run, with nothing to do, changes nothing and starts no kubernetes.core process."""
+    variables = service["variables"]
+    name = variables.get("inference_service_name", "inference")
+    namespace = variables.get("inference_service_namespace", "default")
+    model = service["model"]
+    model_map = f"{name}-{model['name']}-{model['version']}"
+    node("node1", "microk8s", "kubectl", "delete", "poddisruptionbudget", name, "-n", namespace)
+    node("node1", "microk8s", "kubectl", "label", "--overwrite", "configmap", model_map, "-n", namespace,
+         "inference.onprem.microk8s/version=tampered")  # fmt: skip
+    samples_on = variables.get("inference_service_samples_enabled", True) is not False
+    if samples_on:
+        node("node1", "microk8s", "kubectl", "label", "--overwrite", "configmap", f"{name}-samples-script",
+             "-n", namespace, "app.kubernetes.io/managed-by=someone-else")  # fmt: skip
+    run, _out = site(tmp_path, cmdline="--tags inference_service")
+    assert run.status == "successful", failure_messages(run)
+    assert changed(run) >= 1
+    kubectl_json("get", "poddisruptionbudget", name, "-n", namespace)  # there again
+    labels = kubectl_json("get", "configmap", model_map, "-n", namespace)["metadata"]["labels"]
+    assert labels["inference.onprem.microk8s/version"] == str(model["version"])
+    if samples_on:
+        script = kubectl_json("get", "configmap", f"{name}-samples-script", "-n", namespace)
+        assert script["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "onprem.microk8s"
+    again, _out = site(tmp_path, cmdline="--tags inference_service")
+    assert again.status == "successful", failure_messages(again)
+    assert changed(again) == 0
+    ran = {event["event_data"].get("task_action") for event in again.events if event["event"] == "runner_on_ok"}
+    assert not ran & {"kubernetes.core.k8s", "kubernetes.core.k8s_info", "onprem.microk8s.admin_kubeconfig"}, ran
+
+
 @pytest.fixture(scope="module")
 def samples(service):
     # storage_enabled is in the lab's group_vars, not in the hosts.yml lab.py writes

@@ -4,9 +4,13 @@ exactly when ctr_image_import would import nothing (docker-archives by image ID,
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from ansible_collections.onprem.microk8s.plugins.filter.plans import image_archive, images_to_import
+from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive
 from ansible_collections.onprem.microk8s.plugins.modules import ctr_image_import, node_info
 from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.cli_harness import Call, run
 from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.test_ctr_image_import import (
@@ -28,6 +32,14 @@ SNAP_LIST = (
     "microk8s  v1.32.3   7967  1.32/stable    canonical✓  classic\n"
 )
 READS = [Call(["snap", "list"], 0, SNAP_LIST), Call(["snap", "get", "system", "refresh.hold"], 0, "")]
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path, monkeypatch):
+    """The controller user's cache of archive reads, per test."""
+    home = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home
 
 
 def _held(tmp_path, calls):
@@ -88,3 +100,29 @@ def test_a_file_that_is_not_an_archive_is_refused_on_the_controller(tmp_path):
     path.write_text("not a tar")
     with pytest.raises(ValueError, match="not a readable tar archive"):
         image_archive(str(path))
+
+
+def test_an_archive_is_read_once_per_file_version(tmp_path, cache_home, monkeypatch):
+    path = archive(tmp_path, docker_files([(HELLO_IMAGE, ["hello:local"])]))
+    first = image_archive(path)
+    cache = cache_home / "onprem-microk8s" / "image-archives.json"
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(cache.parent).st_mode) == 0o700
+
+    def unread(_path):
+        raise AssertionError("the archive was read again")
+
+    monkeypatch.setattr(_image_archive, "read_archive", unread)
+    assert image_archive(path) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    # the file rewritten with another image under the name: read again, the new identity returned
+    archive(tmp_path, docker_files([(OTHER_IMAGE, ["hello:local"])]))
+    again = image_archive(path)
+    assert again["images"][0]["config"] == OTHER_IMAGE.id != first["images"][0]["config"]
+
+
+def test_an_unwritable_cache_still_reads_the_archive(tmp_path, cache_home):
+    cache_home.write_text("a file where the cache directory would be")
+    path = archive(tmp_path, docker_files([(HELLO_IMAGE, ["hello:local"])]))
+    assert image_archive(path)["images"][0]["config"] == HELLO_IMAGE.id
