@@ -12,12 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.onprem.microk8s.plugins.module_utils._controller_files import SPEC
+from ansible_collections.onprem.microk8s.plugins.module_utils._controller_files import SPEC, write_atomically
 
 
 def ensure_directory(path: str, check_mode: bool) -> bool:
@@ -43,16 +42,7 @@ def ensure_file(path: str, content: str | bytes, mode: int, check_mode: bool) ->
         same = False
     if same or check_mode:
         return not same
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomically(path, data, mode)
     return True
 
 

@@ -2,8 +2,12 @@
 # Copyright (c) onprem.microk8s contributors
 #
 # Private to this collection: the argument spec of controller_files, shared by its action plugin (which validates
-# with it) and its documentation stub (which validate-modules compares with its DOCUMENTATION).
+# with it) and its documentation stub (which validate-modules compares with its DOCUMENTATION); and the atomic write
+# of a file on the controller, shared by that action and the image archive reads' cache.
 from __future__ import annotations
+
+import os
+import tempfile
 
 SPEC = {
     "directories": {"type": "list", "elements": "path", "default": []},
@@ -21,3 +25,18 @@ SPEC = {
         "required_one_of": [["content", "content_base64"]],
     },
 }
+
+
+def write_atomically(path, data, mode):
+    """Write `data` (bytes) to `path` with `mode`: a temporary file of that mode in the same directory, renamed over
+    it, so that a reader sees the old file or the new one, never a part."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".%s." % os.path.basename(path))
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -16,6 +16,7 @@ import shutil
 import tarfile
 
 from ansible_collections.onprem.microk8s.plugins.module_utils import _parsers as parsers
+from ansible_collections.onprem.microk8s.plugins.module_utils._controller_files import write_atomically
 
 #: First bytes of the compressed streams tarfile can read -> (name, opener); `ctr image import` reads plain tar only.
 _COMPRESSIONS = {
@@ -83,20 +84,20 @@ def read_archive(path):
     return {"format": archive_format, "compression": compression, "images": list(named.values())}
 
 
-def _stat_key(path):
-    """What says a file is still the one read: its real path, device, inode, size, and modification and change times
-    in nanoseconds (a rewrite or a replacement changes the change time, which no user can set back)."""
-    real = os.path.realpath(path)
-    st = os.stat(real)
-    return "%s|%d|%d|%d|%d|%d" % (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+def _version(path):
+    """What says a file is still the one read: device, inode, size, and modification and change times in nanoseconds
+    (a rewrite or a replacement changes the change time, which no user can set back)."""
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def read_archive_cached(path, cache_file):
-    """read_archive(path), remembered in cache_file (JSON, 0600 in a 0700 directory) for the file as it is now
-    (_stat_key): a compressed archive of hundreds of MB is read through once, not on every run. A cache that cannot
-    be read or written is ignored (the archive is read)."""
+    """read_archive(path), remembered in cache_file (JSON {real path: {version, archive}}, 0600 in a 0700 directory)
+    for the file as it is now (_version): a compressed archive of hundreds of MB is read through once, not on every
+    run. A cache that cannot be read or written is ignored (the archive is read)."""
     try:
-        key = _stat_key(path)
+        real = os.path.realpath(path)
+        version = _version(real)
     except OSError:
         return read_archive(path)  # its own clear error for a missing or unreadable file
     try:
@@ -104,20 +105,15 @@ def read_archive_cached(path, cache_file):
             cached = json.load(handle)
     except (OSError, ValueError):
         cached = {}
-    if not isinstance(cached, dict):
-        cached = {}
-    if isinstance(cached.get(key), dict):
-        return cached[key]
+    entry = cached.get(real) if isinstance(cached, dict) else None
+    if isinstance(entry, dict) and entry.get("version") == version:
+        return entry["archive"]
     found = read_archive(path)
-    real = key.split("|", 1)[0]
-    kept = {k: v for k, v in cached.items() if k.split("|", 1)[0] != real}  # older versions of the file go
-    kept[key] = found
+    cached = dict(cached) if isinstance(cached, dict) else {}
+    cached[real] = {"version": version, "archive": found}
     try:
         os.makedirs(os.path.dirname(cache_file), mode=0o700, exist_ok=True)
-        partial = "%s.%d" % (cache_file, os.getpid())
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
-            json.dump(kept, out)
-        os.replace(partial, cache_file)
+        write_atomically(cache_file, json.dumps(cached).encode("utf-8"), 0o600)
     except OSError:
         pass
     return found
