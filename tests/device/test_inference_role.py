@@ -105,11 +105,6 @@ def render(tmp_path, artifact, **overrides):
                     "gather_facts": False,
                     "tasks": [
                         {
-                            "ansible.builtin.slurp": {"src": "{{ item.artifact }}"},
-                            "loop": "{{ inference_service_models }}",
-                            "register": "__inference_service_blobs",
-                        },
-                        {
                             "ansible.builtin.copy": {
                                 "dest": f"{out}/{{{{ item }}}}.json",
                                 "content": f"{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/' ~ item)"
