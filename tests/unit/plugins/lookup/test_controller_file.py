@@ -9,17 +9,16 @@ import os
 
 import pytest
 from ansible.errors import AnsibleLookupError
-
 from ansible.plugins.loader import lookup_loader
 
 from ansible_collections.onprem.microk8s.plugins.lookup.controller_file import describe
-
 
 
 def lookup(*paths, **options):
     """The lookup as a task calls it: loaded by Ansible's plugin loader, which reads its options from DOCUMENTATION."""
     lookup_loader.add_directory(os.path.dirname(describe.__code__.co_filename))
     return lookup_loader.get("controller_file").run(list(paths), variables={}, **options)
+
 
 BYTES = bytes(range(256)) * 3  # binary, not UTF-8: ansible.builtin.file could not read it
 
@@ -65,5 +64,5 @@ def test_an_unreadable_file_is_an_error_naming_it(tmp_path):
     secret = tmp_path / "m.joblib"
     secret.write_bytes(b"x")
     secret.chmod(0)
-    with pytest.raises(AnsibleLookupError, match="m.joblib"):
+    with pytest.raises(AnsibleLookupError, match=r"m\.joblib"):
         describe(str(secret), checksum=True)
