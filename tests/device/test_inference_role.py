@@ -73,11 +73,15 @@ def artifact(tmp_path):
         ({"models": "ok", "inference_service_max_surge": "0%"}, "a surge of 0 could never roll"),
         ({"models": "ok", "inference_service_drain_seconds": -1}, "drain_seconds must be >= 0"),
         ({"models": [{"name": "digits", "version": "v1", "artifact": "/nonexistent/model.joblib"}]}, "missing"),
+        ({"models": "big"}, "larger than about 700 kB"),
+        ({"models": "ok", "inference_service_image_archive": "/nonexistent/inference.tar"}, "is not a file"),
     ],
 )
 def test_bad_settings_stop_in_preflight(tmp_path, artifact, extra, message):
     models = extra.pop("models", [])
-    if models == "ok":
+    if models == "big":  # 750 000 bytes are 1 000 000 in base64: more than a ConfigMap holds with its settings
+        artifact.write_bytes(b"\x00" * 750_000)
+    if models in ("ok", "big"):
         models = [{"name": "digits", "version": "v1", "artifact": str(artifact)}]
     run = run_playbook(
         tmp_path, REPO / "playbooks" / "offload_report.yml", {"inference_service_models": models, **extra}
@@ -87,6 +91,25 @@ def test_bad_settings_stop_in_preflight(tmp_path, artifact, extra, message):
     assert found, "the run failed without a failed task"
     assert all("kubeconfig" not in task and "Import" not in task and "Copy" not in task for task, _msg in found)
     assert any(message in msg for _task, msg in found), found
+
+
+def test_every_bad_setting_is_named_in_one_failure(tmp_path, artifact):
+    models = [
+        {"name": "digits", "version": "v1", "artifact": str(artifact)},
+        {"name": "cats", "version": "v1", "artifact": str(tmp_path / "absent.joblib")},
+    ]
+    settings = {
+        "inference_service_models": models,
+        "inference_service_min_available": 3,
+        "inference_service_drain_seconds": -1,
+        "inference_service_image_archive": str(tmp_path),
+    }
+    run = run_playbook(tmp_path, REPO / "playbooks" / "offload_report.yml", settings)
+    assert run.rc != 0
+    (found,) = failures(run)
+    for part in ("must be below", "drain_seconds must be >= 0", "absent.joblib is missing", "is not a file"):
+        assert part in found[1], found
+    assert f"{artifact} is" not in found[1], "the artifact that is there was reported"
 
 
 def render(tmp_path, artifact, **overrides):
