@@ -50,6 +50,19 @@ def all_ready(resources, names):
     return all(name in ready for name in names)
 
 
+def rolled_out(deployment, replicas):
+    """Whether a Deployment has rolled out: its controller saw its latest spec (status.observedGeneration >=
+    metadata.generation; a status without metadata, as after_apply gives for an unchanged object, counts from 0) and
+    exactly `replicas` replicas exist, all of the current template and available."""
+    obj = deployment or {}
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation") or 0
+    wanted = int(replicas)
+    return status.get("observedGeneration", -1) >= generation and all(
+        status.get(count, 0) == wanted for count in ("replicas", "updatedReplicas", "availableReplicas")
+    )
+
+
 def drifted(drift):
     """The definitions among a k8s_drift lookup's entries that differ from the cluster (what to apply)."""
     return [entry["definition"] for entry in drift or [] if entry.get("drifted")]
@@ -181,6 +194,7 @@ class FilterModule:
             "k8s_applied": applied,
             "k8s_to_wait_for": to_wait_for,
             "k8s_all_ready": all_ready,
+            "k8s_rolled_out": rolled_out,
             "k8s_drifted": drifted,
             "k8s_after_apply": after_apply,
             "k8s_get_args": get_args,

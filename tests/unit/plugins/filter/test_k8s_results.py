@@ -18,6 +18,7 @@ from ansible_collections.onprem.microk8s.plugins.filter.k8s_results import (
     get_args,
     is_ready,
     listed,
+    rolled_out,
     to_wait_for,
 )
 
@@ -66,6 +67,35 @@ def test_all_ready_needs_every_named_object_listed_and_ready():
 
 def _drift(kind, name, drifted, status=None):
     return {"definition": _object(kind, name), "drifted": drifted, "reason": "", "status": status or {}}
+
+
+def _deployment(generation=2, observed=2, replicas=3, updated=3, available=3):
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+        },
+    }
+
+
+def test_a_deployment_has_rolled_out_when_every_wanted_replica_is_current_and_available():
+    assert rolled_out(_deployment(), 3)
+    assert rolled_out(_deployment(), "3")  # as a role variable may come
+    assert not rolled_out(_deployment(observed=1), 3), "its controller has not seen the new spec yet"
+    assert not rolled_out(_deployment(updated=2), 3), "one replica still runs the old template"
+    assert not rolled_out(_deployment(available=2), 3), "one replica is not available"
+    assert not rolled_out(_deployment(replicas=4, available=3), 3), "an old replica is still terminating"
+    assert not rolled_out(_deployment(), 2), "more replicas than wanted"
+
+
+def test_a_missing_deployment_or_a_status_read_without_metadata():
+    assert not rolled_out(None, 1) and not rolled_out({}, 1)
+    unchanged = {"status": {"observedGeneration": 5, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+    assert rolled_out(unchanged, 1), "after_apply's result of an unchanged object carries the status only"
+    assert not rolled_out({"status": {"replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}, 1)
 
 
 def test_only_drifted_definitions_are_applied():
