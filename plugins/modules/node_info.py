@@ -15,6 +15,9 @@ description:
   - On request it also reads, in the same call, MicroK8s' own status, small files, distribution packages, services,
     the node's addresses and certificates' names, so a role plans its whole run from one answer.
   - The microk8s_node role plans from this one answer, so a re-run with nothing to do runs no other probe.
+  - Once C(snap list) has answered, the reads that run commands (status, facts, packages, services and certificates,
+    images, the C(kubectl) gets, C(microk8s config)) run side by side, so the slowest of them, not their sum, sets the
+    read's time.
 options:
   staging_dir:
     description: The staging directory whose owner and mode (and its parents') are reported; it may not exist.
@@ -290,6 +293,7 @@ from ansible_collections.onprem.microk8s.plugins.module_utils._microk8s import (
 MAX_CONTENT = 65536
 HOSTS_FILE = "/etc/hosts"
 PARALLEL_GETS = 4  # `microk8s kubectl get` runs at once in one read
+READERS = 6  # the status, facts, system, images, gets and `microk8s config` reads
 
 
 def staging_entries(path):
@@ -494,44 +498,50 @@ def api_server(runner, installed, server_host):
     return kubeconfigs.public_part(out, server_host) if rc == 0 else None
 
 
+def snap_reads(runner):
+    """The installed snaps (`snap list`) and the refresh hold (`snap get system refresh.hold`, empty when unset)."""
+    rc, out, _err = runner.run(["list"], program="snap", check=False)
+    snaps = parsers.parse_snap_list(out) if rc == 0 else {}
+    rc, out, _err = runner.run(["get", "system", "refresh.hold"], program="snap", check=False)
+    return snaps, out.strip() if rc == 0 else ""
+
+
 def read(module):
+    """Everything asked for, in one answer. Once `snap list` says whether MicroK8s is installed, the reads that run
+    commands (status, facts, packages and services, images, gets, `microk8s config`) run side by side: on a node the
+    slowest of them, not their sum, sets the read's time."""
     runner = Microk8sRunner(module, timeout=60)
     params = module.params
     names = list(params["resolve"]) + (block_names(params["resolve_block"]) if params["resolve_block"] else [])
     snapd = bool(module.get_bin_path("snap", opt_dirs=["/usr/bin", "/snap/bin"]))
-    snaps, hold = {}, ""
-    if snapd:
-        rc, out, _err = runner.run(["list"], program="snap", check=False)
-        snaps = parsers.parse_snap_list(out) if rc == 0 else {}
-        rc, out, _err = runner.run(["get", "system", "refresh.hold"], program="snap", check=False)
-        hold = out.strip() if rc == 0 else ""
-    result = {
-        "changed": False,
-        "snapd": snapd,
-        "snaps": snaps,
-        "refresh_hold": hold,
-        "ufw": bool(module.get_bin_path("ufw", opt_dirs=["/usr/sbin", "/sbin"])),
-        "memory_mb": memory_mb(),
-        "clock": time.time(),
-        "staging": staging_entries(module.params["staging_dir"]),
-        "resolved": {name: first_ipv4(name) for name in names},
-        "microk8s": microk8s_state(runner, snaps.get("microk8s")) if module.params["status"] else None,
-    }
-    if params["facts"]:
-        result["ansible_facts"] = host_facts(runner)
-    result.update(system_reads(module, runner))
-    result["images"] = image_reads(runner, module.params["images"], "microk8s" in snaps)
-    result["accounts"] = {name: account_exists(name) for name in module.params["accounts"]}
-    result["groups"] = {name: group_entry(name) for name in module.params["groups"]}
+    snaps, hold = snap_reads(runner) if snapd else ({}, "")
     installed = "microk8s" in snaps
-    # `microk8s config`, when asked for, runs beside the gets: two independent reads of the API's side of the node
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        server = (
-            beside.submit(api_server, runner, installed, module.params["api_server_host"])
-            if module.params["api_server"]
-            else None
-        )
-        result["kubectl"] = kubectl_gets(runner, module.params["kubectl"], installed)
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        status = pool.submit(microk8s_state, runner, snaps.get("microk8s")) if params["status"] else None
+        facts = pool.submit(host_facts, runner) if params["facts"] else None
+        system = pool.submit(system_reads, module, runner)
+        images = pool.submit(image_reads, runner, params["images"], installed)
+        server = pool.submit(api_server, runner, installed, params["api_server_host"]) if params["api_server"] else None
+        gets = pool.submit(kubectl_gets, runner, params["kubectl"], installed)
+        result = {
+            "changed": False,
+            "snapd": snapd,
+            "snaps": snaps,
+            "refresh_hold": hold,
+            "ufw": bool(module.get_bin_path("ufw", opt_dirs=["/usr/sbin", "/sbin"])),
+            "memory_mb": memory_mb(),
+            "clock": time.time(),
+            "staging": staging_entries(params["staging_dir"]),
+            "resolved": {name: first_ipv4(name) for name in names},
+            "accounts": {name: account_exists(name) for name in params["accounts"]},
+            "groups": {name: group_entry(name) for name in params["groups"]},
+        }
+        result["microk8s"] = status.result() if status else None
+        if facts:
+            result["ansible_facts"] = facts.result()
+        result.update(system.result())
+        result["images"] = images.result()
+        result["kubectl"] = gets.result()
         result["api_server"] = server.result() if server else None
     return result
 

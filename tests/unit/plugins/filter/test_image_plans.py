@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.onprem.microk8s.plugins.filter.plans import image_archive, images_to_import
 from ansible_collections.onprem.microk8s.plugins.module_utils import _image_archive
 from ansible_collections.onprem.microk8s.plugins.modules import ctr_image_import, node_info
-from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.cli_harness import Call, run
+from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.cli_harness import NODE_READS, Call, run
 from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.test_ctr_image_import import (
     HELLO,
     HELLO_IMAGE,
@@ -43,7 +43,8 @@ def cache_home(tmp_path, monkeypatch):
 
 
 def _held(tmp_path, calls):
-    out = run(node_info.main, {"staging_dir": str(tmp_path), "images": [HELLO]}, [*READS, *calls])
+    args = {"staging_dir": str(tmp_path), "images": [HELLO]}
+    out = run(node_info.main, args, [*READS, *calls], side_by_side=NODE_READS)
     assert not out.failed
     return out.result["images"]
 

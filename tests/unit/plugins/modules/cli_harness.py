@@ -4,8 +4,8 @@
 Each expected call is `Call(argv, rc, stdout, stderr)` where argv is the command as the module means it
 (`["microk8s", "status", ...]`, `["snap", "list", "microk8s"]`); the harness checks the runner's full argv (stdin
 closed, timeout, resolved binary) ends with exactly that, in that order, and that no call is left over or extra.
-Reads a module runs side by side (`microk8s kubectl get`, `microk8s config`: SIDE_BY_SIDE) may come in any order
-among the run of such calls at the head of what is expected.
+Reads a module runs side by side (`microk8s kubectl get`, `microk8s config`: SIDE_BY_SIDE; for node_info, every read
+after its `snap` ones: NODE_READS) may come in any order among the run of such calls at the head of what is expected.
 """
 
 from __future__ import annotations
@@ -34,17 +34,20 @@ BIN = {
 
 # Commands a module may run concurrently (node_info's gets and its `microk8s config`).
 SIDE_BY_SIDE = (["microk8s", "kubectl", "get"], ["microk8s", "config"])
+# node_info's reads once `snap list` and `snap get` answered: status, facts, packages/services/certificates, images
+NODE_READS = (*SIDE_BY_SIDE, ["microk8s", "status"], ["microk8s", "ctr"], ["ip"], ["dpkg-query"], ["systemctl"],
+              ["openssl"])  # fmt: skip
 
 
-def _side_by_side(argv):
-    return any(argv[: len(prefix)] == prefix for prefix in SIDE_BY_SIDE)
+def _side_by_side(argv, side_by_side):
+    return any(argv[: len(prefix)] == prefix for prefix in side_by_side)
 
 
-def _take(expected, program):
+def _take(expected, program, side_by_side):
     """The expected call `program` answers: the head, or one in the head's run of side-by-side calls."""
-    if _side_by_side(program):
+    if _side_by_side(program, side_by_side):
         for index, call in enumerate(expected):
-            if not _side_by_side(call.argv):
+            if not _side_by_side(call.argv, side_by_side):
                 break
             if call.argv == program:
                 return expected.pop(index)
@@ -89,8 +92,9 @@ def _program_argv(argv):
     return [name, *argv[1:]]
 
 
-def run(main, args, calls, check_mode=False, diff=False, version=None):
-    """Run main() with module args; return Outcome. `version` prepends the `snap list microk8s` call if given."""
+def run(main, args, calls, check_mode=False, diff=False, version=None, side_by_side=SIDE_BY_SIDE):
+    """Run main() with module args; return Outcome. `version` prepends the `snap list microk8s` call if given;
+    calls `side_by_side` names may come in any order among the head's run of them."""
     expected = list(calls)
     if version:
         expected.insert(0, snap_list_call(version))
@@ -108,7 +112,7 @@ def run(main, args, calls, check_mode=False, diff=False, version=None):
         with lock:
             seen.append(program)
             assert expected, "unexpected extra command: %s" % program
-            call = _take(expected, program)
+            call = _take(expected, program, side_by_side)
             assert program == call.argv, "command %d differs" % len(seen)
         return call.rc, call.stdout, call.stderr
 

@@ -9,7 +9,13 @@ import threading
 import pytest
 
 from ansible_collections.onprem.microk8s.plugins.modules import node_info
-from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.cli_harness import Call, run
+from ansible_collections.onprem.microk8s.tests.unit.plugins.modules.cli_harness import NODE_READS, Call, run
+
+
+def read(args, calls, **kwargs):
+    """node_info's main() on scripted commands, its reads after `snap` in any order (they run side by side)."""
+    return run(node_info.main, args, calls, side_by_side=NODE_READS, **kwargs)
+
 
 SNAP_LIST = (
     "Name      Version   Rev   Tracking       Publisher   Notes\n"
@@ -21,8 +27,7 @@ SNAP_LIST = (
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_one_read_gives_snaps_hold_and_staging(tmp_path, check_mode):
     staging = tmp_path / "staging"
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(staging), "resolve": ["localhost"]},
         [
             Call(["snap", "list"], 0, SNAP_LIST),
@@ -44,8 +49,7 @@ def test_one_read_gives_snaps_hold_and_staging(tmp_path, check_mode):
 
 
 def test_nothing_installed_and_no_hold(tmp_path):
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path)},
         [
             Call(["snap", "list"], 1, "", "No snaps are installed yet."),
@@ -69,8 +73,7 @@ def status_fixture(name):
 
 def test_status_in_the_same_read_without_a_second_snap_list(tmp_path):
     """status=true adds one `microk8s status` (no wait) and reuses the `snap list` already read."""
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "status": True},
         [*READS, Call(["microk8s", "status", "--format", "yaml"], 0, status_fixture("1.32-yaml-running-ha-spare"))],
     )
@@ -83,8 +86,7 @@ def test_status_in_the_same_read_without_a_second_snap_list(tmp_path):
 
 
 def test_status_of_a_node_without_microk8s_is_null(tmp_path):
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "status": True},
         [Call(["snap", "list"], 0, SNAP_LIST.splitlines()[0] + "\n"), Call(["snap", "get", "system", "refresh.hold"])],
     )
@@ -92,8 +94,7 @@ def test_status_of_a_node_without_microk8s_is_null(tmp_path):
 
 
 def test_a_failed_status_is_reported_not_raised(tmp_path):
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "status": True},
         [*READS, Call(["microk8s", "status", "--format", "yaml"], 1, "", "Traceback (most recent call last):")],
     )
@@ -109,8 +110,7 @@ def test_files_packages_services_addresses_and_certificates_in_one_read(tmp_path
     large.write_bytes(b"x" * (node_info.MAX_CONTENT + 1))
     missing = tmp_path / "missing"
     crt = "/var/snap/microk8s/current/certs/server.crt"
-    out = run(
-        node_info.main,
+    out = read(
         {
             "staging_dir": str(tmp_path),
             "files": [str(small), str(large), str(missing)],
@@ -175,7 +175,7 @@ def test_files_packages_services_addresses_and_certificates_in_one_read(tmp_path
 
 def test_nothing_extra_is_read_unless_asked(tmp_path):
     """The plain read stays two snap commands: the extra reads cost nothing when a role does not ask for them."""
-    out = run(node_info.main, {"staging_dir": str(tmp_path)}, READS)
+    out = read({"staging_dir": str(tmp_path)}, READS)
     result = out.result
     assert result["microk8s"] is None and result["files"] == {} and result["packages"] == {}
     assert result["services"] == {} and result["addresses"] == [] and result["certificates"] == {}
@@ -188,8 +188,7 @@ def test_accounts_and_groups_through_nss_in_the_same_read(tmp_path):
     import grp
 
     root_group = grp.getgrgid(0).gr_name
-    out = run(
-        node_info.main,
+    out = read(
         {
             "staging_dir": str(tmp_path),
             "accounts": ["root", "no-such-account-x1"],
@@ -205,8 +204,7 @@ def test_accounts_and_groups_through_nss_in_the_same_read(tmp_path):
 
 def test_kubectl_gets_in_the_same_read_with_their_exit_codes(tmp_path):
     """Each list of `kubectl` is one `microk8s kubectl get ... -o json`; a refused one is reported, not raised."""
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "kubectl": [["storageclasses"], ["statefulsets", "--all-namespaces"]]},
         [
             *READS,
@@ -250,9 +248,38 @@ def test_kubectl_gets_run_at_most_the_set_number_at_once():
         node_info.kubectl_gets(_GetsMeetingRunner(together=3, timeout=0.5), gets, installed=True, workers=2)
 
 
+def test_the_reads_after_snap_run_side_by_side(tmp_path, monkeypatch):
+    """Status, facts, system, images, gets and `microk8s config` each return only once all six run at the same time:
+    read one after another, the first waits alone and the read fails."""
+    meeting = threading.Barrier(6, timeout=5)
+
+    def meets(answer):
+        def reader(*_args, **_kwargs):
+            meeting.wait()
+            return answer
+
+        return reader
+
+    monkeypatch.setattr(node_info, "microk8s_state", meets({"state": "running"}))
+    monkeypatch.setattr(node_info, "host_facts", meets({"hostname": "node1"}))
+    monkeypatch.setattr(node_info, "system_reads", meets({"files": {}, "packages": {"p": True}}))
+    monkeypatch.setattr(node_info, "image_reads", meets({"hello": None}))
+    monkeypatch.setattr(node_info, "kubectl_gets", meets([{"args": ["nodes"]}]))
+    monkeypatch.setattr(node_info, "api_server", meets({"server": "https://10.77.0.11:16443"}))
+    out = read(
+        {"staging_dir": str(tmp_path), "status": True, "facts": True, "api_server": True, "images": ["hello"]},
+        READS,
+    )
+    assert not out.failed
+    result = out.result
+    assert result["microk8s"] == {"state": "running"} and result["ansible_facts"] == {"hostname": "node1"}
+    assert result["packages"] == {"p": True} and result["images"] == {"hello": None}
+    assert result["kubectl"] == [{"args": ["nodes"]}]
+    assert result["api_server"] == {"server": "https://10.77.0.11:16443"}
+
+
 def test_kubectl_gets_without_microk8s_run_nothing(tmp_path):
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "kubectl": [["storageclasses"]]},
         [Call(["snap", "list"], 0, SNAP_LIST.splitlines()[0] + "\n"), Call(["snap", "get", "system", "refresh.hold"])],
     )
@@ -282,8 +309,7 @@ users:
     ("host", "server"), [("", "https://10.77.0.11:16443"), ("10.77.0.10", "https://10.77.0.10:16443")]
 )
 def test_api_server_is_the_admin_kubeconfigs_address_and_ca_without_its_credential(tmp_path, host, server):
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "api_server": True, "api_server_host": host},
         [*READS, Call(["microk8s", "config"], 0, ADMIN_KUBECONFIG)],
     )
@@ -298,8 +324,7 @@ def test_api_server_is_the_admin_kubeconfigs_address_and_ca_without_its_credenti
 
 def test_api_server_is_null_when_microk8s_config_prints_no_kubeconfig(tmp_path):
     """A worker's `microk8s config` prints a pointer to the control plane, rc 0 (the contract): no address from it."""
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "api_server": True},
         [
             *READS,
@@ -322,8 +347,7 @@ def test_facts_and_the_names_of_the_hosts_block_in_the_same_read(tmp_path, monke
     monkeypatch.setattr(node_info, "HOSTS_FILE", str(hosts))
     route = "8.8.8.8 via 10.77.0.1 dev eth0 src 10.77.0.11 uid 0\n"
     addresses = "2: eth0    inet 10.77.0.11/24 brd 10.77.0.255 scope global eth0\n"
-    out = run(
-        node_info.main,
+    out = read(
         {"staging_dir": str(tmp_path), "facts": True, "resolve_block": "# {mark} nodes"},
         [
             *READS,
