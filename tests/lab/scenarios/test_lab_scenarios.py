@@ -71,6 +71,23 @@ def _is_member(name):
 NOOP_TASKS_PER_NODE = 17
 NOOP_TASKS_BOOTSTRAP = 49
 NOOP_SKIPPED_BOOTSTRAP = 41
+# 2026-12-07 (session 29): with the inference service (`lab.py up --inference`, as `make lab` brings the lab up; the
+# bounds above are for the lab of `make test`, without it) a 4-node 1.28 lab measured 60 run and 43 skipped on the
+# bootstrap node, 21 on each other node: the service's preflight include, its include, argument check and image read
+# on every node, and on the bootstrap node its settings check, comparison, address and samples-store steps.
+INFERENCE_NOOP_TASKS_PER_NODE = 4
+INFERENCE_NOOP_TASKS_BOOTSTRAP = 11
+INFERENCE_NOOP_SKIPPED_BOOTSTRAP = 4
+
+
+def noop_bounds(lab):
+    """(run per node, run on the bootstrap node, skipped on the bootstrap node) for the lab as it was brought up."""
+    inference = 1 if lab["all"]["vars"].get("inference_service_enabled") else 0
+    return (
+        NOOP_TASKS_PER_NODE + inference * INFERENCE_NOOP_TASKS_PER_NODE,
+        NOOP_TASKS_BOOTSTRAP + inference * INFERENCE_NOOP_TASKS_BOOTSTRAP,
+        NOOP_SKIPPED_BOOTSTRAP + inference * INFERENCE_NOOP_SKIPPED_BOOTSTRAP,
+    )
 
 
 def test_objects_changed_in_the_cluster_are_put_back(lab, tmp_path):
@@ -120,10 +137,11 @@ def test_converged_lab_is_idempotent(lab, tmp_path):
     skipped = tasks_per_host(again, events=("runner_on_skipped",))
     print("no-op tasks run per host:", tasks, "skipped:", skipped)
     bootstrap = next(iter(lab["all"]["children"]["masters"]["hosts"]))  # the first control-plane node
-    assert tasks.pop(bootstrap) <= NOOP_TASKS_BOOTSTRAP, tasks
-    assert max(tasks.values()) <= NOOP_TASKS_PER_NODE, tasks
+    per_node, on_bootstrap, skipped_on_bootstrap = noop_bounds(lab)
+    assert tasks.pop(bootstrap) <= on_bootstrap, tasks
+    assert max(tasks.values()) <= per_node, tasks
     # a step skipped one by one costs about as much as a quick one run: whole blocks are skipped as one include
-    assert skipped[bootstrap] <= NOOP_SKIPPED_BOOTSTRAP, skipped
+    assert skipped[bootstrap] <= skipped_on_bootstrap, skipped
 
 
 def test_a_vip_run_limited_to_one_control_plane_node_keeps_every_peer(lab, tmp_path):
