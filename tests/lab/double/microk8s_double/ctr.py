@@ -2,8 +2,9 @@
 """`$SNAP/bin/ctr`: the snap's own containerd client.
 
 The double's containerd is the node's Debian containerd (bin/containerd), so its client is the node's Debian `ctr`
-run on the snap's socket. Where the node has no such client (the contract suite on a host without containerd),
-this answers as ctr does when it cannot reach the socket, which is all such a host can see.
+run on the snap's socket: bin/ctr runs it without starting Python. Where the node has no such client (the contract
+suite on a host without containerd), bin/ctr runs this, which answers as ctr does when it cannot reach the socket,
+which is all such a host can see.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def dial_error(path: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    if os.access(NODE_CLIENT, os.X_OK):
-        os.execv(NODE_CLIENT, [NODE_CLIENT, *argv])
     error = dial_error(address(argv))
     if error:
         print(error, file=sys.stderr)
