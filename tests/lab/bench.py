@@ -14,8 +14,9 @@ tasks per host on the no-op path (run: ok/changed/failed; skipped apart), the ma
 run cost (the whole machine's busy CPU-seconds, the controller's share: ansible-playbook, its workers and ssh
 clients; the rest is the nodes' side and the lab's idle cost) and how many of the machine's cores that kept busy, and
 the double's simulated waits (its `join_wait` and `addon_delay` settings) apart from orchestration time; then the ratio
-of the 8-node to the 4-node re-run. Aims (issue 8): a no-op re-run of 4 nodes <= 12 s on an idle machine, <= 15
-tasks per host, 8 nodes <= 1.3 x 4 nodes.
+of the 8-node to the 4-node re-run; after each lab size's re-runs, the idle cost of its nodes (idle_cost.py lab: the
+double's daemons per node, and each whole container). Aims (issue 8): a no-op re-run of 4 nodes <= 12 s on an idle
+machine, <= 15 tasks per host, 8 nodes <= 1.3 x 4 nodes, an idle lab node's double < 2 % of a core.
 The soak (4 nodes, profile 1.32, LAB_FAILOVER_PROFILE=tuned, no node touched) reads every node's Ready condition
 and the controller lease every few seconds and prints how often a node was seen NotReady although nothing failed
 (the failover profile's trade-off), the lease's holder changes and kubelite restarts.
@@ -35,6 +36,7 @@ import sys
 import time
 
 import ansible_runner
+import idle_cost
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 LAB = [sys.executable, str(REPO / "tests" / "lab" / "lab.py")]
@@ -308,6 +310,13 @@ def soak_report(result):
     print("  kubelite restarts: %s" % ", ".join("%s=%s" % kv for kv in sorted(result["kubelite_restarts"].items())))
 
 
+def report_idle(seconds):
+    """The lab's nodes at rest right after the re-runs (nothing else running): their double's daemons and containers."""
+    if seconds > 0:
+        print("  -- idle cost")
+        idle_cost.lab([], seconds)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[4, 8])
@@ -317,6 +326,7 @@ def main(argv=None):
     parser.add_argument("--project", default=str(REPO), help="the checkout whose site.yml runs (default: this one)")
     parser.add_argument("--soak-minutes", type=float, default=30, help="0: no soak")
     parser.add_argument("--soak-only", action="store_true", help="only soak the lab as it is (up, site.yml run)")
+    parser.add_argument("--idle-seconds", type=float, default=30, help="idle cost window after the re-runs; 0: none")
     args = parser.parse_args(argv)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     if args.soak_only:
@@ -327,6 +337,7 @@ def main(argv=None):
         print("== the running lab, %s" % args.project)
         report_reruns(0, [converge("%s-rerun-%d" % (label, i), args.project) for i in range(args.reruns)])
         report_core(label, args)
+        report_idle(args.idle_seconds)
         return 0
     results, core = {}, {}
     for nodes in args.nodes:
@@ -345,6 +356,7 @@ def main(argv=None):
         reruns = [converge("%d-rerun-%d" % (nodes, i), args.project) for i in range(args.reruns)]
         results[nodes] = report_reruns(nodes, reruns)
         core[nodes] = report_core(str(nodes), args)
+        report_idle(args.idle_seconds)
     for name, medians in (("every play", results), ("core", core)):
         if len(medians) > 1:
             smallest, largest = min(medians), max(medians)

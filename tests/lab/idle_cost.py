@@ -4,12 +4,14 @@
 
     python tests/lab/idle_cost.py loopback [--nodes 1] [--seconds 60]   (nodes on the host, no root, no LXD)
     python tests/lab/idle_cost.py lab [--seconds 60] [NODE ...]         (the running LXD lab's nodes)
+    (make bench measures the lab this way after each lab size's re-runs)
 
 `loopback` starts a cluster of double nodes on 127.x.y.n as the double's cluster tests do
 (tests/lab/double/tests/cluster_fixtures.py), with MicroK8s' own args files and the double's lab settings
 (no shortened timings), waits until it settles, then measures. `lab` measures the double's daemons inside the
-lab's containers (processes `bin/daemon MODULE`, the network part runs inside kubelite). Each process's CPU time
-(user + system, all its threads, from /proc/PID/stat) is read at the start and the end of the window.
+lab's containers (processes `bin/daemon MODULE`, the network part runs inside kubelite), and each whole container
+(its cgroup: the double plus the pods' processes, containerd, snapd, sshd, systemd) beside it. Each process's CPU
+time (user + system, all its threads, from /proc/PID/stat) is read at the start and the end of the window.
 Figures are printed, never asserted: they depend on the machine and its load.
 """
 
@@ -52,16 +54,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def report(rows: dict[str, dict[str, float]], seconds: float) -> None:
-    """rows: node -> {daemon: CPU seconds used in the window}."""
+def container_cpu_seconds(node: str, cgroups: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPU seconds of a lab container's cgroup (LXD's lxc.payload.NODE; cgroup v2 or v1's cpuacct), None if absent."""
+    unified = cgroups / f"lxc.payload.{node}" / "cpu.stat"
+    legacy = cgroups / "cpuacct" / f"lxc.payload.{node}" / "cpuacct.usage"
+    try:
+        if unified.exists():
+            fields = dict(line.split() for line in unified.read_text().splitlines())
+            return int(fields["usage_usec"]) / 1e6
+        return int(legacy.read_text()) / 1e9
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def report(rows: dict[str, dict[str, float]], seconds: float, whole: dict[str, float] | None = None) -> None:
+    """rows: node -> {daemon: CPU seconds used in the window}; whole: node -> its container's CPU seconds."""
     total = 0.0
     for node, daemons in rows.items():
         used = sum(daemons.values())
         total += used
         parts = ", ".join(f"{name} {100 * s / seconds:.2f}" for name, s in sorted(daemons.items()))
-        print(f"  {node}: {100 * used / seconds:.2f} % of a core  ({parts})")
+        container = f"; whole node {100 * whole[node] / seconds:.2f} %" if whole and node in whole else ""
+        print(f"  {node}: {100 * used / seconds:.2f} % of a core  ({parts}){container}")
     share = 100 * total / seconds
-    print(f"  all {len(rows)} node(s): {share:.2f} % of a core, {share / max(1, len(rows)):.2f} a node")
+    print(f"  all {len(rows)} node(s): {share:.2f} % of a core, {share / max(1, len(rows)):.2f} a node (aim < 2)")
+    if whole:
+        share = 100 * sum(whole.values()) / seconds
+        print(f"  whole nodes (the double, pods, containerd, snapd, sshd): {share:.2f} % of a core in all")
 
 
 def loopback(nodes: int, seconds: float, settle: float) -> None:
@@ -103,13 +122,15 @@ def lab(nodes: list[str], seconds: float) -> None:
         listing = subprocess.run(["lxc", "list", "-c", "n", "-f", "csv"], check=True, capture_output=True, text=True)
         nodes = [n for n in listing.stdout.split() if n.startswith("node")]
     before = {n: lab_sample(n) for n in nodes}
+    containers = {n: container_cpu_seconds(n) for n in nodes}
     started = time.monotonic()
     time.sleep(seconds)
-    after = {n: lab_sample(n) for n in nodes}
     window = time.monotonic() - started
+    whole = {n: container_cpu_seconds(n) - used for n, used in containers.items() if used is not None}
+    after = {n: lab_sample(n) for n in nodes}
     rows = {n: {m: s - before[n].get(m, 0.0) for m, s in after[n].items()} for n in nodes}
     print(f"== lab nodes, {window:.0f} s (host load average {os.getloadavg()[0]:.2f})")
-    report(rows, window)
+    report(rows, window, whole)
 
 
 def main(argv=None) -> int:
