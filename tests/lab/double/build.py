@@ -112,7 +112,8 @@ def stage_microk8s(profile: profiles.Profile, tree: Path) -> None:
 def precompile(lib: Path) -> None:
     """Ship the bytecode with the sources, as a Python snap built by snapcraft does: $SNAP is read-only, so without
     it every `microk8s` command, daemon start and pod shim of the double compiled its modules again (`microk8s
-    status` about 0.08 s of CPU more per run), a cost real MicroK8s' bash wrappers and Go binaries do not have."""
+    status` about 0.04 s of CPU more per run on a lab node), a cost real MicroK8s' bash wrappers and Go binaries do
+    not have."""
     if not compileall.compile_dir(lib, quiet=2, workers=0):
         raise SystemExit(f"build.py: compiling {lib} failed")
 
