@@ -125,9 +125,9 @@ def lab(nodes: list[str], seconds: float) -> None:
     containers = {n: container_cpu_seconds(n) for n in nodes}
     started = time.monotonic()
     time.sleep(seconds)
-    window = time.monotonic() - started
-    whole = {n: container_cpu_seconds(n) - used for n, used in containers.items() if used is not None}
     after = {n: lab_sample(n) for n in nodes}
+    whole = {n: container_cpu_seconds(n) - used for n, used in containers.items() if used is not None}
+    window = time.monotonic() - started
     rows = {n: {m: s - before[n].get(m, 0.0) for m, s in after[n].items()} for n in nodes}
     print(f"== lab nodes, {window:.0f} s (host load average {os.getloadavg()[0]:.2f})")
     report(rows, window, whole)
