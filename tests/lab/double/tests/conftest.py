@@ -21,13 +21,8 @@ HERE = Path(__file__).resolve().parent
 DOUBLE = HERE.parent
 sys.path.insert(0, str(DOUBLE))
 
+import host_network  # noqa: E402
 from microk8s_double import profiles  # noqa: E402
-from microk8s_double.network import podnet  # noqa: E402
-
-# What a double node's network loop creates in the namespace it runs in (kube-proxy, Calico), by name: only these are
-# removed from the host after the suite, so a lab brought up meanwhile (its bridge, veths, LXD's table) is left alone.
-DOUBLE_TABLES = ("ip kube-proxy", "ip calico-filter", f"ip {podnet.NAT_TABLE}")
-DOUBLE_LINKS = (podnet.VXLAN, "cali")
 
 VERSIONS = ["1.20", "1.24", "1.28", "1.32"]
 READY = [{"name": "node-1", "status": "Ready", "internal_ip": "127.0.0.1"}]
@@ -132,41 +127,27 @@ class Node:
         return Result(done.returncode, done.stdout, done.stderr)
 
 
-def _host_network() -> tuple[set[str], set[str], set[str]]:
-    """The host's nftables tables, links and network namespaces (names), to tell what the suite added."""
-
-    def names(*argv: str, pick) -> set[str]:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        return {pick(line) for line in done.stdout.splitlines() if line.strip()}
-
-    tables = names("nft", "list", "tables", pick=lambda line: line.split(None, 1)[1])
-    links = names("ip", "-o", "link", "show", pick=lambda line: line.split(":")[1].strip().split("@")[0])
-    namespaces = names("ip", "netns", "list", pick=lambda line: line.split()[0])
-    return tables, links, namespaces
-
-
 @pytest.fixture(scope="session", autouse=True)
-def host_network_left_as_found():
+def host_network_left_as_found(request, tmp_path_factory):
     """As root, a cluster test's nodes on loopback run their network loops in the host's own namespace (kube-proxy's
     table, Calico's VXLAN device and tables, the service CIDR's local route): the suite removes what it added, so the
-    host (and the LXD lab a later `make` step builds on it) is left as the suite found it."""
+    host (and the LXD lab a later `make` step builds on it) is left as the suite found it. Under pytest-xdist each
+    worker has a session of its own: the first worker in records the host, the last one out cleans up (a worker done
+    early must not pull pod namespaces or tables from under the other worker's running tests)."""
     if os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("ip"):
         yield
         return
-    tables, links, namespaces = _host_network()
-    local_route = subprocess.run(["ip", "-4", "-o", "route", "show", "table", "local", podnet.SERVICE_CIDR],
-                                 capture_output=True, text=True, check=False).stdout  # fmt: skip
+    if not hasattr(request.config, "workerinput"):  # no xdist: this process is the whole suite
+        before = host_network.record()
+        yield
+        host_network.remove_added(before)
+        return
+    shared = tmp_path_factory.getbasetemp().parent / "host-network.json"  # one per run, shared by its workers
+    host_network.first_in(shared, host_network.record)
     yield
-    now_tables, now_links, now_namespaces = _host_network()
-    for table in sorted(t for t in now_tables - tables if t in DOUBLE_TABLES):
-        subprocess.run(["nft", "delete", "table", *table.split()], capture_output=True, check=False)
-    for link in sorted(n for n in now_links - links if n.startswith(DOUBLE_LINKS)):
-        subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
-    for namespace in sorted(n for n in now_namespaces - namespaces if n.startswith("pod-")):
-        subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, check=False)
-    if not local_route.strip():
-        subprocess.run(["ip", "route", "del", "local", podnet.SERVICE_CIDR, "dev", "lo", "table", "local"],
-                       capture_output=True, check=False)  # fmt: skip
+    before = host_network.last_out(shared)
+    if before is not None:
+        host_network.remove_added(before)
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def sh(*argv: str) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=20).stdout
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=20)
+    assert done.returncode == 0, f"{' '.join(argv)}: rc {done.returncode}, stderr {done.stderr.strip()!r}"
+    return done.stdout
 
 
 def service(name: str, cluster_ip: str, external: str | None) -> dict:
