@@ -3,12 +3,13 @@
 
 Timings come from the args files real kubelite reads (`$SNAP_DATA/args/kube-controller-manager`, `kubelet`,
 `kube-apiserver`; kubeargs.py), read once at start: an edit applies after `snap restart microk8s.daemon-kubelite`.
-Every node posts its Node object (heartbeat) to the API server through kubeclient: control planes to their own,
-workers to a control plane of `args/traefik/provider.yaml` (as apiserver-proxy balances). Loops in threads, each
-asleep until it has something to do (the datastore's change feed, `datastore.wait_change`, wakes them):
-- the heartbeat, every `Timings.heartbeat_interval`: the node Lease renewal of a real kubelet (every quarter of
-  nodeLeaseDurationSeconds, 10 s by default; only a KubeletConfiguration file named by the kubelet's `--config` can
-  change it) or its status report, whichever is more frequent; `--node-status-update-frequency` does not change it;
+Every node registers its Node object and keeps its heartbeats (heartbeat.py) through kubeclient: control planes to
+their own API server, workers to a control plane of `args/traefik/provider.yaml` (as apiserver-proxy balances). Loops
+in threads, each asleep until it has something to do (the datastore's change feed, `datastore.wait_change`, wakes
+them):
+- the heartbeats (heartbeat.py): the node Lease renewal of a real kubelet (every quarter of nodeLeaseDurationSeconds,
+  10 s by default; only a KubeletConfiguration file named by the kubelet's `--config` can change it) and its status
+  post, read every `--node-status-update-frequency` and posted when changed or every nodeStatusReportFrequency;
 - on control planes, the controllers: every `--leader-elect-retry-period` the node acquires or renews the Lease
   `kube-system/kube-controller-manager` (controllers/lease.py; its requests time out after
   `--leader-elect-renew-deadline`, as kube-controller-manager's leader-election client) and, while it leads, runs
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from . import apiserver, certs, datastore, kubeargs, nodes
 from . import node as node_module
 from .auth import authz
+from .heartbeat import Heartbeat
 from .kubeclient import ApiError, KubeClient
 from .node import Node
 
@@ -49,24 +51,6 @@ KUBELET_WATCH = ["pods"]
 PLEG_PERIOD = 1.0  # the kubelet's relist period while it runs pods
 KUBELET_RESYNC = 10.0  # a kubelet re-lists its pods from the API at least this often (changes wake it at once)
 RESYNC_PERIOD = 30.0  # a full controller round at least this often (time-based decisions: progress deadlines...)
-
-
-def post_heartbeat(client: KubeClient, node: Node, worker: bool, registered: bool = False) -> None:
-    """Register the Node object, or refresh its labels and status (spec, e.g. cordon or podCIDR, is left alone).
-    `registered`: this kubelite already saw its Node (a missing one is then found by the 404 of the patch)."""
-    posted = nodes.heartbeat(node, worker)
-    if not registered and client.get("nodes", node.hostname) is None:
-        client.create("nodes", posted)
-        return
-    try:
-        client.patch("nodes", node.hostname, {"status": posted["status"]}, subresource="status")
-    except ApiError as error:
-        if error.status != 404:
-            raise
-        client.create("nodes", posted)  # deleted meanwhile (`microk8s remove-node`, `kubectl delete node`)
-        return
-    if not registered:
-        client.patch("nodes", node.hostname, {"metadata": {"labels": posted["metadata"]["labels"]}})
 
 
 def list_nodes(node: Node) -> list[dict]:
@@ -223,8 +207,7 @@ def main() -> int:
         loop(run_controllers, node, timings)
     loop(run_node_parts, node, worker)
     serve_io_engine(node)
-    namespaces_done, registered = worker, False
-    interval = timings.heartbeat_interval
+    namespaces_done, heart = worker, Heartbeat(node, worker, timings)
     while datastore.is_worker(node) == worker:
         try:
             if not namespaces_done:
@@ -232,11 +215,10 @@ def main() -> int:
                 apiserver.bootstrap_policy(node)
                 apiserver.bootstrap_launch_configuration(node)
                 namespaces_done = True
-            post_heartbeat(KubeClient.for_node(node), node, worker, registered)  # a join replaces the CA and token
-            registered = True
+            heart.beat(KubeClient.for_node(node))  # a new client each time: a join replaces the CA and token
         except (datastore.DatastoreError, ApiError, OSError) as error:
-            registered = False
+            heart.forget()
             print(f"heartbeat failed: {error}", file=sys.stderr, flush=True)
-        time.sleep(interval)
+        time.sleep(heart.period)
     print("node role changed, restarting", file=sys.stderr, flush=True)
     return 1

@@ -62,6 +62,36 @@ def test_a_node_already_unknown_is_not_written_again_and_a_new_heartbeat_restart
     assert verbs(monitor.check([back], NOW)) == [("status", "n1")]
 
 
+def node_lease(name: str, renewed: str, owner_uid: str = "uid-n1") -> dict:
+    meta = {"name": name, "namespace": "kube-node-lease",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": owner_uid}]}  # fmt: skip
+    return {"metadata": meta, "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renewed}}
+
+
+def test_a_renewed_node_lease_is_a_heartbeat_though_the_status_is_not_posted():
+    """A real kubelet posts an unchanged status every 5 minutes; its Lease, renewed every 10 s, keeps it Ready."""
+    clock = Clock()
+    monitor = nodelifecycle.Monitor(period=5, grace=40, clock=clock)
+    quiet = node("n1", beat_age=200)  # the status as posted 200 s ago
+    monitor.check([quiet], NOW, [node_lease("n1", "t0")])
+    for step in range(1, 20):
+        clock.now += 5
+        assert monitor.check([quiet], NOW, [node_lease("n1", f"t{step // 2}")]) == []
+    for _ in range(8):  # the Lease is no longer renewed either
+        clock.now += 5
+        marked = monitor.check([quiet], NOW, [node_lease("n1", "t9")])
+    assert verbs(marked) == [("status", "n1")]
+
+
+def test_a_deleted_nodes_lease_is_collected_and_a_live_nodes_kept():
+    live = node("n1")  # uid uid-n1
+    leases = [node_lease("n1", "t0", "uid-n1"), node_lease("n2", "t0", "uid-n2"), node_lease("n3", "t0", "")]
+    leases[2]["metadata"].pop("ownerReferences")  # not owned yet (created before its Node): left alone
+    assert [(a.verb, a.resource, a.namespace, a.name) for a in garbage.orphan_leases(leases, [live])] == [
+        ("delete", "leases", "kube-node-lease", "n2")
+    ]
+
+
 def test_pods_on_a_live_node_are_left_alone():
     assert nodelifecycle.reconcile([node("n1", beat_age=10)], [pod("p", RS, "n1")], NOW, TOLERATIONS) == []
 

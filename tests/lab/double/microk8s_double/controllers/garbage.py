@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet, StatefulSet or Job
-is gone (background propagation, what `kubectl delete` asks for), and the pod GC's force deletes: pods bound to a
-node that no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then GA in 1.28) terminating pods on a
-node that is not Ready and carries the `node.kubernetes.io/out-of-service` taint (so their volumes detach at once)."""
+"""Garbage collection of workload objects: ReplicaSets whose Deployment and pods whose ReplicaSet, StatefulSet or
+Job is gone (background propagation, what `kubectl delete` asks for), node Leases whose Node is gone, and the pod
+GC's force deletes: pods bound to a node that no longer exists, and (1.26+, NodeOutOfServiceVolumeDetach, beta then
+GA in 1.28) terminating pods on a node that is not Ready and carries the `node.kubernetes.io/out-of-service` taint
+(so their volumes detach at once)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,14 @@ def collect(
         ):
             actions.append(Action("delete", "pods", meta["namespace"], meta["name"], FORCE))
     return actions
+
+
+def orphan_leases(leases: list[dict], nodes: list[dict]) -> list[Action]:
+    """Node Leases (`kube-node-lease`) whose owning Node is gone: a deleted Node's Lease goes with it."""
+    uids = {n["metadata"].get("uid") for n in nodes}
+    return [
+        Action("delete", "leases", item["metadata"]["namespace"], item["metadata"]["name"])
+        for item in leases
+        if any(ref.get("kind") == "Node" and ref.get("uid") not in uids
+               for ref in item["metadata"].get("ownerReferences") or [])
+    ]  # fmt: skip

@@ -2,8 +2,9 @@
 """The node lifecycle controller (kube-controller-manager's, on the lease holder), with its timings from
 `args/kube-controller-manager` (kubeargs.py):
 - node health (`Monitor`): every `--node-monitor-period` (default 5s) it notes, on its own clock, when each node's
-  Ready heartbeat last changed; a node not heard of for `--node-monitor-grace-period` (40s, 50s from 1.32) gets
-  Ready (and its other conditions) `Unknown`, reason `NodeStatusUnknown`, "Kubelet stopped posting node status."
+  Ready heartbeat or its Lease in `kube-node-lease` (heartbeat.py) last changed; a node not heard of for
+  `--node-monitor-grace-period` (40s, 50s from 1.32) gets Ready (and its other conditions) `Unknown`, reason
+  `NodeStatusUnknown`, "Kubelet stopped posting node status."
   (kubectl: NotReady). A new leader starts its clocks when it first sees a node, as the real one does;
 - pods (`reconcile`): on a node whose Ready is not True they are marked not Ready at once (endpoints drop them) and
   evicted once the node has been so for their NoExecute toleration of `node.kubernetes.io/unreachable` (Unknown) or
@@ -32,22 +33,24 @@ class Monitor:
 
     def __init__(self, period: float, grace: float, clock=time.monotonic):
         self.period, self.grace, self.clock = period, grace, clock
-        self.seen: dict[str, tuple[str | None, float]] = {}  # node -> (heartbeat stamp, when observed)
+        self.seen: dict[str, tuple[tuple, float]] = {}  # node -> ((heartbeat, renewTime), when observed)
         self.last_check: float | None = None
 
     def due(self) -> bool:
         return self.last_check is None or self.clock() - self.last_check >= self.period
 
-    def check(self, nodes: list[dict], now: datetime.datetime) -> list[Action]:
-        """One monitor pass: the nodes to turn Unknown (as status patches)."""
+    def check(self, nodes: list[dict], now: datetime.datetime, leases: list[dict] = ()) -> list[Action]:
+        """One monitor pass: the nodes to turn Unknown (as status patches). `leases`: those of `kube-node-lease`; a
+        node is heard of when its Ready condition's heartbeat time or its Lease's renewTime changed."""
         moment = self.last_check = self.clock()
+        renewed = {item["metadata"]["name"]: (item.get("spec") or {}).get("renewTime") for item in leases}
         actions = []
         names = set()
         for node in nodes:
             name = node["metadata"]["name"]
             names.add(name)
             ready = condition(node, "Ready") or {}
-            beat = ready.get("lastHeartbeatTime")
+            beat = (ready.get("lastHeartbeatTime"), renewed.get(name))
             if self.seen.get(name, (None, 0.0))[0] != beat or name not in self.seen:
                 self.seen[name] = (beat, moment)
             if ready.get("status") != "Unknown" and moment - self.seen[name][1] > self.grace:

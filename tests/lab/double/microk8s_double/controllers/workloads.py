@@ -8,6 +8,7 @@ node monitor's clocks when the lease is lost."""
 
 from __future__ import annotations
 
+from .. import heartbeat
 from ..kubeargs import Timings
 from ..kubeclient import KubeClient
 from . import deployment, garbage, job, nodelifecycle, replicaset, scheduler, statefulset
@@ -36,8 +37,9 @@ def monitor_nodes(client: KubeClient, node, timings: Timings, nodes: list[dict] 
     monitor = node_monitor(node, timings)
     if not monitor.due():
         return nodes
-    marked = monitor.check(nodes, now())
-    apply(client, marked)
+    leases = client.list("leases", namespace=heartbeat.NAMESPACE)
+    marked = monitor.check(nodes, now(), leases)
+    apply(client, marked + garbage.orphan_leases(leases, nodes))
     changed = {a.name: a.body["status"] for a in marked}
     return [dict(n, status=dict(n["status"], **changed[n["metadata"]["name"]])) if n["metadata"]["name"] in changed
             else n for n in nodes]  # fmt: skip
