@@ -114,7 +114,7 @@ def run_controllers(node: Node, timings: kubeargs.Timings) -> None:
     workloads = optional("controllers.workloads")
     election = lease.Election(  # its client gives up after the renew deadline, as kube-controller-manager's does
         KubeClient.for_node(node, timeout=timings.renew_deadline),
-        node.hostname,
+        lease.identity(node.hostname),
         timings.lease_duration,
         timings.renew_deadline,
         timings.retry_period,

@@ -161,13 +161,14 @@ class LoopbackNode:
 
     def start(self) -> LoopbackNode:
         """Start the daemons and wait, each wait bounded (START_TIMEOUT: generous for a busy machine), for what tests
-        use at once: the datastore answering, the agent (and a control plane's API server) listening, and a control
+        use at once: a control plane's datastore answering, the agent (and a control plane's API server) listening, and a control
         plane's API serving the namespaces its start-up creates (`default` ...)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SNAP")}
         env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
         self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
-        wait_for(lambda: datastore.local_view(self.node)["nodes"], START_TIMEOUT, f"{self.hostname}'s datastore")
         control_plane = not self.paths.lock("clustered.lock").exists()
+        if control_plane:  # a worker (joined: clustered.lock) has no datastore of its own
+            wait_for(lambda: datastore.local_view(self.node)["nodes"], START_TIMEOUT, f"{self.hostname}'s datastore")
         ports = [25000, 16443] if control_plane else [25000]
         wait_for(lambda: all(listening(self.ip, p) for p in ports), START_TIMEOUT, f"{self.hostname}'s listeners")
         if control_plane:

@@ -5,13 +5,17 @@ plane does at a time. Timings from `args/kube-controller-manager` (kubeargs.py):
 (default 2s) the holder renews and the others try to acquire; another node takes the lease once `renewTime` is
 older than the lease's `leaseDurationSeconds` (`--leader-elect-lease-duration`, MicroK8s 1.21+ ships 60s); a holder
 that cannot renew for `--leader-elect-renew-deadline` (MicroK8s: 30s) stops leading. Every change is a
-compare-and-swap on the Lease's resourceVersion, so two candidates never both win.
+compare-and-swap on the Lease's resourceVersion, so two candidates never both win. A candidate's identity is
+`<hostname>_<uuid>`, new each time kubelite starts (kube-controller-manager's "uniquifier"), and the lease is not
+released when kubelite stops: a restarted holder is a new candidate and waits, as every other, until the lease its
+previous run held expires (up to `--leader-elect-lease-duration` with no controllers running).
 """
 
 from __future__ import annotations
 
 import datetime
 import time
+import uuid
 
 from ..kubeclient import ApiError, KubeClient
 
@@ -25,6 +29,11 @@ def now() -> datetime.datetime:
 
 def stamp(moment: datetime.datetime) -> str:
     return moment.strftime(MICRO_TIME)
+
+
+def identity(hostname: str) -> str:
+    """This run's candidate identity, as kube-controller-manager's: the host name and a fresh UUID."""
+    return f"{hostname}_{uuid.uuid4()}"
 
 
 def expired(lease: dict, moment: datetime.datetime) -> bool:
