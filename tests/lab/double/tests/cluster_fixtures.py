@@ -161,8 +161,8 @@ class LoopbackNode:
 
     def start(self) -> LoopbackNode:
         """Start the daemons and wait, each wait bounded (START_TIMEOUT: generous for a busy machine), for what tests
-        use at once: a control plane's datastore answering, the agent (and a control plane's API server) listening, and a control
-        plane's API serving the namespaces its start-up creates (`default` ...)."""
+        use at once: a control plane's datastore answering, the agent (and a control plane's API server) listening,
+        and a control plane's API serving the namespaces its start-up creates (`default` ...)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SNAP")}
         env.update(MICROK8S_DOUBLE_CONF=str(self.conf), PYTHONPATH=str(PACKAGE_DIR))
         self.daemons = [Supervised(name, env, self.root / f"{name}.log") for name in DAEMONS]
