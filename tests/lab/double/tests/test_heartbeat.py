@@ -66,7 +66,7 @@ def test_the_lease_is_renewed_each_period_and_an_unchanged_status_posted_every_f
     beat.beat(api.client)
     counting = Counting(api.client)
     renewed = [api.client.get("leases", "node-1", "kube-node-lease")["spec"]["renewTime"]]
-    for _ in range(29):  # 290 s
+    for _tick in range(29):  # 290 s
         clock.now += 10
         beat.beat(counting)
         renewed.append(api.client.get("leases", "node-1", "kube-node-lease")["spec"]["renewTime"])

@@ -77,7 +77,7 @@ def test_a_renewed_node_lease_is_a_heartbeat_though_the_status_is_not_posted():
     for step in range(1, 20):
         clock.now += 5
         assert monitor.check([quiet], NOW, [node_lease("n1", f"t{step // 2}")]) == []
-    for _ in range(8):  # the Lease is no longer renewed either
+    for _pass in range(8):  # the Lease is no longer renewed either
         clock.now += 5
         marked = monitor.check([quiet], NOW, [node_lease("n1", "t9")])
     assert verbs(marked) == [("status", "n1")]
